@@ -1,0 +1,52 @@
+# pyferry: `make demo` runs the examples, `make test` runs every check.
+# Both set up what they need first: a .venv with the Python package and its
+# dev tools, and js/node_modules from the committed package-lock.json.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+export PYFERRY_PYTHON := $(abspath $(PY))
+
+.PHONY: setup demo test lint typecheck pytest jstest tstest clean
+
+setup: $(VENV)/.stamp js/node_modules/.stamp node_modules/pyferry
+
+# Lets examples/ import 'pyferry' as an application would.
+node_modules/pyferry:
+	mkdir -p node_modules
+	ln -sfn ../js node_modules/pyferry
+
+$(VENV)/.stamp: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade "pip>=25.1"
+	$(PY) -m pip install --quiet --group dev -e ".[scipy]"
+	touch $@
+
+js/node_modules/.stamp: js/package.json js/package-lock.json
+	cd js && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+demo: setup
+	node examples/start.mjs
+	node examples/spectrum.mjs
+
+test: setup lint typecheck pytest jstest tstest
+
+lint:
+	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/ruff format --check src tests
+
+typecheck:
+	$(VENV)/bin/mypy --strict src
+
+pytest:
+	$(PY) -m pytest
+
+jstest:
+	cd js && node --test test/*.test.js
+
+tstest:
+	cd js && npx --no-install tsc --noEmit --strict -p test/types
+
+clean:
+	rm -rf $(VENV) js/node_modules

@@ -1,0 +1,287 @@
+// JS values <-> wire values: the mirror of src/pyferry/codec.py.
+//
+// JS                          wire                         Python
+// null, undefined             nil                          None
+// boolean, string             bool, str                    bool, str
+// number (safe integer)       int                          int
+// number (other, -0, NaN)     float 64                     float
+// BigInt (64-bit range)       int                          int
+// Buffer, Uint8Array          bin                          bytes
+// Array                       array                        list
+// plain object, Map           map                          dict
+// Date                        ext -1 (timestamp)           datetime (UTC)
+// Complex                     ext 2                        complex
+// other TypedArray, NDArray   ext 1 + out-of-band buffer   numpy.ndarray
+//
+// Arriving maps whose keys are all strings become plain objects, others Map.
+// Arriving 1-d arrays of a dtype with its own TypedArray become that TypedArray;
+// other arrays (n-d, bool, uint8, complex) become NDArray.
+
+import { SerializationError, ProtocolError } from './errors.js'
+import { Reader, Writer } from './msgpack.js'
+import { Complex, DTYPES, NDArray, dtypeOf } from './ndarray.js'
+import { PREFIX_SIZE, frameChunks } from './protocol.js'
+
+export const EXT_NDARRAY = 1
+export const EXT_COMPLEX = 2
+export const EXT_TIMESTAMP = -1
+// Reserved: 3 handle, 4 JS callback, 5 Arrow table.
+
+export const DTYPE_CODES = {
+  bool: 1, int8: 2, uint8: 3, int16: 4, uint16: 5, int32: 6, uint32: 7,
+  int64: 8, uint64: 9, float32: 10, float64: 11, complex64: 12, complex128: 13,
+}
+const DTYPE_NAMES = Object.fromEntries(Object.entries(DTYPE_CODES).map(([k, v]) => [v, k]))
+const MAX_DEPTH = 512
+const MAP_KEY = Symbol('map key') // a Map key adds no path segment of its own
+const INT64_MIN = -(2n ** 63n)
+const UINT64_MAX = 2n ** 64n - 1n
+
+// Keyword arguments for a call: `py.call('f', x, kw({ axis: 0 }))`.
+export class Kwargs {
+  constructor(values) {
+    if (values === null || typeof values !== 'object' || Array.isArray(values)) {
+      throw new TypeError('kw() takes a plain object of keyword arguments')
+    }
+    this.values = values
+  }
+}
+
+// Mark an object as keyword arguments (only valid as a call's last argument).
+export function kw(values) {
+  return new Kwargs(values)
+}
+
+// Thrown while walking a value; turned into a SerializationError with the full path.
+class PathError extends Error {
+  constructor(reason) {
+    super(reason)
+    this.segments = []
+  }
+}
+
+function segment(key) {
+  if (typeof key === 'number') return `[${key}]`
+  return /^[A-Za-z_$][\w$]*$/.test(key) ? `.${key}` : `[${JSON.stringify(key)}]`
+}
+
+function describe(value) {
+  if (value === null) return 'null'
+  if (typeof value !== 'object') return typeof value
+  return value.constructor?.name ?? 'object with a null prototype'
+}
+
+function isPlainObject(value) {
+  const proto = Object.getPrototypeOf(value)
+  return proto === Object.prototype || proto === null
+}
+
+function writeValue(w, value, buffers, depth) {
+  switch (typeof value) {
+    case 'number':
+      if (Number.isSafeInteger(value) && !(value === 0 && 1 / value < 0)) w.int(value)
+      else w.float(value)
+      return
+    case 'string':
+      if (!value.isWellFormed()) throw new PathError('string has a lone surrogate (not valid Unicode)')
+      w.str(value)
+      return
+    case 'boolean':
+      w.bool(value)
+      return
+    case 'undefined':
+      w.nil()
+      return
+    case 'bigint':
+      if (value < INT64_MIN || value > UINT64_MAX) throw new PathError(`BigInt ${value} does not fit in 64 bits`)
+      w.bigint(value)
+      return
+    case 'object':
+      if (value === null) return w.nil()
+      if (depth > MAX_DEPTH) throw new PathError(`nesting deeper than ${MAX_DEPTH} (a cycle?)`)
+      return writeObject(w, value, buffers, depth + 1)
+    default:
+      throw new PathError(`a ${typeof value} cannot cross by value`)
+  }
+}
+
+function writeObject(w, value, buffers, depth) {
+  if (Array.isArray(value)) {
+    w.arrayHeader(value.length)
+    for (let i = 0; i < value.length; i++) writeChild(w, value[i], buffers, depth, i)
+  } else if (ArrayBuffer.isView(value)) {
+    if (value instanceof Uint8Array && value.constructor !== Uint8ClampedArray) w.bin(value)
+    else if (value instanceof DataView) w.bin(new Uint8Array(value.buffer, value.byteOffset, value.byteLength))
+    else writeArray(w, value, [value.length], dtypeOf(value), buffers)
+  } else if (value instanceof NDArray) {
+    writeArray(w, value.data, value.shape, value.dtype, buffers)
+  } else if (value instanceof Complex) {
+    const payload = Buffer.allocUnsafe(16)
+    payload.writeDoubleLE(value.re, 0)
+    payload.writeDoubleLE(value.im, 8)
+    w.ext(EXT_COMPLEX, payload)
+  } else if (value instanceof Date) {
+    w.ext(EXT_TIMESTAMP, timestamp(value))
+  } else if (value instanceof Map) {
+    w.mapHeader(value.size)
+    for (const [k, v] of value) {
+      writeChild(w, k, buffers, depth, MAP_KEY)
+      writeChild(w, v, buffers, depth, k)
+    }
+  } else if (value instanceof ArrayBuffer) {
+    w.bin(new Uint8Array(value))
+  } else if (value instanceof Kwargs) {
+    throw new PathError('kw() is only valid as the last argument of a call')
+  } else if (isPlainObject(value)) {
+    const keys = Object.keys(value)
+    w.mapHeader(keys.length)
+    for (const k of keys) {
+      w.str(k)
+      writeChild(w, value[k], buffers, depth, k)
+    }
+  } else {
+    throw new PathError(`a ${describe(value)} cannot cross by value`)
+  }
+}
+
+function writeChild(w, value, buffers, depth, key) {
+  try {
+    writeValue(w, value, buffers, depth)
+  } catch (error) {
+    if (error instanceof PathError && key !== MAP_KEY) error.segments.push(segment(key))
+    throw error
+  }
+}
+
+function writeArray(w, data, shape, dtype, buffers) {
+  if (shape.length > 64) throw new PathError(`an array of ${shape.length} dimensions (numpy allows 64)`)
+  const payload = Buffer.alloc(8 + 8 * shape.length)
+  payload.writeUInt32LE(buffers.length, 0)
+  payload[4] = DTYPE_CODES[dtype]
+  payload[5] = shape.length
+  for (let i = 0; i < shape.length; i++) payload.writeBigUInt64LE(BigInt(shape[i]), 8 + 8 * i)
+  buffers.push(new Uint8Array(data.buffer, data.byteOffset, data.byteLength))
+  w.ext(EXT_NDARRAY, payload)
+}
+
+// MessagePack timestamp in the smallest of its three forms, as msgpack-python writes it.
+function timestamp(date) {
+  const ms = date.getTime()
+  if (Number.isNaN(ms)) throw new PathError('an invalid Date cannot cross')
+  const sec = Math.floor(ms / 1000)
+  const nsec = (ms - sec * 1000) * 1e6
+  if (sec >= 0 && sec < 2 ** 34) {
+    if (nsec === 0 && sec < 2 ** 32) {
+      const out = Buffer.allocUnsafe(4)
+      out.writeUInt32BE(sec)
+      return out
+    }
+    const out = Buffer.allocUnsafe(8)
+    out.writeBigUInt64BE((BigInt(nsec) << 34n) | BigInt(sec))
+    return out
+  }
+  const out = Buffer.allocUnsafe(12)
+  out.writeUInt32BE(nsec, 0)
+  out.writeBigInt64BE(BigInt(sec), 4)
+  return out
+}
+
+function fail(error, root) {
+  if (!(error instanceof PathError)) throw error
+  throw new SerializationError(error.message, root + error.segments.reverse().join(''))
+}
+
+// Encode a message array into the chunks of one frame.
+export function encodeMessage(message, root = 'message') {
+  const w = new Writer(PREFIX_SIZE)
+  const buffers = []
+  try {
+    writeValue(w, message, buffers, 0)
+  } catch (error) {
+    fail(error, root)
+  }
+  return frameChunks(w.buf.subarray(0, w.pos), PREFIX_SIZE, buffers)
+}
+
+// Encode a CALL message; errors name `args[i]...` or `kwargs.name...`.
+export function encodeCall(kind, id, target, args, kwargs) {
+  const w = new Writer(PREFIX_SIZE)
+  const buffers = []
+  w.arrayHeader(5)
+  w.int(kind)
+  w.int(id)
+  w.str(target)
+  let root = 'args'
+  try {
+    w.arrayHeader(args.length)
+    for (let i = 0; i < args.length; i++) writeChild(w, args[i], buffers, 1, i)
+    root = 'kwargs'
+    if (kwargs === undefined) w.nil()
+    else writeValue(w, kwargs, buffers, 0)
+  } catch (error) {
+    fail(error, root)
+  }
+  return frameChunks(w.buf.subarray(0, w.pos), PREFIX_SIZE, buffers)
+}
+
+// Decode a frame's header into a message, resolving arrays against its buffers.
+export function decodeMessage(header, buffers) {
+  const reader = new Reader((type, data) => readExt(type, data, buffers))
+  try {
+    return reader.decode(header)
+  } catch (error) {
+    if (error instanceof ProtocolError) throw error
+    throw new ProtocolError(`undecodable message: ${error.message}`, { cause: error })
+  }
+}
+
+function readExt(type, data, buffers) {
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength)
+  if (type === EXT_NDARRAY) return readArray(view, buffers)
+  if (type === EXT_COMPLEX) {
+    if (data.length !== 16) throw new ProtocolError(`complex extension of ${data.length} bytes, expected 16`)
+    return new Complex(view.getFloat64(0, true), view.getFloat64(8, true))
+  }
+  if (type === EXT_TIMESTAMP) return readTimestamp(view)
+  throw new ProtocolError(`unknown extension type ${type}`)
+}
+
+function readArray(view, buffers) {
+  if (view.byteLength < 8) throw new ProtocolError('ndarray extension too short')
+  const index = view.getUint32(0, true)
+  const dtype = DTYPE_NAMES[view.getUint8(4)]
+  const ndim = view.getUint8(5)
+  if (view.byteLength !== 8 + 8 * ndim) throw new ProtocolError(`ndarray extension does not match ndim ${ndim}`)
+  if (dtype === undefined) throw new ProtocolError(`unknown dtype code ${view.getUint8(4)}`)
+  if (index >= buffers.length) throw new ProtocolError(`ndarray refers to buffer ${index}, frame has ${buffers.length}`)
+  const shape = []
+  let size = 1
+  for (let i = 0; i < ndim; i++) {
+    shape.push(Number(view.getBigUint64(8 + 8 * i, true)))
+    size *= shape[i]
+  }
+  const [Type, per] = DTYPES[dtype]
+  let bytes = buffers[index]
+  if (size * per * Type.BYTES_PER_ELEMENT !== bytes.byteLength) {
+    throw new ProtocolError(`ndarray of shape [${shape}] ${dtype} does not match its buffer of ${bytes.byteLength} bytes`)
+  }
+  if (bytes.byteOffset % Type.BYTES_PER_ELEMENT !== 0) bytes = bytes.slice() // unaligned: copy
+  const data = new Type(bytes.buffer, bytes.byteOffset, size * per)
+  if (ndim === 1 && per === 1 && dtype !== 'bool' && dtype !== 'uint8') return data
+  return new NDArray(data, shape, dtype)
+}
+
+function readTimestamp(view) {
+  let sec
+  let nsec = 0
+  if (view.byteLength === 4) sec = view.getUint32(0)
+  else if (view.byteLength === 8) {
+    const hi = view.getUint32(0)
+    nsec = hi >>> 2
+    sec = (hi & 3) * 2 ** 32 + view.getUint32(4)
+  } else if (view.byteLength === 12) {
+    nsec = view.getUint32(0)
+    sec = Number(view.getBigInt64(4))
+  } else throw new ProtocolError(`timestamp extension of ${view.byteLength} bytes`)
+  return new Date(sec * 1000 + Math.floor(nsec / 1e6))
+}

@@ -1,0 +1,114 @@
+// The errors pyferry rejects with: one base class, a stable `code` per class.
+//
+// PyferryError                  PYFERRY_ERROR
+// ├── PythonError               PYFERRY_PYTHON              the called Python code raised
+// ├── TargetError               PYFERRY_TARGET              the dotted name cannot be called
+// │   ├── TargetNotFoundError   PYFERRY_TARGET_NOT_FOUND
+// │   └── TargetForbiddenError  PYFERRY_TARGET_FORBIDDEN
+// ├── SerializationError        PYFERRY_SERIALIZATION       a value cannot cross (see `path`)
+// ├── ProtocolError             PYFERRY_PROTOCOL            the byte stream broke the protocol
+// │   └── VersionMismatchError  PYFERRY_VERSION_MISMATCH
+// ├── WorkerStartError          PYFERRY_WORKER_START        no worker could be started
+// ├── WorkerCrashedError        PYFERRY_WORKER_CRASHED      the worker died during the call
+// └── ClosedError               PYFERRY_CLOSED              the client was closed
+
+export class PyferryError extends Error {}
+
+// Put `name` and `code` on the prototype, as Node's own errors do.
+function brand(Class, name, code) {
+  for (const [key, value] of [['name', name], ['code', code]]) {
+    Object.defineProperty(Class.prototype, key, { value, writable: true, configurable: true })
+  }
+  return Class
+}
+
+function define(name, code, Parent = PyferryError) {
+  return brand({ [name]: class extends Parent {} }[name], name, code)
+}
+
+brand(PyferryError, 'PyferryError', 'PYFERRY_ERROR')
+
+// A Python exception raised by the called code, with its type, message and traceback.
+export class PythonError extends PyferryError {
+  constructor(info, options) {
+    super(`${shortType(info.type)}: ${info.message}`, options)
+    this.pythonType = info.type
+    this.pythonMessage = info.message
+    this.pythonTraceback = info.traceback
+  }
+}
+brand(PythonError, 'PythonError', 'PYFERRY_PYTHON')
+
+export const TargetError = define('TargetError', 'PYFERRY_TARGET')
+export const TargetNotFoundError = define('TargetNotFoundError', 'PYFERRY_TARGET_NOT_FOUND', TargetError)
+export const TargetForbiddenError = define('TargetForbiddenError', 'PYFERRY_TARGET_FORBIDDEN', TargetError)
+export const ProtocolError = define('ProtocolError', 'PYFERRY_PROTOCOL')
+export const VersionMismatchError = define('VersionMismatchError', 'PYFERRY_VERSION_MISMATCH', ProtocolError)
+export const WorkerStartError = define('WorkerStartError', 'PYFERRY_WORKER_START')
+export const ClosedError = define('ClosedError', 'PYFERRY_CLOSED')
+
+// A value that cannot cross; `path` names where it sits, e.g. `args[1].foo[2]`.
+export class SerializationError extends PyferryError {
+  constructor(reason, path = '', options) {
+    super(path ? `${reason} at ${path}` : reason, options)
+    this.reason = reason
+    this.path = path
+  }
+}
+brand(SerializationError, 'SerializationError', 'PYFERRY_SERIALIZATION')
+
+// The worker process died while the call was running (exit code or signal, stderr tail).
+export class WorkerCrashedError extends PyferryError {
+  constructor({ pid, exitCode, signal, stderr }, options) {
+    const how = signal ? `was killed by ${signal}` : `exited with code ${exitCode}`
+    const tail = stderr?.length ? `\nLast lines of its stderr:\n  ${stderr.join('\n  ')}` : ''
+    super(`Python worker ${pid} ${how} during the call${likelyCause(signal)}${tail}`, options)
+    this.pid = pid
+    this.exitCode = exitCode
+    this.signal = signal
+    this.stderr = stderr
+  }
+}
+brand(WorkerCrashedError, 'WorkerCrashedError', 'PYFERRY_WORKER_CRASHED')
+
+function likelyCause(signal) {
+  if (signal === 'SIGKILL') return ' (likely out of memory, or killed from outside)'
+  if (signal === 'SIGSEGV' || signal === 'SIGBUS') return ' (a crash in native code)'
+  if (signal === 'SIGABRT') return ' (an abort in native code)'
+  return ''
+}
+
+function shortType(type) {
+  return type.startsWith('builtins.') ? type.slice('builtins.'.length) : type
+}
+
+const byCode = {
+  PYFERRY_TARGET: TargetError,
+  PYFERRY_TARGET_NOT_FOUND: TargetNotFoundError,
+  PYFERRY_TARGET_FORBIDDEN: TargetForbiddenError,
+  PYFERRY_PROTOCOL: ProtocolError,
+  PYFERRY_VERSION_MISMATCH: VersionMismatchError,
+}
+
+// Build the JS error for an error-info map sent by the worker (see docs/protocol.md).
+export function fromErrorInfo(info) {
+  let cause
+  const chain = Array.isArray(info.chain) ? info.chain : []
+  for (let i = chain.length - 1; i >= 0; i--) {
+    cause = new PythonError(chain[i], cause === undefined ? undefined : { cause })
+    cause.relation = chain[i].relation
+  }
+  const options = cause === undefined ? undefined : { cause }
+  let error
+  if (info.code === 'PYFERRY_SERIALIZATION') {
+    error = new SerializationError(info.message, '', options)
+    if (info.path) error.path = info.path
+  } else if (byCode[info.code]) {
+    error = new byCode[info.code](info.message, options)
+  } else {
+    return new PythonError(info, options)
+  }
+  error.pythonType = info.type
+  error.pythonTraceback = info.traceback
+  return error
+}

@@ -1,0 +1,19 @@
+// pyferry: call Python (NumPy, SciPy, your own modules) from Node.js. Re-exports only.
+
+export { Python } from './python.js'
+export { kw, Kwargs } from './codec.js'
+export { NDArray, Complex } from './ndarray.js'
+export {
+  PyferryError,
+  PythonError,
+  TargetError,
+  TargetNotFoundError,
+  TargetForbiddenError,
+  SerializationError,
+  ProtocolError,
+  VersionMismatchError,
+  WorkerStartError,
+  WorkerCrashedError,
+  ClosedError,
+} from './errors.js'
+export { PROTOCOL_VERSION } from './protocol.js'

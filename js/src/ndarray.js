@@ -1,0 +1,136 @@
+// Value classes with no JS built-in equivalent: NDArray (numpy's n-d arrays) and Complex.
+
+// dtype name -> [TypedArray class, elements of that class per array element]
+export const DTYPES = {
+  bool: [Uint8Array, 1],
+  int8: [Int8Array, 1],
+  uint8: [Uint8Array, 1],
+  int16: [Int16Array, 1],
+  uint16: [Uint16Array, 1],
+  int32: [Int32Array, 1],
+  uint32: [Uint32Array, 1],
+  int64: [BigInt64Array, 1],
+  uint64: [BigUint64Array, 1],
+  float32: [Float32Array, 1],
+  float64: [Float64Array, 1],
+  complex64: [Float32Array, 2],
+  complex128: [Float64Array, 2],
+}
+
+// The dtype a TypedArray stands for when it is sent without an NDArray around it.
+export function dtypeOf(data) {
+  switch (data.constructor) {
+    case Int8Array: return 'int8'
+    case Uint8Array: case Uint8ClampedArray: return 'uint8'
+    case Int16Array: return 'int16'
+    case Uint16Array: return 'uint16'
+    case Int32Array: return 'int32'
+    case Uint32Array: return 'uint32'
+    case BigInt64Array: return 'int64'
+    case BigUint64Array: return 'uint64'
+    case Float32Array: return 'float32'
+    case Float64Array: return 'float64'
+    default: return undefined
+  }
+}
+
+// A complex number (Python `complex`, numpy complex scalars).
+export class Complex {
+  constructor(re, im = 0) {
+    this.re = re
+    this.im = im
+  }
+
+  toString() {
+    return `(${this.re}${this.im < 0 || Object.is(this.im, -0) ? '-' : '+'}${Math.abs(this.im)}j)`
+  }
+}
+
+// An n-dimensional array: a flat, C-ordered TypedArray `data` plus `shape` and `dtype`.
+export class NDArray {
+  constructor(data, shape, dtype) {
+    if (!ArrayBuffer.isView(data) || data instanceof DataView) {
+      throw new TypeError('NDArray data must be a TypedArray')
+    }
+    dtype ??= dtypeOf(data)
+    const entry = DTYPES[dtype]
+    if (entry === undefined) {
+      throw new TypeError(`unknown dtype ${JSON.stringify(dtype)}; one of: ${Object.keys(DTYPES).join(', ')}`)
+    }
+    if (!(data instanceof entry[0])) {
+      throw new TypeError(`dtype ${dtype} needs a ${entry[0].name}, got ${data.constructor.name}`)
+    }
+    const count = data.length / entry[1]
+    shape ??= [count]
+    if (!Array.isArray(shape) || !shape.every((n) => Number.isSafeInteger(n) && n >= 0)) {
+      throw new TypeError('NDArray shape must be an array of non-negative integers')
+    }
+    const size = shape.reduce((a, b) => a * b, 1)
+    if (size !== count) {
+      throw new RangeError(`shape [${shape}] holds ${size} elements, data holds ${count}`)
+    }
+    this.data = data
+    this.shape = Object.freeze([...shape])
+    this.dtype = dtype
+  }
+
+  get ndim() {
+    return this.shape.length
+  }
+
+  // Number of elements (the product of the shape).
+  get size() {
+    return this.data.length / DTYPES[this.dtype][1]
+  }
+
+  // Element at a full index, e.g. `a.get(1, 2)`; negative indices count from the end.
+  get(...index) {
+    if (index.length !== this.shape.length) {
+      throw new RangeError(`index has ${index.length} dimensions, array has ${this.shape.length}`)
+    }
+    let flat = 0
+    for (let d = 0; d < index.length; d++) {
+      flat = flat * this.shape[d] + this.#axisIndex(index[d], d)
+    }
+    return this.#element(flat)
+  }
+
+  // The i-th sub-array along the first axis, sharing memory: a TypedArray for a
+  // 2-d numeric array, an NDArray otherwise, an element for a 1-d array.
+  row(i) {
+    if (this.shape.length === 0) throw new RangeError('a 0-d array has no rows')
+    i = this.#axisIndex(i, 0)
+    if (this.shape.length === 1) return this.#element(i)
+    const rest = this.shape.slice(1)
+    const per = rest.reduce((a, b) => a * b, 1) * DTYPES[this.dtype][1]
+    const data = this.data.subarray(i * per, (i + 1) * per)
+    if (rest.length === 1 && DTYPES[this.dtype][1] === 1 && this.dtype !== 'bool') return data
+    return new NDArray(data, rest, this.dtype)
+  }
+
+  // Nested plain arrays of numbers, BigInts, booleans or Complex values.
+  toArray() {
+    const build = (dim, offset) => {
+      if (dim === this.shape.length) return this.#element(offset)
+      const out = new Array(this.shape[dim])
+      const stride = this.shape.slice(dim + 1).reduce((a, b) => a * b, 1)
+      for (let i = 0; i < out.length; i++) out[i] = build(dim + 1, offset + i * stride)
+      return out
+    }
+    return build(0, 0)
+  }
+
+  #axisIndex(i, d) {
+    const n = this.shape[d]
+    if (!Number.isInteger(i) || i < -n || i >= n) {
+      throw new RangeError(`index ${i} is out of bounds for axis ${d} with size ${n}`)
+    }
+    return i < 0 ? i + n : i
+  }
+
+  #element(flat) {
+    if (this.dtype === 'bool') return this.data[flat] !== 0
+    if (DTYPES[this.dtype][1] === 2) return new Complex(this.data[2 * flat], this.data[2 * flat + 1])
+    return this.data[flat]
+  }
+}

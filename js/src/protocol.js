@@ -1,0 +1,198 @@
+// Frame layout and message kinds: the mirror of src/pyferry/protocol.py.
+//
+//   offset   size  meaning
+//   0        2     magic "PF"
+//   2        2     u16 B, number of out-of-band buffers
+//   4        4     u32 H, length of the MessagePack header
+//   8        8*B   u64 length of each buffer
+//   8+8B     H     header: one MessagePack array [kind, id, ...]
+//   8+8B+H   ...   the B buffers, back to back
+//
+// All integers little-endian. docs/protocol.md is the normative description.
+
+import { ProtocolError } from './errors.js'
+
+export const PROTOCOL_VERSION = 1
+export const PREFIX_SIZE = 8
+export const MAX_BUFFERS = 0xffff
+export const DEFAULT_MAX_MESSAGE_BYTES = 2 ** 30
+
+export const HELLO = 0
+export const CALL = 1
+export const RESULT = 2
+export const ERROR = 3
+export const CANCEL = 4 // reserved: cancellation of a running call
+// 5..13 reserved: RELEASE, CALLBACK, CALLBACK_RESULT, CALLBACK_ERROR,
+// STREAM_ITEMS, STREAM_END, STREAM_CREDIT, STREAM_CLOSE, PROGRESS.
+
+const MAGIC0 = 0x50 // 'P'
+const MAGIC1 = 0x46 // 'F'
+
+// The chunks to write for a frame whose header sits in `header` after `reserve` free bytes.
+export function frameChunks(header, reserve, buffers) {
+  const headerLen = header.length - reserve
+  if (buffers.length > MAX_BUFFERS) {
+    throw new RangeError(`a frame holds at most ${MAX_BUFFERS} buffers, not ${buffers.length}`)
+  }
+  if (buffers.length === 0 && reserve === PREFIX_SIZE) {
+    writePrefix(header, 0, 0, headerLen)
+    return [header]
+  }
+  const prefix = Buffer.allocUnsafe(PREFIX_SIZE + 8 * buffers.length)
+  writePrefix(prefix, 0, buffers.length, headerLen)
+  const chunks = [prefix, header.subarray(reserve)]
+  for (let i = 0; i < buffers.length; i++) {
+    const b = buffers[i]
+    prefix.writeBigUInt64LE(BigInt(b.byteLength), PREFIX_SIZE + 8 * i)
+    if (b.byteLength) chunks.push(Buffer.from(b.buffer, b.byteOffset, b.byteLength))
+  }
+  return chunks
+}
+
+function writePrefix(buf, at, count, headerLen) {
+  buf[at] = MAGIC0
+  buf[at + 1] = MAGIC1
+  buf.writeUInt16LE(count, at + 2)
+  buf.writeUInt32LE(headerLen, at + 4)
+}
+
+const PREFIX = 0
+const LENGTHS = 1
+const HEADER = 2
+const BODY = 3
+
+// Incremental frame parser. Feed it chunks in any split; it calls
+// onFrame(header, buffers) per frame. Buffers land in one ArrayBuffer per
+// frame, each at an 8-byte aligned offset, so typed arrays can view them.
+export class FrameReader {
+  #maxBytes
+  #onFrame
+  #state = PREFIX
+  #need = PREFIX_SIZE
+  #partial = null // Buffer collecting a part that spans chunks
+  #filled = 0
+  #count = 0
+  #headerLen = 0
+  #lengths = []
+  #header = null
+  #buffers = []
+  #index = 0 // buffer being filled in BODY
+  #offset = 0 // bytes of it filled
+
+  constructor(onFrame, { maxMessageBytes = DEFAULT_MAX_MESSAGE_BYTES } = {}) {
+    this.#onFrame = onFrame
+    this.#maxBytes = maxMessageBytes
+  }
+
+  // True between frames: an EOF here is clean.
+  get idle() {
+    return this.#state === PREFIX && this.#filled === 0
+  }
+
+  push(chunk) {
+    let at = 0
+    while (at < chunk.length) {
+      if (this.#state === BODY) {
+        at = this.#body(chunk, at)
+        continue
+      }
+      let part
+      const want = this.#need - this.#filled
+      if (this.#filled === 0 && chunk.length - at >= this.#need) {
+        part = chunk.subarray(at, at + this.#need)
+        at += this.#need
+      } else {
+        this.#partial ??= Buffer.allocUnsafe(this.#need)
+        const n = Math.min(want, chunk.length - at)
+        chunk.copy(this.#partial, this.#filled, at, at + n)
+        this.#filled += n
+        at += n
+        if (this.#filled < this.#need) return
+        part = this.#partial
+        this.#partial = null
+        this.#filled = 0
+      }
+      this.#advance(part)
+    }
+  }
+
+  #advance(part) {
+    if (this.#state === PREFIX) {
+      if (part[0] !== MAGIC0 || part[1] !== MAGIC1) {
+        throw new ProtocolError(`bad frame magic 0x${part.subarray(0, 2).toString('hex')}, expected 0x5046`)
+      }
+      this.#count = part.readUInt16LE(2)
+      this.#headerLen = part.readUInt32LE(4)
+      if (this.#headerLen === 0) throw new ProtocolError('frame has an empty header')
+      this.#checkSize(this.#headerLen)
+      this.#state = LENGTHS
+      this.#need = 8 * this.#count
+      if (this.#need === 0) this.#startHeader([])
+    } else if (this.#state === LENGTHS) {
+      const lengths = new Array(this.#count)
+      let total = this.#headerLen
+      for (let i = 0; i < this.#count; i++) {
+        const n = part.readBigUInt64LE(8 * i)
+        lengths[i] = n > BigInt(Number.MAX_SAFE_INTEGER) ? Infinity : Number(n)
+        total += lengths[i]
+      }
+      this.#checkSize(total)
+      this.#startHeader(lengths)
+    } else {
+      this.#header = part
+      this.#startBody()
+    }
+  }
+
+  #checkSize(total) {
+    if (total > this.#maxBytes) {
+      throw new ProtocolError(`frame of ${total} bytes exceeds the limit of ${this.#maxBytes} bytes`)
+    }
+  }
+
+  #startHeader(lengths) {
+    this.#lengths = lengths
+    this.#state = HEADER
+    this.#need = this.#headerLen
+  }
+
+  #startBody() {
+    let total = 0
+    const offsets = this.#lengths.map((n) => {
+      const at = total
+      total += Math.ceil(n / 8) * 8
+      return at
+    })
+    const memory = new ArrayBuffer(total)
+    this.#buffers = this.#lengths.map((n, i) => new Uint8Array(memory, offsets[i], n))
+    this.#index = 0
+    this.#offset = 0
+    this.#state = BODY
+    this.#finishBody()
+  }
+
+  #body(chunk, at) {
+    const dest = this.#buffers[this.#index]
+    const n = Math.min(dest.length - this.#offset, chunk.length - at)
+    dest.set(chunk.subarray(at, at + n), this.#offset)
+    this.#offset += n
+    this.#finishBody()
+    return at + n
+  }
+
+  // Skip buffers already complete (including empty ones); emit the frame when all are.
+  #finishBody() {
+    while (this.#index < this.#buffers.length && this.#offset === this.#buffers[this.#index].length) {
+      this.#index++
+      this.#offset = 0
+    }
+    if (this.#index < this.#buffers.length) return
+    const header = this.#header
+    const buffers = this.#buffers
+    this.#header = null
+    this.#buffers = []
+    this.#state = PREFIX
+    this.#need = PREFIX_SIZE
+    this.#onFrame(header, buffers)
+  }
+}

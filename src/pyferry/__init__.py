@@ -1,0 +1,37 @@
+"""pyferry: the Python side of a Node.js <-> Python bridge for numerical work.
+
+Node starts ``python -m pyferry worker`` processes and calls Python functions
+in them by dotted name; arrays cross as raw bytes. This package holds the
+worker runtime, the wire protocol and the codec. See ``docs/protocol.md``.
+"""
+
+from __future__ import annotations
+
+from pyferry.errors import (
+    DecodeError,
+    EncodeError,
+    ProtocolError,
+    PyferryError,
+    SerializationError,
+    TargetError,
+    TargetForbiddenError,
+    TargetNotFoundError,
+    VersionMismatchError,
+)
+from pyferry.protocol import PROTOCOL_VERSION
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "PROTOCOL_VERSION",
+    "DecodeError",
+    "EncodeError",
+    "ProtocolError",
+    "PyferryError",
+    "SerializationError",
+    "TargetError",
+    "TargetForbiddenError",
+    "TargetNotFoundError",
+    "VersionMismatchError",
+    "__version__",
+]

@@ -1,0 +1,48 @@
+"""The ``pyferry`` command: ``worker`` (what the Node client starts) and ``version``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+
+__all__ = ["main"]
+
+
+def _fd_pair(text: str) -> tuple[int, int]:
+    parts = text.split(",")
+    if len(parts) == 1:
+        parts *= 2
+    if len(parts) != 2 or not all(p.isdigit() for p in parts):
+        raise argparse.ArgumentTypeError(f"expected FD or IN,OUT descriptors, got {text!r}")
+    return int(parts[0]), int(parts[1])
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse the command line and run the chosen command; return the exit status."""
+    parser = argparse.ArgumentParser(prog="pyferry", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    worker = commands.add_parser("worker", help="serve calls on a protocol descriptor")
+    worker.add_argument(
+        "--fd",
+        type=_fd_pair,
+        default=(3, 3),
+        help="protocol descriptor, or IN,OUT for two pipes (default: 3, one socket)",
+    )
+    worker.add_argument(
+        "--path", action="append", default=[], help="directory to add to sys.path (repeatable)"
+    )
+    worker.add_argument(
+        "--max-message-bytes", type=int, default=0, help="largest frame accepted (default 1 GiB)"
+    )
+    commands.add_parser("version", help="print versions as JSON")
+    args = parser.parse_args(argv)
+
+    if args.command == "worker":
+        from pyferry.worker import main as worker_main
+
+        return worker_main(args.fd, args.path, args.max_message_bytes)
+    from pyferry.worker import hello_info
+
+    print(json.dumps(hello_info()))
+    return 0

@@ -1,0 +1,298 @@
+"""The worker's serve loop: handshake, dispatch, results and errors, shutdown.
+
+Two threads share the work::
+
+    protocol fd --> reader thread --(decoded CALLs)--> queue --> main thread
+                        |                                           |
+                        +--> protocol errors (ERROR id 0), EOF      +--> RESULT / ERROR
+                                                                          (write lock)
+
+The reader keeps taking frames while a call runs, so later protocol features
+(cancellation, callback replies) arrive without waiting for it. Calls run one
+at a time on the main thread, in arrival order. EOF on the protocol channel
+means the client is gone: the worker stops taking calls and exits.
+
+Startup keeps the protocol private: the descriptor(s) handed over are
+duplicated to non-inheritable descriptors and the originals closed, descriptor
+0 reads from /dev/null, and descriptors 1 and 2 stay as they were so that
+``print()`` and C code write lines the client shows as output, never frames.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import queue
+import signal
+import sys
+import threading
+import traceback
+from collections.abc import Sequence
+from importlib import metadata
+from typing import Any
+
+from pyferry import __version__
+from pyferry.codec import decode, encode, explain, qualname
+from pyferry.errors import (
+    DecodeError,
+    EncodeError,
+    ProtocolError,
+    PyferryError,
+    VersionMismatchError,
+)
+from pyferry.protocol import CALL, ERROR, HELLO, PROTOCOL_VERSION, RESULT, Limits
+from pyferry.targets import Resolver
+from pyferry.transport import Channel
+
+__all__ = ["Worker", "describe_exception", "hello_info", "main"]
+
+_STOP = None
+
+
+def hello_info() -> dict[str, Any]:
+    """What the worker says about itself in its HELLO message."""
+    try:
+        numpy_version: str | None = metadata.version("numpy")
+    except metadata.PackageNotFoundError:
+        numpy_version = None
+    return {
+        "protocol": PROTOCOL_VERSION,
+        "pyferry": __version__,
+        "python": platform.python_version(),
+        "implementation": sys.implementation.name,
+        "numpy": numpy_version,
+        "pid": os.getpid(),
+    }
+
+
+def describe_exception(exc: BaseException, *, skip_frames: int = 0) -> dict[str, Any]:
+    """An exception as data: qualified type, message, traceback text, code and cause chain.
+
+    Never raises, even for an exception whose ``str()`` raises.
+    """
+    tb = exc.__traceback__
+    for _ in range(skip_frames):
+        if tb is not None:
+            tb = tb.tb_next
+    info = _one_exception(exc, tb)
+    chain: list[dict[str, Any]] = []
+    seen = {id(exc)}
+    current: BaseException | None = exc
+    while current is not None:
+        if current.__cause__ is not None:
+            relation, nxt = "cause", current.__cause__
+        elif current.__context__ is not None and not current.__suppress_context__:
+            relation, nxt = "context", current.__context__
+        else:
+            break
+        if id(nxt) in seen:
+            break
+        seen.add(id(nxt))
+        entry = _one_exception(nxt, nxt.__traceback__)
+        entry["relation"] = relation
+        chain.append(entry)
+        current = nxt
+    info["chain"] = chain
+    return info
+
+
+def _one_exception(exc: BaseException, tb: Any) -> dict[str, Any]:
+    try:
+        message = str(exc)
+    except BaseException:
+        message = f"<unprintable {type(exc).__name__} object>"
+    try:
+        text = "".join(traceback.format_exception(type(exc), exc, tb, chain=False))
+    except BaseException:
+        text = f"{qualname(type(exc))}: {message}\n"
+    info: dict[str, Any] = {
+        "type": qualname(type(exc)),
+        "message": message,
+        "traceback": text,
+        "code": exc.code if isinstance(exc, PyferryError) else "PYFERRY_PYTHON",
+    }
+    path = getattr(exc, "path", None)
+    if isinstance(exc, PyferryError) and isinstance(path, str) and path:
+        info["path"] = path
+    return info
+
+
+class Worker:
+    """Serves calls on a channel until it reaches EOF.
+
+    Args:
+        channel: the framed protocol channel to the client.
+    """
+
+    def __init__(self, channel: Channel) -> None:
+        self._channel = channel
+        self._calls: queue.SimpleQueue[tuple[int, str, list[Any], dict[str, Any]] | None]
+        self._calls = queue.SimpleQueue()
+        self._resolver = Resolver()
+        self._busy = False
+
+    def _send(self, message: list[Any]) -> None:
+        header, buffers = encode(message)
+        self._channel.write_frame(header, buffers)
+
+    def _send_error(self, call_id: int, exc: BaseException, skip_frames: int = 0) -> None:
+        self._send([ERROR, call_id, describe_exception(exc, skip_frames=skip_frames)])
+
+    def handshake(self) -> None:
+        """Send HELLO, then read and check the client's HELLO.
+
+        Raises:
+            VersionMismatchError: the client speaks another protocol version.
+            ProtocolError: the first frame is not a HELLO.
+        """
+        self._send([HELLO, 0, hello_info()])
+        frame = self._channel.read_frame()
+        if frame is None:
+            raise ProtocolError("channel closed before the client's HELLO")
+        message = decode(*frame)
+        if not (isinstance(message, list) and len(message) >= 3 and message[0] == HELLO):
+            raise ProtocolError(f"expected the client's HELLO first, got {message!r:.80}")
+        info = message[2] if isinstance(message[2], dict) else {}
+        theirs = info.get("protocol")
+        if theirs != PROTOCOL_VERSION:
+            raise VersionMismatchError(
+                f"client speaks protocol version {theirs!r}, "
+                f"this worker (pyferry {__version__}) speaks {PROTOCOL_VERSION}"
+            )
+
+    def serve(self) -> None:
+        """Run calls until the channel reaches EOF; protocol failures end the worker."""
+        reader = threading.Thread(target=self._read_loop, name="pyferry-reader", daemon=True)
+        reader.start()
+        while True:
+            item = self._calls.get()
+            if item is _STOP:
+                return
+            self._run(*item)
+
+    def _run(self, call_id: int, target: str, args: list[Any], kwargs: dict[str, Any]) -> None:
+        self._busy = True
+        try:
+            try:
+                fn = self._resolver.resolve(target)
+            except BaseException as exc:
+                self._send_error(call_id, exc, skip_frames=1)
+                return
+            try:
+                result = fn(*args, **kwargs)
+            except BaseException as exc:
+                self._send_error(call_id, exc, skip_frames=1)
+                return
+            try:
+                self._send([RESULT, call_id, result])
+            except EncodeError:
+                self._send_error(call_id, explain(result, "result"))
+        finally:
+            self._busy = False
+
+    def _read_loop(self) -> None:
+        try:
+            while True:
+                frame = self._channel.read_frame()
+                if frame is None:
+                    break
+                self._dispatch(*frame)
+        except BaseException as exc:
+            # The stream can no longer be trusted: say why, then stop serving.
+            try:
+                self._send_error(0, exc)
+            except BaseException:
+                pass
+            self._exit(2)
+        self._exit(0)
+
+    def _exit(self, status: int) -> None:
+        if self._busy or status:
+            # The client is gone (or the stream is broken) while a call runs:
+            # nobody can receive its result, so end the process now.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(status)
+        self._calls.put(_STOP)
+
+    def _dispatch(self, header: bytes, buffers: list[Any]) -> None:
+        try:
+            message = decode(header, buffers)
+        except DecodeError as exc:
+            call_id = _peek_call_id(header)
+            if call_id is None:
+                raise ProtocolError(f"undecodable frame: {exc}") from exc
+            self._send_error(call_id, exc)
+            return
+        if not isinstance(message, list) or len(message) < 2:
+            raise ProtocolError(f"a message must be an array [kind, id, ...], got {message!r:.80}")
+        kind, call_id = message[0], message[1]
+        if kind != CALL:
+            raise ProtocolError(f"unexpected message kind {kind!r} from the client")
+        if len(message) != 5 or not isinstance(call_id, int) or call_id <= 0:
+            raise ProtocolError(f"malformed CALL message {message!r:.80}")
+        _, _, target, args, kwargs = message
+        if not isinstance(args, list) or not isinstance(kwargs, (dict, type(None))):
+            self._send_error(call_id, DecodeError("CALL args must be an array, kwargs a map"))
+            return
+        if kwargs and not all(isinstance(k, str) for k in kwargs):
+            self._send_error(call_id, DecodeError("keyword argument names must be strings"))
+            return
+        self._calls.put((call_id, target, args, kwargs or {}))
+
+
+def _peek_call_id(header: bytes) -> int | None:
+    """The id of a CALL whose arguments could not be decoded, if its envelope is intact."""
+    import msgpack
+
+    try:
+        unpacker = msgpack.Unpacker(raw=False)
+        unpacker.feed(header)
+        if unpacker.read_array_header() < 2 or unpacker.unpack() != CALL:
+            return None
+        call_id = unpacker.unpack()
+    except Exception:
+        return None
+    return call_id if isinstance(call_id, int) and call_id > 0 else None
+
+
+def _take_fd(fd: int) -> int:
+    """Move a protocol descriptor to a non-inheritable duplicate and close the original."""
+    new = os.dup(fd)
+    os.close(fd)
+    return new
+
+
+def main(fds: Sequence[int] = (3, 3), paths: Sequence[str] = (), max_message_bytes: int = 0) -> int:
+    """Run a worker on the given protocol descriptors; return the exit status.
+
+    Args:
+        fds: (input, output) protocol descriptors; the same number twice for one socket.
+        paths: directories to put in front of ``sys.path``.
+        max_message_bytes: bound on incoming frames; 0 for the default.
+    """
+    fd_in, fd_out = fds
+    fd_in = _take_fd(fd_in)
+    fd_out = fd_in if fds[1] == fds[0] else _take_fd(fd_out)
+    # Ctrl-C in a terminal reaches the whole process group; the client decides
+    # what happens to its workers, so a call is never interrupted by it.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    sys.path[:0] = [os.path.abspath(p) for p in paths]
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(line_buffering=True)
+    limits = Limits(max_message_bytes) if max_message_bytes else Limits()
+    worker = Worker(Channel(fd_in, fd_out, limits))
+    try:
+        worker.handshake()
+    except (ProtocolError, DecodeError) as exc:
+        try:
+            worker._send_error(0, exc)
+        except OSError:
+            pass
+        print(f"pyferry worker: {exc}", file=sys.stderr)
+        return 2
+    worker.serve()
+    return 0

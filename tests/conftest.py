@@ -1,0 +1,91 @@
+"""Test helpers: a minimal Python client that drives a real ``python -m pyferry worker``."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pyferry.codec import decode, encode
+from pyferry.protocol import CALL, ERROR, HELLO, PROTOCOL_VERSION, RESULT, Limits
+from pyferry.transport import Channel
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+class WorkerProcess:
+    """A worker process on one end of a socketpair, with a blocking call() for tests."""
+
+    def __init__(self, *extra: str, hello: dict[str, Any] | None = None) -> None:
+        mine, theirs = socket.socketpair()
+        self.sock = mine
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "pyferry", "worker", "--fd", str(theirs.fileno()), *extra],
+            pass_fds=[theirs.fileno()],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        theirs.close()
+        self.channel = Channel(mine.fileno(), mine.fileno(), Limits())
+        self.next_id = 1
+        frame = self.channel.read_frame()
+        assert frame is not None, "worker sent no HELLO"
+        self.hello = decode(*frame)
+        assert self.hello[0] == HELLO
+        self.send([HELLO, 0, hello if hello is not None else {"protocol": PROTOCOL_VERSION}])
+
+    def send(self, message: list[Any]) -> None:
+        header, buffers = encode(message)
+        self.channel.write_frame(header, buffers)
+
+    def receive(self) -> list[Any]:
+        frame = self.channel.read_frame()
+        assert frame is not None, "worker closed the channel"
+        message = decode(*frame)
+        assert isinstance(message, list)
+        return message
+
+    def call_raw(self, target: str, *args: Any, **kwargs: Any) -> list[Any]:
+        call_id = self.next_id
+        self.next_id += 1
+        self.send([CALL, call_id, target, list(args), kwargs or None])
+        reply = self.receive()
+        assert reply[1] == call_id
+        return reply
+
+    def call(self, target: str, *args: Any, **kwargs: Any) -> Any:
+        reply = self.call_raw(target, *args, **kwargs)
+        if reply[0] == ERROR:
+            raise AssertionError(f"call failed: {reply[2]['type']}: {reply[2]['message']}")
+        assert reply[0] == RESULT
+        return reply[2]
+
+    def close(self) -> int:
+        self.sock.shutdown(socket.SHUT_WR)
+        try:
+            return self.proc.wait(timeout=30)
+        finally:
+            self.sock.close()
+            assert self.proc.stdout is not None and self.proc.stderr is not None
+            self.proc.stdout.close()
+            self.proc.stderr.close()
+
+
+@pytest.fixture
+def worker() -> Iterator[WorkerProcess]:
+    env_path = os.environ.get("PYTHONPATH", "")
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(FIXTURES), env_path) if p)
+    w = WorkerProcess()
+    try:
+        yield w
+    finally:
+        if w.proc.poll() is None:
+            w.close()
+        os.environ["PYTHONPATH"] = env_path
