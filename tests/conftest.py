@@ -73,9 +73,9 @@ class WorkerProcess:
             return self.proc.wait(timeout=30)
         finally:
             self.sock.close()
-            assert self.proc.stdout is not None and self.proc.stderr is not None
-            self.proc.stdout.close()
-            self.proc.stderr.close()
+            for stream in (self.proc.stdout, self.proc.stderr):
+                if stream is not None:
+                    stream.close()
 
 
 @pytest.fixture

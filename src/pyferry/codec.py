@@ -97,7 +97,9 @@ class _Encoder:
                 return obj.item() if obj.ndim == 0 and _dtype_ok(obj.dtype) else self.array(obj)
             if isinstance(obj, np.generic):
                 _dtype_ok(obj.dtype)
-                return obj.item()
+                obj = obj.item()
+                if not isinstance(obj, complex):
+                    return obj
         if isinstance(obj, complex):
             return msgpack.ExtType(COMPLEX, _COMPLEX.pack(obj.real, obj.imag))
         if isinstance(obj, _dt.datetime):
@@ -115,7 +117,7 @@ class _Encoder:
         # C order: a no-op for contiguous arrays, one copy otherwise.
         arr = np.ascontiguousarray(arr)
         index = len(self.buffers)
-        self.buffers.append(memoryview(arr.reshape(-1).view(np.uint8)))
+        self.buffers.append(memoryview(arr.reshape(-1).view(np.uint8)))  # type: ignore[arg-type]
         shape = struct.pack(f"<{arr.ndim}Q", *arr.shape)
         return msgpack.ExtType(NDARRAY, _ND_HEAD.pack(index, code, arr.ndim) + shape)
 
@@ -166,9 +168,8 @@ def _locate(value: Any, path: str) -> tuple[str, str]:
                 return path, f"dict key {key!r}: {reason}"
             if not _encodes(item):
                 return _locate(item, f"{path}[{key!r}]")
-    elif isinstance(value, int) and not isinstance(value, bool):
-        if not _INT_MIN <= value <= _INT_MAX:
-            return path, f"int {value} does not fit in 64 bits"
+    elif isinstance(value, int) and not _INT_MIN <= value <= _INT_MAX:
+        return path, f"int {value} does not fit in 64 bits"
     try:
         _Encoder().packer.pack(value)
     except EncodeError as exc:
@@ -236,7 +237,9 @@ def _decode_array(data: bytes, buffers: list[Any]) -> Any:
     try:
         import numpy as np
     except ImportError:
-        raise DecodeError("an array arrived but numpy is not installed: pip install numpy") from None
+        raise DecodeError(
+            "an array arrived but numpy is not installed: pip install numpy"
+        ) from None
     shape = struct.unpack_from(f"<{ndim}Q", data, _ND_HEAD.size)
     dtype = np.dtype(DTYPES[code])
     buf = buffers[index]

@@ -20,6 +20,7 @@ duplicated to non-inheritable descriptors and the originals closed, descriptor
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import queue
@@ -74,6 +75,8 @@ def describe_exception(exc: BaseException, *, skip_frames: int = 0) -> dict[str,
     for _ in range(skip_frames):
         if tb is not None:
             tb = tb.tb_next
+    if isinstance(exc, PyferryError):
+        tb = None  # pyferry's own frames tell the caller nothing
     info = _one_exception(exc, tb)
     chain: list[dict[str, Any]] = []
     seen = {id(exc)}
@@ -142,13 +145,14 @@ class Worker:
         """Send HELLO, then read and check the client's HELLO.
 
         Raises:
+            EOFError: the client closed the channel first.
             VersionMismatchError: the client speaks another protocol version.
             ProtocolError: the first frame is not a HELLO.
         """
         self._send([HELLO, 0, hello_info()])
         frame = self._channel.read_frame()
         if frame is None:
-            raise ProtocolError("channel closed before the client's HELLO")
+            raise EOFError("channel closed before the client's HELLO")
         message = decode(*frame)
         if not (isinstance(message, list) and len(message) >= 3 and message[0] == HELLO):
             raise ProtocolError(f"expected the client's HELLO first, got {message!r:.80}")
@@ -168,7 +172,10 @@ class Worker:
             item = self._calls.get()
             if item is _STOP:
                 return
-            self._run(*item)
+            try:
+                self._run(*item)
+            except OSError:
+                return  # a reply could not be written: the client is gone
 
     def _run(self, call_id: int, target: str, args: list[Any], kwargs: dict[str, Any]) -> None:
         self._busy = True
@@ -199,10 +206,8 @@ class Worker:
                 self._dispatch(*frame)
         except BaseException as exc:
             # The stream can no longer be trusted: say why, then stop serving.
-            try:
+            with contextlib.suppress(BaseException):
                 self._send_error(0, exc)
-            except BaseException:
-                pass
             self._exit(2)
         self._exit(0)
 
@@ -287,11 +292,11 @@ def main(fds: Sequence[int] = (3, 3), paths: Sequence[str] = (), max_message_byt
     worker = Worker(Channel(fd_in, fd_out, limits))
     try:
         worker.handshake()
+    except (OSError, EOFError):
+        return 0  # the client went away before the handshake finished
     except (ProtocolError, DecodeError) as exc:
-        try:
+        with contextlib.suppress(OSError):
             worker._send_error(0, exc)
-        except OSError:
-            pass
         print(f"pyferry worker: {exc}", file=sys.stderr)
         return 2
     worker.serve()

@@ -1,0 +1,57 @@
+"""The public Python API is exactly what __all__ says, and the CLI answers."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pyferry
+from pyferry import errors
+
+
+def test_all_is_pinned() -> None:
+    assert sorted(pyferry.__all__) == sorted(
+        [
+            "PROTOCOL_VERSION",
+            "DecodeError",
+            "EncodeError",
+            "ProtocolError",
+            "PyferryError",
+            "SerializationError",
+            "TargetError",
+            "TargetForbiddenError",
+            "TargetNotFoundError",
+            "VersionMismatchError",
+            "__version__",
+        ]
+    )
+    for name in pyferry.__all__:
+        assert hasattr(pyferry, name)
+
+
+def test_every_error_has_its_own_code() -> None:
+    classes = [getattr(errors, name) for name in errors.__all__]
+    assert all(issubclass(c, errors.PyferryError) for c in classes)
+    distinct = {c.code for c in classes if "code" in vars(c)}
+    assert len(distinct) == len([c for c in classes if "code" in vars(c)])
+
+
+def test_version_command() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "pyferry", "version"], capture_output=True, check=True, text=True
+    ).stdout
+    info = json.loads(out)
+    assert info["pyferry"] == pyferry.__version__
+    assert info["protocol"] == pyferry.PROTOCOL_VERSION
+
+
+def test_bad_fd_argument_is_refused() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "pyferry", "worker", "--fd", "x"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert "--fd" in proc.stderr
