@@ -125,7 +125,7 @@ export class Writer {
 // Reads one MessagePack value. `ext(type, bytes)` builds extension values;
 // maps whose keys are all strings become plain objects, other maps become Map.
 export class Reader {
-  constructor(ext, { maxDepth = 256 } = {}) {
+  constructor(ext, { maxDepth = 512 } = {}) {
     this.ext = ext
     this.maxDepth = maxDepth
   }
