@@ -19,7 +19,7 @@
 
 import { SerializationError, ProtocolError } from './errors.js'
 import { Reader, Writer } from './msgpack.js'
-import { Complex, DTYPES, NDArray, dtypeOf } from './ndarray.js'
+import { Complex, DTYPES, NDArray, STANDALONE, dtypeOf } from './ndarray.js'
 import { PREFIX_SIZE, frameChunks } from './protocol.js'
 
 export const EXT_NDARRAY = 1
@@ -110,7 +110,7 @@ function writeObject(w, value, buffers, depth) {
     w.arrayHeader(value.length)
     for (let i = 0; i < value.length; i++) writeChild(w, value[i], buffers, depth, i)
   } else if (ArrayBuffer.isView(value)) {
-    if (value instanceof Uint8Array && value.constructor !== Uint8ClampedArray) w.bin(value)
+    if (value instanceof Uint8Array) w.bin(value) // Buffer too; Uint8ClampedArray is not one
     else if (value instanceof DataView) w.bin(new Uint8Array(value.buffer, value.byteOffset, value.byteLength))
     else writeArray(w, value, [value.length], dtypeOf(value), buffers)
   } else if (value instanceof NDArray) {
@@ -267,7 +267,7 @@ function readArray(view, buffers) {
   }
   if (bytes.byteOffset % Type.BYTES_PER_ELEMENT !== 0) bytes = bytes.slice() // unaligned: copy
   const data = new Type(bytes.buffer, bytes.byteOffset, size * per)
-  if (ndim === 1 && per === 1 && dtype !== 'bool' && dtype !== 'uint8') return data
+  if (ndim === 1 && STANDALONE.has(dtype)) return data
   return new NDArray(data, shape, dtype)
 }
 

@@ -17,21 +17,30 @@ export const DTYPES = {
   complex128: [Float64Array, 2],
 }
 
-// The dtype a TypedArray stands for when it is sent without an NDArray around it.
+// dtypes whose 1-d arrays travel as a bare TypedArray (bool, uint8 and complex need NDArray).
+export const STANDALONE = new Set([
+  'int8', 'int16', 'uint16', 'int32', 'uint32', 'int64', 'uint64', 'float32', 'float64',
+])
+
+// The dtype a TypedArray stands for when it is sent without an NDArray around it
+// (a Buffer counts as uint8 here; on its own it is sent as bytes).
 export function dtypeOf(data) {
-  switch (data.constructor) {
-    case Int8Array: return 'int8'
-    case Uint8Array: case Uint8ClampedArray: return 'uint8'
-    case Int16Array: return 'int16'
-    case Uint16Array: return 'uint16'
-    case Int32Array: return 'int32'
-    case Uint32Array: return 'uint32'
-    case BigInt64Array: return 'int64'
-    case BigUint64Array: return 'uint64'
-    case Float32Array: return 'float32'
-    case Float64Array: return 'float64'
-    default: return undefined
-  }
+  if (data instanceof Uint8Array || data instanceof Uint8ClampedArray) return 'uint8'
+  if (data instanceof Float64Array) return 'float64'
+  if (data instanceof Float32Array) return 'float32'
+  if (data instanceof Int32Array) return 'int32'
+  if (data instanceof BigInt64Array) return 'int64'
+  if (data instanceof Int8Array) return 'int8'
+  if (data instanceof Int16Array) return 'int16'
+  if (data instanceof Uint16Array) return 'uint16'
+  if (data instanceof Uint32Array) return 'uint32'
+  if (data instanceof BigUint64Array) return 'uint64'
+  return undefined
+}
+
+// Whether `data` can hold the elements of `dtype` (Uint8ClampedArray counts as Uint8Array).
+function fits(data, Type) {
+  return data instanceof Type || (Type === Uint8Array && data instanceof Uint8ClampedArray)
 }
 
 // A complex number (Python `complex`, numpy complex scalars).
@@ -57,7 +66,7 @@ export class NDArray {
     if (entry === undefined) {
       throw new TypeError(`unknown dtype ${JSON.stringify(dtype)}; one of: ${Object.keys(DTYPES).join(', ')}`)
     }
-    if (!(data instanceof entry[0])) {
+    if (!fits(data, entry[0])) {
       throw new TypeError(`dtype ${dtype} needs a ${entry[0].name}, got ${data.constructor.name}`)
     }
     const count = data.length / entry[1]
@@ -104,7 +113,8 @@ export class NDArray {
     const rest = this.shape.slice(1)
     const per = rest.reduce((a, b) => a * b, 1) * DTYPES[this.dtype][1]
     const data = this.data.subarray(i * per, (i + 1) * per)
-    if (rest.length === 1 && DTYPES[this.dtype][1] === 1 && this.dtype !== 'bool') return data
+    // Same rule as arriving arrays: a bare TypedArray only where it maps back to this dtype.
+    if (rest.length === 1 && STANDALONE.has(this.dtype)) return data
     return new NDArray(data, rest, this.dtype)
   }
 

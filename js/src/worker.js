@@ -56,7 +56,7 @@ export class Worker extends EventEmitter {
     this.#socket = this.#child.stdio[3]
     this.#ready = deferred()
     this.#ready.promise.catch(() => {}) // observed through ready()/call(); never unhandled
-    this.#exited = once(this.#child, 'exit')
+    this.#exited = deferred() // resolves on 'exit', or on a spawn 'error' (there is no 'exit' then)
 
     const reader = new FrameReader((header, buffers) => this.#onFrame(header, buffers), { maxMessageBytes })
     this.#socket.on('data', (chunk) => {
@@ -130,7 +130,7 @@ export class Worker extends EventEmitter {
       this.#setRef(true)
       const timer = setTimeout(() => this.#child.kill('SIGKILL'), killAfter)
       try {
-        await this.#exited
+        await this.#exited.promise
       } finally {
         clearTimeout(timer)
       }
@@ -140,7 +140,7 @@ export class Worker extends EventEmitter {
   // Kill the process now; calls in flight reject with WorkerCrashedError.
   kill(signal = 'SIGKILL') {
     this.#child.kill(signal)
-    return this.#exited.then(() => {})
+    return this.#exited.promise
   }
 
   #write(chunks) {
@@ -217,6 +217,7 @@ export class Worker extends EventEmitter {
       `could not start the Python worker: ${error.message}\n${howToFix(this.#interpreter)}`,
       { cause: error },
     ))
+    this.#exited.resolve()
     this.emit('exit', { code: null, signal: null })
   }
 
@@ -240,6 +241,7 @@ export class Worker extends EventEmitter {
       this.#failure ??= new ClosedError('the worker was closed')
     }
     this.#setRef(false)
+    this.#exited.resolve()
     this.emit('exit', { code, signal })
   }
 }

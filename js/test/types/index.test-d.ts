@@ -1,0 +1,316 @@
+// Type tests for index.d.ts: type-checked by `tsc --noEmit --strict -p test/types`, never run.
+// Each `@ts-expect-error` line is misuse that must not compile; tsc fails if it does.
+
+import { EventEmitter } from 'node:events'
+import {
+  ClosedError,
+  Complex,
+  type DType,
+  type DTypeArrays,
+  Kwargs,
+  NDArray,
+  PROTOCOL_VERSION,
+  ProtocolError,
+  PyferryError,
+  Python,
+  type PythonOptions,
+  PythonError,
+  SerializationError,
+  TargetError,
+  TargetForbiddenError,
+  TargetNotFoundError,
+  VersionMismatchError,
+  WorkerCrashedError,
+  type WorkerInfo,
+  WorkerStartError,
+  kw,
+} from 'pyferry'
+
+// Exact type equality: `assertType<Equal<A, B>>(true)` fails unless A and B are the same type.
+type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false
+declare function assertType<T extends true>(value: T): void
+declare function expectType<T>(value: T): void
+
+// ------------------------------------------------------------------ Python
+
+const py = new Python()
+new Python({})
+new Python({ python: '/usr/bin/python3', path: './py', cwd: '/srv', maxMessageBytes: 2 ** 20 })
+new Python({ path: ['./py', './lib'], env: { PYTHONHASHSEED: '0', PYTHONPATH: undefined } })
+new Python({ env: process.env })
+const dirs: readonly string[] = ['a', 'b']
+new Python({ path: dirs })
+const options: PythonOptions = { python: undefined, cwd: undefined }
+new Python(options)
+
+assertType<Equal<typeof py, Python>>(true)
+expectType<EventEmitter>(py)
+
+// @ts-expect-error python is a string, not a list of arguments
+new Python({ python: ['python3', '-X', 'dev'] })
+// @ts-expect-error path is a string or an array of strings
+new Python({ path: 42 })
+// @ts-expect-error env values are strings (or undefined to remove a variable)
+new Python({ env: { PORT: 8080 } })
+// @ts-expect-error maxMessageBytes is a number of bytes
+new Python({ maxMessageBytes: '1GB' })
+// @ts-expect-error unknown option (a typo of maxMessageBytes)
+new Python({ maxMessageSize: 1024 })
+// @ts-expect-error options is an object
+new Python('python3')
+
+async function calls(): Promise<void> {
+  // Results are unknown unless the caller names a type.
+  const anything = await py.call('numpy.sum', [1, 2])
+  assertType<Equal<typeof anything, unknown>>(true)
+  const sum = await py.call<number>('numpy.sum', [1, 2])
+  assertType<Equal<typeof sum, number>>(true)
+  expectType<Promise<unknown>>(py.call('os.getcwd'))
+
+  // Keyword arguments go last; any value may be passed.
+  await py.call('numpy.mean', [[1, 2], [3, 4]], kw({ axis: 0 }))
+  await py.call('f', 1n, 'x', null, undefined, true, new Date(), new Map([[1, 2]]), new Uint8Array(4))
+  await py.call('numpy.abs', new Complex(3, 4))
+  await py.call('numpy.sum', new NDArray(new Float64Array(6), [2, 3]))
+
+  // @ts-expect-error the target is a dotted name (string), not a function
+  await py.call(Math.max, 1, 2)
+  // @ts-expect-error a target is required
+  await py.call()
+
+  const info = await py.start()
+  assertType<Equal<typeof info, WorkerInfo>>(true)
+  expectType<number>(info.pid)
+  expectType<string>(info.pyferry)
+  assertType<Equal<typeof info.numpy, string | null>>(true)
+  if (info.protocol !== PROTOCOL_VERSION) throw new Error('unreachable once started')
+
+  assertType<Equal<typeof py.info, WorkerInfo | null>>(true)
+  if (py.info !== null) expectType<string>(py.info.python)
+  // @ts-expect-error info is read-only
+  py.info = null
+  // @ts-expect-error info may be null before the start
+  py.info.pid
+
+  expectType<Promise<void>>(py.close())
+  expectType<Promise<void>>(py[Symbol.asyncDispose]())
+  expectType<AsyncDisposable>(py)
+}
+
+async function disposal(): Promise<void> {
+  // Node 24+ at run time; type-checks anywhere.
+  await using scoped = new Python()
+  await scoped.call('math.sqrt', 2)
+}
+
+expectType<1>(PROTOCOL_VERSION)
+
+// ------------------------------------------------------------------ events
+
+py.on('spawn', ({ pid }) => expectType<number>(pid))
+py.on('exit', ({ pid, code, signal }) => {
+  assertType<Equal<typeof pid, number | undefined>>(true)
+  assertType<Equal<typeof code, number | null>>(true)
+  assertType<Equal<typeof signal, NodeJS.Signals | null>>(true)
+})
+py.on('stdout', (line, worker) => {
+  expectType<string>(line)
+  expectType<number>(worker.pid)
+})
+const onStderr = (line: string, { pid }: { pid: number }): void => console.log(`[${pid}] ${line}`)
+py.on('stderr', onStderr).once('spawn', () => {}).off('stderr', onStderr)
+py.once('exit', (event) => expectType<number | null>(event.code))
+expectType<Python>(py.on('stdout', () => {}))
+
+// @ts-expect-error 'spawn' gives { pid }, not a line
+py.on('spawn', (line: string) => line)
+// @ts-expect-error 'stdout' gives a line string first
+py.on('stdout', (line: number) => line)
+// @ts-expect-error 'exit' gives one object, not (code, signal) as ChildProcess does
+py.on('exit', (code: number, signal: string) => code)
+// @ts-expect-error a Python client never emits 'error'; failures reject the call
+py.on('error', (error: Error) => error)
+// @ts-expect-error no such event (typo)
+py.once('stdErr', () => {})
+
+// ------------------------------------------------------------------ kw / Kwargs
+
+const kwargs = kw({ axis: 0, keepdims: true })
+expectType<Kwargs>(kwargs)
+assertType<Equal<typeof kwargs.values, { axis: number; keepdims: boolean }>>(true)
+const direct = new Kwargs({ n: 3 })
+assertType<Equal<typeof direct, Kwargs<{ n: number }>>>(true)
+interface FftOptions { n: number; norm?: 'ortho' }
+declare const fftOptions: FftOptions
+expectType<Kwargs<FftOptions>>(kw(fftOptions))
+expectType<Kwargs>(kw(new Map([['axis', 0]])))
+// @ts-expect-error keyword arguments are an object, not an array
+kw([0, 1])
+// @ts-expect-error keyword arguments are an object, not a string
+kw('axis=0')
+// @ts-expect-error keyword arguments are an object, not a function
+kw(() => ({ axis: 0 }))
+// @ts-expect-error keyword arguments are an object, not null
+kw(null)
+// @ts-expect-error values is read-only
+kwargs.values = { axis: 1, keepdims: false }
+
+// ------------------------------------------------------------------ NDArray
+
+const m = new NDArray(new Float64Array(6), [2, 3])
+assertType<Equal<typeof m, NDArray<'float64'>>>(true)
+assertType<Equal<typeof m.data, Float64Array>>(true)
+assertType<Equal<typeof m.dtype, 'float64'>>(true)
+assertType<Equal<typeof m.shape, readonly number[]>>(true)
+expectType<number>(m.ndim)
+expectType<number>(m.size)
+expectType<number>(m.get(1, 2))
+expectType<number>(m.get(-1, -1))
+
+const v = new NDArray(new Int32Array(3))
+assertType<Equal<typeof v, NDArray<'int32'>>>(true)
+const bytes = new NDArray(new Uint8Array(2))
+assertType<Equal<typeof bytes, NDArray<'uint8'>>>(true)
+const ints = new NDArray(new BigInt64Array(2))
+assertType<Equal<typeof ints, NDArray<'int64'>>>(true)
+const floats = new NDArray(new Float32Array(2), null, undefined)
+assertType<Equal<typeof floats, NDArray<'float32'>>>(true)
+
+const mask = new NDArray(new Uint8Array([1, 0, 1]), [3], 'bool')
+assertType<Equal<typeof mask, NDArray<'bool'>>>(true)
+expectType<boolean>(mask.get(0))
+const z = new NDArray(new Float64Array(4), [2], 'complex128')
+expectType<Complex>(z.get(1))
+expectType<Float64Array>(z.data)
+const big = new NDArray(new BigUint64Array(4), [2, 2], 'uint64')
+expectType<bigint>(big.get(0, 0))
+const scalar = new NDArray(new Float32Array(1), [], 'float32')
+assertType<Equal<typeof scalar, NDArray<'float32'>>>(true)
+new NDArray(Buffer.alloc(4), [4], 'uint8')
+
+const row = m.row(0)
+assertType<Equal<typeof row, number | Float64Array | NDArray<'float64'>>>(true)
+if (row instanceof Float64Array) expectType<number>(row[0] ?? 0)
+const nested = m.toArray()
+if (Array.isArray(nested)) expectType<number | number[] | unknown[]>(nested[0] ?? 0)
+
+// A dtype held in a variable gives the union of its element types.
+declare const someDtype: DType
+declare const someData: DTypeArrays[DType]
+const loose = new NDArray(someData, [someData.length], someDtype)
+assertType<Equal<typeof loose, NDArray>>(true)
+expectType<number | bigint | boolean | Complex>(loose.get(0))
+
+// Narrowing results: call results are unknown until checked.
+async function narrow(): Promise<void> {
+  const result = await py.call('numpy.ones', [2, 2])
+  if (result instanceof NDArray) {
+    assertType<Equal<typeof result, NDArray>>(true)
+    if (result.dtype === 'float64') expectType<string>(result.dtype)
+  } else if (result instanceof Float64Array) {
+    expectType<number>(result.length)
+  }
+}
+
+// @ts-expect-error dtype float64 needs a Float64Array, not a Float32Array
+new NDArray(new Float32Array(6), [2, 3], 'float64')
+// @ts-expect-error dtype int64 needs a BigInt64Array
+new NDArray(new Int32Array(2), [2], 'int64')
+// @ts-expect-error complex64 is held in a Float32Array (re, im pairs)
+new NDArray(new Float64Array(4), [2], 'complex64')
+// @ts-expect-error no such dtype
+new NDArray(new Float64Array(2), [2], 'float16')
+// @ts-expect-error a Uint8ClampedArray has no dtype of its own (the constructor throws)
+new NDArray(new Uint8ClampedArray(4))
+// @ts-expect-error data is a TypedArray, not a plain array
+new NDArray([1, 2, 3], [3])
+// @ts-expect-error shape is an array of lengths
+new NDArray(new Float64Array(6), 6)
+// @ts-expect-error the shape is frozen
+m.shape[0] = 3
+// @ts-expect-error ndim is read-only (a getter)
+m.ndim = 1
+// @ts-expect-error data is read-only; build a new NDArray instead
+m.data = new Float64Array(6)
+// @ts-expect-error get() of a float64 array gives a number
+expectType<bigint>(m.get(0, 0))
+// @ts-expect-error indices are numbers
+m.get('0', '1')
+
+// ------------------------------------------------------------------ Complex
+
+const c = new Complex(1, -2)
+expectType<number>(c.re + c.im)
+expectType<string>(c.toString())
+new Complex(1)
+// @ts-expect-error the real part is required
+new Complex()
+// @ts-expect-error parts are numbers
+new Complex('1', '2')
+
+// ------------------------------------------------------------------ errors
+
+async function errors(): Promise<void> {
+  try {
+    await py.call('mymodule.f')
+  } catch (error) {
+    // @ts-expect-error a caught value is unknown until narrowed
+    error.code
+    if (error instanceof PythonError) {
+      assertType<Equal<typeof error.code, 'PYFERRY_PYTHON'>>(true)
+      expectType<string>(error.pythonType)
+      expectType<string>(error.pythonMessage)
+      expectType<string>(error.pythonTraceback)
+      expectType<'cause' | 'context' | undefined>(error.relation)
+      expectType<unknown>(error.cause)
+      if (error.cause instanceof PythonError) expectType<string>(error.cause.pythonType)
+    } else if (error instanceof TargetNotFoundError) {
+      assertType<Equal<typeof error.code, 'PYFERRY_TARGET_NOT_FOUND'>>(true)
+      expectType<string | undefined>(error.pythonType)
+    } else if (error instanceof TargetError) {
+      assertType<Equal<typeof error.code, 'PYFERRY_TARGET' | 'PYFERRY_TARGET_NOT_FOUND' | 'PYFERRY_TARGET_FORBIDDEN'>>(true)
+    } else if (error instanceof SerializationError) {
+      assertType<Equal<typeof error.code, 'PYFERRY_SERIALIZATION'>>(true)
+      expectType<string>(error.reason)
+      expectType<string>(error.path)
+    } else if (error instanceof WorkerCrashedError) {
+      assertType<Equal<typeof error.code, 'PYFERRY_WORKER_CRASHED'>>(true)
+      expectType<number>(error.pid)
+      assertType<Equal<typeof error.exitCode, number | null>>(true)
+      assertType<Equal<typeof error.signal, NodeJS.Signals | null>>(true)
+      expectType<string[]>(error.stderr)
+    } else if (error instanceof VersionMismatchError) {
+      assertType<Equal<typeof error.code, 'PYFERRY_VERSION_MISMATCH'>>(true)
+    } else if (error instanceof ProtocolError) {
+      assertType<Equal<typeof error.code, 'PYFERRY_PROTOCOL' | 'PYFERRY_VERSION_MISMATCH'>>(true)
+    } else if (error instanceof WorkerStartError) {
+      assertType<Equal<typeof error.code, 'PYFERRY_WORKER_START'>>(true)
+    } else if (error instanceof ClosedError) {
+      assertType<Equal<typeof error.code, 'PYFERRY_CLOSED'>>(true)
+    } else if (error instanceof PyferryError) {
+      expectType<string>(error.code)
+      expectType<Error>(error)
+      // @ts-expect-error code is read-only
+      error.code = 'PYFERRY_OTHER'
+      // @ts-expect-error pythonType exists only on the classes the worker can report
+      error.pythonType
+    }
+  }
+
+  const forbidden = new TargetForbiddenError('private name', { cause: new Error('x') })
+  expectType<TargetError>(forbidden)
+  expectType<PyferryError>(forbidden)
+  expectType<'PYFERRY_TARGET_FORBIDDEN'>(forbidden.code)
+  new PythonError({ type: 'builtins.ValueError', message: 'bad', traceback: '' })
+  new SerializationError('a symbol cannot cross by value', 'args[0]')
+  new WorkerCrashedError({ pid: 1, exitCode: null, signal: 'SIGKILL', stderr: [] })
+  new ClosedError()
+  // @ts-expect-error PythonError is built from the worker's exception info, not a message
+  new PythonError('ValueError: bad')
+  // @ts-expect-error not a Node signal name
+  new WorkerCrashedError({ pid: 1, exitCode: null, signal: 'SIGNOPE', stderr: [] })
+  // @ts-expect-error the path is read-only
+  new SerializationError('x').path = 'args[1]'
+}
+
+export { calls, disposal, narrow, errors }
