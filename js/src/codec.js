@@ -98,7 +98,8 @@ function writeValue(w, value, buffers, depth) {
       return
     case 'object':
       if (value === null) return w.nil()
-      if (depth > MAX_DEPTH) throw new PathError(`nesting deeper than ${MAX_DEPTH} (a cycle?)`)
+      // depth counts enclosing containers, as the decoder does: at most MAX_DEPTH levels.
+      if (depth >= MAX_DEPTH) throw new PathError(`nesting deeper than ${MAX_DEPTH} (a cycle?)`)
       return writeObject(w, value, buffers, depth + 1)
     default:
       throw new PathError(`a ${typeof value} cannot cross by value`)
@@ -188,7 +189,12 @@ function timestamp(date) {
 
 function fail(error, root) {
   if (!(error instanceof PathError)) throw error
-  throw new SerializationError(error.message, root + error.segments.reverse().join(''))
+  const segments = error.segments.reverse()
+  // A path hundreds of levels deep says no more than its ends and its length.
+  const path = segments.length <= 12
+    ? segments.join('')
+    : `${segments.slice(0, 6).join('')}…(${segments.length - 10} levels)…${segments.slice(-4).join('')}`
+  throw new SerializationError(error.message, root + path)
 }
 
 // Encode a message array into the chunks of one frame.
@@ -214,14 +220,24 @@ export function encodeCall(kind, id, target, args, kwargs) {
   let root = 'args'
   try {
     w.arrayHeader(args.length)
-    for (let i = 0; i < args.length; i++) writeChild(w, args[i], buffers, 1, i)
+    for (let i = 0; i < args.length; i++) writeChild(w, args[i], buffers, 2, i)
     root = 'kwargs'
     if (kwargs === undefined) w.nil()
-    else writeValue(w, kwargs, buffers, 0)
+    else writeValue(w, kwargs, buffers, 1)
   } catch (error) {
     fail(error, root)
   }
   return frameChunks(w.buf.subarray(0, w.pos), PREFIX_SIZE, buffers)
+}
+
+// The [kind, id] of a message whose body could not be decoded, if its envelope is intact.
+export function peekEnvelope(header) {
+  try {
+    const [kind, id] = new Reader(() => undefined).head(header, 2)
+    return Number.isSafeInteger(kind) && Number.isSafeInteger(id) ? [kind, id] : undefined
+  } catch {
+    return undefined
+  }
 }
 
 // Decode a frame's header into a message, resolving arrays against its buffers.

@@ -131,15 +131,28 @@ export class Reader {
   }
 
   decode(buf) {
-    this.buf = buf
-    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength)
-    this.pos = 0
-    this.depth = 0
+    this.#start(buf)
     const value = this.read()
     if (this.pos !== buf.length) {
       throw new RangeError(`${buf.length - this.pos} bytes left after the MessagePack value`)
     }
     return value
+  }
+
+  // The first `n` items of the array `buf` holds, without reading the rest of it.
+  head(buf, n) {
+    this.#start(buf)
+    const b = buf[this.#need(1)]
+    const length = b >= 0x90 && b < 0xa0 ? b & 0x0f : -1
+    if (length < n) throw new RangeError(`expected an array of at least ${n} items`)
+    return Array.from({ length: n }, () => this.read())
+  }
+
+  #start(buf) {
+    this.buf = buf
+    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength)
+    this.pos = 0
+    this.depth = 0
   }
 
   #need(n) {

@@ -89,7 +89,8 @@ export class Python extends EventEmitter {
 
   #pick() {
     if (this.#closing) throw new ClosedError('this Python client is closed')
-    if (this.#worker === null) this.#worker = this.#spawn()
+    // A worker that failed is on its way out (its exit is handled later): use a new one.
+    if (this.#worker === null || !this.#worker.usable) this.#worker = this.#spawn()
     return this.#worker
   }
 

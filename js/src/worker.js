@@ -6,13 +6,14 @@
 
 import { spawn } from 'node:child_process'
 import { EventEmitter, once } from 'node:events'
-import { decodeMessage, encodeCall, encodeMessage } from './codec.js'
+import { decodeMessage, encodeCall, encodeMessage, peekEnvelope } from './codec.js'
 import {
-  ClosedError, ProtocolError, VersionMismatchError, WorkerCrashedError, WorkerStartError, fromErrorInfo,
+  ClosedError, ProtocolError, SerializationError, VersionMismatchError, WorkerCrashedError, WorkerStartError,
+  fromErrorInfo,
 } from './errors.js'
 import { howToFix } from './find-python.js'
 import { forEachLine } from './lines.js'
-import { CALL, ERROR, FrameReader, HELLO, PROTOCOL_VERSION, RESULT } from './protocol.js'
+import { CALL, ERROR, FrameReader, HELLO, PREFIX_SIZE, PROTOCOL_VERSION, RESULT } from './protocol.js'
 
 const STDERR_TAIL = 20
 
@@ -40,11 +41,13 @@ export class Worker extends EventEmitter {
   #exited
   #failure = null // the error every later call rejects with, once the worker is unusable
   #interpreter
+  #maxMessageBytes
 
   // Spawn `<python> -m pyferry worker` and send our HELLO at once; calls may follow immediately.
   constructor({ interpreter, paths = [], cwd, env, maxMessageBytes }) {
     super()
     this.#interpreter = interpreter
+    this.#maxMessageBytes = maxMessageBytes
     const args = ['-m', 'pyferry', 'worker', '--max-message-bytes', String(maxMessageBytes)]
     for (const p of paths) args.push('--path', p)
     this.#child = spawn(interpreter.command, args, {
@@ -89,6 +92,11 @@ export class Worker extends EventEmitter {
     return this.#hello
   }
 
+  // False once the worker failed, is closing or has exited: route new calls elsewhere.
+  get usable() {
+    return this.#failure === null && (this.#state === 'starting' || this.#state === 'ready')
+  }
+
   get pending() {
     return this.#pending.size
   }
@@ -110,6 +118,13 @@ export class Worker extends EventEmitter {
       chunks = encodeCall(CALL, id, target, args, kwargs)
     } catch (error) {
       return Promise.reject(error)
+    }
+    // What the worker checks: header plus buffers (the prefix and length table excluded).
+    const total = chunks.reduce((n, c) => n + c.length, 0)
+    const size = chunks.length === 1 ? total - PREFIX_SIZE : total - chunks[0].length
+    if (size > this.#maxMessageBytes) {
+      return Promise.reject(new SerializationError(
+        `the call's message of ${size} bytes exceeds maxMessageBytes (${this.#maxMessageBytes})`, 'args'))
     }
     const call = deferred()
     this.#pending.set(id, call)
@@ -161,7 +176,19 @@ export class Worker extends EventEmitter {
   }
 
   #onFrame(header, buffers) {
-    const message = decodeMessage(header, buffers)
+    let message
+    try {
+      message = decodeMessage(header, buffers)
+    } catch (error) {
+      // Frames are length-prefixed, so the stream is still in step: if the
+      // envelope names a call in flight, only that call fails.
+      const [kind, id] = peekEnvelope(header) ?? []
+      const call = kind === RESULT || kind === ERROR ? this.#pending.get(id) : undefined
+      if (call === undefined) throw error
+      this.#settle(id)
+      call.reject(new SerializationError(`the reply cannot be decoded: ${error.message}`, 'result', { cause: error }))
+      return
+    }
     if (!Array.isArray(message) || message.length < 3) {
       throw new ProtocolError('a message must be an array [kind, id, ...]')
     }

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Final
 import msgpack
 
 from pyferry.errors import DecodeError, EncodeError
+from pyferry.protocol import MAX_BUFFERS
 
 if TYPE_CHECKING:
     import numpy as np
@@ -137,13 +138,17 @@ def encode(message: Any, root: str = "value") -> tuple[bytes, list[memoryview]]:
         root: how the value is named in an error path (``result`` gives ``result[2]['foo']``).
 
     Raises:
-        EncodeError: a part of the value cannot cross; ``path`` names it.
+        EncodeError: a part of the value cannot cross (``path`` names it), or the
+            message holds more arrays than a frame can carry (no ``path``).
     """
     enc = _Encoder()
     try:
-        return enc.packer.pack(message), enc.buffers
+        header = enc.packer.pack(message)
     except (EncodeError, TypeError, ValueError, OverflowError) as exc:
         raise explain(message, root) from exc
+    if len(enc.buffers) > MAX_BUFFERS:
+        raise EncodeError(f"{len(enc.buffers)} arrays in one message, at most {MAX_BUFFERS}")
+    return header, enc.buffers
 
 
 def explain(value: Any, root: str) -> EncodeError:
@@ -207,7 +212,12 @@ def decode(header: bytes | bytearray | memoryview, buffers: list[Any]) -> Any:
         )
     except DecodeError:
         raise
-    except (ValueError, TypeError, msgpack.UnpackException) as exc:
+    except TypeError as exc:
+        if "unhashable" in str(exc):
+            # A JS Map key that is an array (or a map): a dict cannot hold it.
+            raise DecodeError(f"a map key cannot be a dict key: {exc}") from exc
+        raise DecodeError(f"malformed message: {exc}") from exc
+    except Exception as exc:  # msgpack's errors, a timestamp out of datetime's range, ...
         raise DecodeError(f"malformed message: {exc}") from exc
 
 

@@ -31,6 +31,7 @@ __all__ = [
     "ERROR",
     "HELLO",
     "MAGIC",
+    "MAX_BUFFERS",
     "PREFIX_SIZE",
     "PROTOCOL_VERSION",
     "RESERVED_KINDS",

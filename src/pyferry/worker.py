@@ -41,7 +41,16 @@ from pyferry.errors import (
     PyferryError,
     VersionMismatchError,
 )
-from pyferry.protocol import CALL, ERROR, HELLO, PROTOCOL_VERSION, RESULT, Limits
+from pyferry.protocol import (
+    CALL,
+    CANCEL,
+    ERROR,
+    HELLO,
+    PROTOCOL_VERSION,
+    RESERVED_KINDS,
+    RESULT,
+    Limits,
+)
 from pyferry.targets import Resolver
 from pyferry.transport import Channel
 
@@ -125,10 +134,12 @@ class Worker:
 
     Args:
         channel: the framed protocol channel to the client.
+        limits: bounds on frames, applied to what the worker sends as well.
     """
 
-    def __init__(self, channel: Channel) -> None:
+    def __init__(self, channel: Channel, limits: Limits) -> None:
         self._channel = channel
+        self._limit = limits.max_message_bytes
         self._calls: queue.SimpleQueue[tuple[int, str, list[Any], dict[str, Any]] | None]
         self._calls = queue.SimpleQueue()
         self._resolver = Resolver()
@@ -136,6 +147,10 @@ class Worker:
 
     def _send(self, message: list[Any]) -> None:
         header, buffers = encode(message)
+        size = len(header) + sum(b.nbytes for b in buffers)
+        if size > self._limit:
+            # The client would refuse the frame and could not tell which call it was for.
+            raise EncodeError(f"message of {size} bytes exceeds the limit of {self._limit} bytes")
         self._channel.write_frame(header, buffers)
 
     def _send_error(self, call_id: int, exc: BaseException, skip_frames: int = 0) -> None:
@@ -192,8 +207,14 @@ class Worker:
                 return
             try:
                 self._send([RESULT, call_id, result])
-            except EncodeError:
-                self._send_error(call_id, explain(result, "result"))
+            except EncodeError as exc:
+                # A part of the result that cannot cross has a path; a whole-message
+                # problem (too large, too many arrays) is about the result as a whole.
+                whole = not exc.path
+                self._send_error(
+                    call_id,
+                    EncodeError(exc.reason, "result") if whole else explain(result, "result"),
+                )
         finally:
             self._busy = False
 
@@ -227,12 +248,15 @@ class Worker:
             call_id = _peek_call_id(header)
             if call_id is None:
                 raise ProtocolError(f"undecodable frame: {exc}") from exc
-            self._send_error(call_id, exc)
+            self._send_error(call_id, DecodeError(f"the call cannot be decoded: {exc.reason}"))
             return
         if not isinstance(message, list) or len(message) < 2:
             raise ProtocolError(f"a message must be an array [kind, id, ...], got {message!r:.80}")
         kind, call_id = message[0], message[1]
         if kind != CALL:
+            if kind == CANCEL or kind in RESERVED_KINDS:
+                name = "CANCEL" if kind == CANCEL else RESERVED_KINDS[kind]
+                raise ProtocolError(f"message kind {kind} ({name}) is reserved, not in version 1")
             raise ProtocolError(f"unexpected message kind {kind!r} from the client")
         if len(message) != 5 or not isinstance(call_id, int) or call_id <= 0:
             raise ProtocolError(f"malformed CALL message {message!r:.80}")
@@ -289,7 +313,7 @@ def main(fds: Sequence[int] = (3, 3), paths: Sequence[str] = (), max_message_byt
     if hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(line_buffering=True)
     limits = Limits(max_message_bytes) if max_message_bytes else Limits()
-    worker = Worker(Channel(fd_in, fd_out, limits))
+    worker = Worker(Channel(fd_in, fd_out, limits), limits)
     try:
         worker.handshake()
     except (OSError, EOFError):

@@ -1,0 +1,323 @@
+"""The golden vectors of spec/vectors, read by the Python side.
+
+Every values.json frame must decode (through the real transport and codec) to
+the expected value, and the expected value must encode back to the very same
+bytes. Every errors.json frame must fail at the stage its tag names. The JS
+suite (js/test/vectors.test.js) reads the same files.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from pyferry.codec import decode, encode
+from pyferry.errors import DecodeError, ProtocolError
+from pyferry.protocol import (
+    PREFIX_SIZE,
+    RESULT,
+    Limits,
+    pack_prefix,
+    parse_lengths,
+    parse_prefix,
+)
+from pyferry.transport import Channel
+
+ROOT = Path(__file__).resolve().parent.parent
+VECTORS = ROOT / "spec" / "vectors"
+VALUES = json.loads((VECTORS / "values.json").read_text(encoding="utf-8"))
+ERRORS = json.loads((VECTORS / "errors.json").read_text(encoding="utf-8"))
+
+# Vectors Python writes but cannot read back, by design: name -> why.
+ONE_WAY = {
+    "dict tuple key": "a tuple key travels as an array, and a list cannot be a dict key",
+}
+
+
+@pytest.fixture(autouse=True)
+def _deep_recursion() -> Iterator[None]:
+    # The 512-level nesting vector recurses that deep in from_tagged/assert_same.
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(old, 10_000))
+    yield
+    sys.setrecursionlimit(old)
+
+
+# -- the tagged JSON form (spec/vectors/README.md) -----------------------------
+
+_FLOATS = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf, "-0": -0.0}
+
+
+def _hashable(value: Any) -> Any:
+    """A decoded map key as a dict key: an array key becomes a tuple."""
+    return tuple(_hashable(v) for v in value) if isinstance(value, list) else value
+
+
+def from_tagged(value: Any) -> Any:
+    """The Python value a tagged JSON value stands for."""
+    if isinstance(value, list):
+        return [from_tagged(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if len(value) == 1:
+        ((key, body),) = value.items()
+        if key.startswith("$"):
+            return _from_tag(key, body)
+    return {k: from_tagged(v) for k, v in value.items()}
+
+
+def _from_tag(key: str, body: Any) -> Any:
+    if key == "$int":
+        return int(body)
+    if key == "$float":
+        return _FLOATS[body]
+    if key == "$bytes":
+        return bytes.fromhex(body)
+    if key == "$map":
+        return {_hashable(from_tagged(k)): from_tagged(v) for k, v in body}
+    if key == "$complex":
+        re, im = (float(from_tagged(part)) for part in body)
+        return complex(re, im)
+    if key == "$date":
+        return dt.datetime.fromisoformat(body.replace("Z", "+00:00"))
+    if key == "$ndarray":
+        data = [from_tagged(x) for x in body["data"]]
+        return np.array(data, dtype=body["dtype"]).reshape(body["shape"])
+    raise AssertionError(f"unknown tag {key}")
+
+
+def assert_same(actual: Any, expected: Any, path: str = "value") -> None:
+    """Exact equality: same types, floats bit for bit, arrays by dtype, shape and bytes."""
+    if isinstance(expected, np.ndarray):
+        assert isinstance(actual, np.ndarray), f"{path}: {type(actual).__name__}, not ndarray"
+        assert actual.dtype == expected.dtype, f"{path}: dtype {actual.dtype} != {expected.dtype}"
+        assert actual.shape == expected.shape, f"{path}: shape {actual.shape} != {expected.shape}"
+        assert actual.tobytes() == expected.tobytes(), f"{path}: data differs"
+        return
+    assert type(actual) is type(expected), f"{path}: {type(actual)} is not {type(expected)}"
+    if isinstance(expected, float):
+        assert struct.pack("<d", actual) == struct.pack("<d", expected), (
+            f"{path}: {actual!r} != {expected!r}"
+        )
+    elif isinstance(expected, complex):
+        assert_same(actual.real, expected.real, f"{path}.real")
+        assert_same(actual.imag, expected.imag, f"{path}.imag")
+    elif isinstance(expected, dt.datetime):
+        assert actual == expected, f"{path}: {actual} != {expected}"
+        assert actual.utcoffset() == dt.timedelta(0), f"{path}: not UTC"
+    elif isinstance(expected, list):
+        assert len(actual) == len(expected), f"{path}: length {len(actual)} != {len(expected)}"
+        for i, (a, e) in enumerate(zip(actual, expected, strict=True)):
+            assert_same(a, e, f"{path}[{i}]")
+    elif isinstance(expected, dict):
+        # Keys in order: the Python side keeps a map's order.
+        assert list(actual) == list(expected), f"{path}: keys {list(actual)} != {list(expected)}"
+        for k in expected:
+            assert_same(actual[k], expected[k], f"{path}[{k!r}]")
+    else:
+        assert actual == expected, f"{path}: {actual!r} != {expected!r}"
+
+
+# -- reading frames with the real transport -------------------------------------
+
+
+def read_frames(data: bytes, max_message_bytes: int = 1 << 30) -> list[tuple[bytes, list[Any]]]:
+    """Every frame the worker's Channel reads from ``data`` followed by EOF."""
+    with tempfile.TemporaryFile() as f:
+        f.write(data)
+        f.flush()
+        f.seek(0)
+        channel = Channel(f.fileno(), -1, Limits(max_message_bytes))
+        frames = []
+        while (frame := channel.read_frame()) is not None:
+            frames.append(frame)
+        return frames
+
+
+def split_frame(data: bytes) -> tuple[bytes, list[bytes]]:
+    """Take a frame apart with the protocol functions alone, checking it has no slack."""
+    limits = Limits()
+    count, header_len = parse_prefix(data[:PREFIX_SIZE], limits)
+    table_end = PREFIX_SIZE + 8 * count
+    lengths = parse_lengths(data[PREFIX_SIZE:table_end], count, header_len, limits)
+    at = table_end + header_len
+    header = data[table_end:at]
+    buffers = []
+    for n in lengths:
+        buffers.append(data[at : at + n])
+        at += n
+    assert at == len(data), f"{len(data) - at} bytes after the last buffer"
+    return header, buffers
+
+
+def frame_bytes(message: Any) -> bytes:
+    """The bytes the worker writes for ``message`` (as Channel.write_frame assembles them)."""
+    header, buffers = encode(message)
+    return (
+        pack_prefix(len(header), [b.nbytes for b in buffers])
+        + header
+        + b"".join(bytes(b) for b in buffers)
+    )
+
+
+def _value_params() -> list[Any]:
+    return [pytest.param(case, id=case["name"]) for case in VALUES if case["name"] not in ONE_WAY]
+
+
+def _plain_params() -> list[Any]:
+    return [pytest.param(case, id=case["name"]) for case in VALUES]
+
+
+# -- values.json ------------------------------------------------------------------
+
+
+def test_vector_files_cover_the_brief() -> None:
+    names = {case["name"] for case in VALUES}
+    dtypes = {
+        case["value"]["$ndarray"]["dtype"]
+        for case in VALUES
+        if isinstance(case["value"], dict) and "$ndarray" in case["value"]
+    }
+    assert len(names) == len(VALUES), "duplicate vector names"
+    assert dtypes == {
+        "bool", "int8", "uint8", "int16", "uint16", "int32", "uint32",
+        "int64", "uint64", "float32", "float64", "complex64", "complex128",
+    }  # fmt: skip
+    assert {case["error"] for case in ERRORS} == {"protocol", "truncated", "decode"}
+
+
+@pytest.mark.parametrize("case", _value_params())
+def test_value_decodes(case: dict[str, Any]) -> None:
+    data = bytes.fromhex(case["hex"])
+    frames = read_frames(data)
+    assert len(frames) == 1, "exactly one frame, nothing after it"
+    header, buffers = frames[0]
+    message = decode(header, buffers)
+    assert isinstance(message, list)
+    assert message[:2] == [RESULT, 7]
+    assert len(message) == 3
+    assert_same(message[2], from_tagged(case["value"]))
+
+
+@pytest.mark.parametrize("case", _value_params())
+def test_value_decodes_from_plain_bytes(case: dict[str, Any]) -> None:
+    # The same frame taken apart by the protocol functions, buffers as read-only bytes.
+    header, buffers = split_frame(bytes.fromhex(case["hex"]))
+    assert_same(decode(header, buffers), [RESULT, 7, from_tagged(case["value"])])
+
+
+@pytest.mark.parametrize("name", sorted(ONE_WAY))
+def test_one_way_vectors_are_refused_by_name(name: str) -> None:
+    case = next(c for c in VALUES if c["name"] == name)
+    header, buffers = split_frame(bytes.fromhex(case["hex"]))
+    with pytest.raises(DecodeError, match="map key cannot be a dict key"):
+        decode(header, buffers)
+
+
+@pytest.mark.parametrize("case", _plain_params())
+def test_value_encodes_to_the_same_bytes(case: dict[str, Any]) -> None:
+    expected = bytes.fromhex(case["hex"])
+    actual = frame_bytes([RESULT, 7, from_tagged(case["value"])])
+    assert actual.hex() == expected.hex()
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        pytest.param(np.arange(6.0).reshape(2, 3), id="c-order"),
+        pytest.param(np.asfortranarray(np.arange(6.0).reshape(2, 3)), id="fortran"),
+        pytest.param(np.repeat(np.arange(6.0).reshape(2, 3), 2, axis=1)[:, ::2], id="strided"),
+        pytest.param(np.arange(6.0).reshape(2, 3).astype(">f8"), id="big-endian"),
+    ],
+)
+def test_array_layouts_encode_to_the_c_order_vector(source: np.ndarray[Any, Any]) -> None:
+    # Any memory layout of the same values goes on the wire as the one canonical frame.
+    case = next(c for c in VALUES if c["name"] == "ndarray 2-d")
+    assert frame_bytes([RESULT, 7, source]).hex() == case["hex"]
+
+
+def test_generated_files_are_current() -> None:
+    result = subprocess.run(
+        [sys.executable, str(VECTORS / "generate.py"), "--check"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+# -- errors.json ------------------------------------------------------------------
+
+
+def _reader_over_socket(data: bytes, limit: int) -> tuple[Channel, socket.socket, socket.socket]:
+    """A Channel on a non-blocking socket holding ``data``; its peer stays open."""
+    mine, theirs = socket.socketpair()
+    theirs.sendall(data)
+    mine.setblocking(False)
+    return Channel(mine.fileno(), mine.fileno(), Limits(limit)), mine, theirs
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=c["name"]) for c in ERRORS])
+def test_error_vector(case: dict[str, Any]) -> None:
+    data = bytes.fromhex(case["hex"])
+    limit = case["maxMessageBytes"]
+    channel, mine, theirs = _reader_over_socket(data, limit)
+    try:
+        if case["error"] == "protocol":
+            # Refused from the declared sizes alone, without waiting for more bytes.
+            with pytest.raises(ProtocolError):
+                channel.read_frame()
+        elif case["error"] == "truncated":
+            # A reader with the peer still there waits for the rest ...
+            with pytest.raises(BlockingIOError):
+                channel.read_frame()
+        else:
+            assert case["error"] == "decode"
+            frame = channel.read_frame()
+            assert frame is not None, "the framing of a decode vector is valid"
+            with pytest.raises(DecodeError):
+                decode(*frame)
+    finally:
+        mine.close()
+        theirs.close()
+    if case["error"] == "truncated":
+        # ... and at EOF it is a protocol error.
+        with pytest.raises(ProtocolError, match="in the middle of a"):
+            read_frames(data, limit)
+
+
+@pytest.mark.parametrize(
+    "case", [pytest.param(c, id=c["name"]) for c in ERRORS if c["error"] == "decode"]
+)
+def test_decode_errors_are_not_protocol_errors(case: dict[str, Any]) -> None:
+    # The worker answers an undecodable CALL with a per-call ERROR, so the two must differ.
+    ((header, buffers),) = read_frames(bytes.fromhex(case["hex"]), case["maxMessageBytes"])
+    with pytest.raises(DecodeError) as info:
+        decode(header, buffers)
+    assert not isinstance(info.value, ProtocolError)
+
+
+def test_socket_reader_sees_eof_as_clean_between_frames() -> None:
+    # Guards the helper above: a whole frame then EOF reads as one frame, then None.
+    mine, theirs = socket.socketpair()
+    try:
+        theirs.sendall(bytes.fromhex(VALUES[0]["hex"]))
+        theirs.shutdown(socket.SHUT_WR)
+        channel = Channel(mine.fileno(), mine.fileno(), Limits())
+        assert channel.read_frame() is not None
+        assert channel.read_frame() is None
+    finally:
+        mine.close()
+        theirs.close()
