@@ -33,8 +33,8 @@ demo: setup
 test: setup lint typecheck pytest jstest tstest
 
 lint:
-	$(VENV)/bin/ruff check src tests
-	$(VENV)/bin/ruff format --check src tests
+	$(VENV)/bin/ruff check src tests spec js/test/fixtures
+	$(VENV)/bin/ruff format --check src tests spec js/test/fixtures
 
 typecheck:
 	$(VENV)/bin/mypy --strict src

@@ -86,6 +86,12 @@ def test_tuples_become_lists_and_numpy_scalars_plain_values() -> None:
     values = [np.int8(-3), np.uint64(2**64 - 1), np.float32(0.5), np.bool_(True), np.complex64(1j)]
     assert roundtrip(values) == [-3, 2**64 - 1, 0.5, True, 1j]
     assert roundtrip(np.array(2.5)) == 2.5
+    assert roundtrip(np.array(1 - 1j)) == 1 - 1j
+
+
+def test_more_arrays_than_a_frame_holds_is_an_encode_error() -> None:
+    with pytest.raises(EncodeError, match="65536 arrays in one message"):
+        encode([np.zeros(1)] * 65536)
 
 
 @pytest.mark.parametrize("dtype", sorted(set(DTYPES.values())))

@@ -216,3 +216,14 @@ def test_worker_exits_when_the_client_dies() -> None:
     theirs.close()
     mine.close()  # the client is gone before the handshake
     assert proc.wait(timeout=30) == 0
+
+
+def test_result_over_the_limit_fails_only_that_call() -> None:
+    w = WorkerProcess("--max-message-bytes", "4096")
+    try:
+        kind, _, info = w.call_raw("numpy.zeros", 1000)
+        assert (kind, info["code"], info["path"]) == (ERROR, "PYFERRY_SERIALIZATION", "result")
+        assert "exceeds the limit of 4096" in info["message"]
+        assert w.call("numpy.sum", [1, 2]) == 3
+    finally:
+        w.close()

@@ -137,6 +137,7 @@ function writeObject(w, value, buffers, depth) {
     const keys = Object.keys(value)
     w.mapHeader(keys.length)
     for (const k of keys) {
+      if (!k.isWellFormed()) throw new PathError(`key ${JSON.stringify(k)} has a lone surrogate (not valid Unicode)`)
       w.str(k)
       writeChild(w, value[k], buffers, depth, k)
     }

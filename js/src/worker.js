@@ -39,7 +39,7 @@ export class Worker extends EventEmitter {
   #state = 'starting' // starting -> ready -> closing -> exited
   #ready
   #exited
-  #failure = null // the error every later call rejects with, once the worker is unusable
+  #failure = null // makes the error each later call rejects with, once the worker is unusable
   #interpreter
   #maxMessageBytes
 
@@ -66,7 +66,9 @@ export class Worker extends EventEmitter {
       try {
         reader.push(chunk)
       } catch (error) {
-        this.#fail(error instanceof ProtocolError ? error : new ProtocolError(error.message, { cause: error }))
+        this.#fail(() => error instanceof ProtocolError
+          ? new error.constructor(error.message, { cause: error.cause }) // same class, own stack
+          : new ProtocolError(error.message, { cause: error }))
         this.#child.kill('SIGKILL')
       }
     })
@@ -108,7 +110,7 @@ export class Worker extends EventEmitter {
 
   // Send a CALL; resolves with the result or rejects with a PyferryError.
   call(target, args, kwargs) {
-    if (this.#failure) return Promise.reject(this.#failure)
+    if (this.#failure) return Promise.reject(this.#failure())
     if (this.#state === 'closing' || this.#state === 'exited') {
       return Promise.reject(new ClosedError('the worker is closing'))
     }
@@ -197,7 +199,7 @@ export class Worker extends EventEmitter {
     if (kind !== RESULT && kind !== ERROR) throw new ProtocolError(`unexpected message kind ${kind}`)
     if (id === 0 && kind === ERROR) {
       // The worker as a whole failed (bad frame, version mismatch); it exits next.
-      this.#fail(fromErrorInfo(body))
+      this.#fail(() => fromErrorInfo(body))
       return
     }
     const call = this.#pending.get(id)
@@ -219,6 +221,8 @@ export class Worker extends EventEmitter {
     }
     this.#hello = info
     if (this.#state === 'starting') this.#state = 'ready'
+    // Started with no call waiting (start()): an idle worker must not hold Node open.
+    if (this.#pending.size === 0 && this.#state === 'ready') this.#setRef(false)
     this.#ready.resolve(info)
   }
 
@@ -228,19 +232,20 @@ export class Worker extends EventEmitter {
   }
 
   // Mark the worker unusable: reject what is in flight and every later call with `error`.
-  #fail(error) {
-    this.#failure ??= error
-    this.#ready.reject(this.#failure)
+  // `makeError` builds a fresh error per call, so that each caller's stack is its own.
+  #fail(makeError) {
+    this.#failure ??= makeError
+    this.#ready.reject(this.#failure())
     for (const [id, call] of this.#pending) {
       this.#pending.delete(id)
-      call.reject(this.#failure)
+      call.reject(this.#failure())
     }
     this.#setRef(false)
   }
 
   #onSpawnError(error) {
     this.#state = 'exited'
-    this.#fail(new WorkerStartError(
+    this.#fail(() => new WorkerStartError(
       `could not start the Python worker: ${error.message}\n${howToFix(this.#interpreter)}`,
       { cause: error },
     ))
@@ -258,14 +263,14 @@ export class Worker extends EventEmitter {
     }
     const stderr = [...this.#stderrTail]
     if (wasStarting && !this.#failure) {
-      this.#fail(new WorkerStartError(
+      this.#fail(() => new WorkerStartError(
         `the Python worker exited during start-up (${signal ?? `code ${code}`})` +
           (stderr.length ? `:\n  ${stderr.join('\n  ')}` : '') + `\n${howToFix(this.#interpreter)}`,
       ))
     } else if (!expected || this.#pending.size) {
-      this.#fail(new WorkerCrashedError({ pid: this.#child.pid, exitCode: code, signal, stderr }))
+      this.#fail(() => new WorkerCrashedError({ pid: this.#child.pid, exitCode: code, signal, stderr }))
     } else {
-      this.#failure ??= new ClosedError('the worker was closed')
+      this.#failure ??= () => new ClosedError('the worker was closed')
     }
     this.#setRef(false)
     this.#exited.resolve()

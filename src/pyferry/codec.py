@@ -93,14 +93,14 @@ class _Encoder:
 
     def default(self, obj: Any) -> Any:
         np = sys.modules.get("numpy")
-        if np is not None:
-            if isinstance(obj, np.ndarray):
-                return obj.item() if obj.ndim == 0 and _dtype_ok(obj.dtype) else self.array(obj)
-            if isinstance(obj, np.generic):
-                _dtype_ok(obj.dtype)
-                obj = obj.item()
-                if not isinstance(obj, complex):
-                    return obj
+        if np is not None and isinstance(obj, np.ndarray | np.generic):
+            if isinstance(obj, np.ndarray) and obj.ndim:
+                return self.array(obj)
+            # numpy scalars and 0-d arrays go as the Python value they hold.
+            _dtype_ok(obj.dtype)
+            obj = obj.item()
+            if not isinstance(obj, complex):
+                return obj
         if isinstance(obj, complex):
             return msgpack.ExtType(COMPLEX, _COMPLEX.pack(obj.real, obj.imag))
         if isinstance(obj, _dt.datetime):

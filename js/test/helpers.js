@@ -1,0 +1,97 @@
+// Shared helpers for the node:test suite: fixture paths, polling, process checks, child Node scripts.
+
+import { spawn } from 'node:child_process'
+import { readFileSync, readdirSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+
+export const fixturesDir = fileURLToPath(new URL('./fixtures/', import.meta.url))
+export const indexUrl = new URL('../src/index.js', import.meta.url).href
+
+// Poll `check` (sync or async) every few ms until it returns a truthy value; fail at the deadline.
+export async function waitFor(check, { timeout = 10_000, interval = 5, what = 'condition' } = {}) {
+  const deadline = Date.now() + timeout
+  for (;;) {
+    const value = await check()
+    if (value) return value
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeout} ms waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, interval))
+  }
+}
+
+// The one-letter state of a process from /proc/<pid>/stat, or null if there is no such process.
+function procState(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    return stat.slice(stat.lastIndexOf(')') + 2)[0]
+  } catch {
+    return null
+  }
+}
+
+// True when `pid` no longer runs: kill(pid, 0) fails with ESRCH, or it is a zombie.
+export function processGone(pid) {
+  try {
+    process.kill(pid, 0)
+  } catch (error) {
+    if (error.code === 'ESRCH') return true
+    throw error
+  }
+  const state = procState(pid)
+  return state === null || state === 'Z' || state === 'X'
+}
+
+// Wait until `pid` has exited (or is a zombie), with a deadline.
+export function waitGone(pid, timeout = 10_000) {
+  return waitFor(() => processGone(pid), { timeout, what: `process ${pid} to exit` })
+}
+
+// Live (non-zombie) child processes of `ppid`, with their command lines.
+export function childProcesses(ppid = process.pid) {
+  const out = []
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8')
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      if (Number(fields[1]) !== ppid || fields[0] === 'Z') continue
+      const cmdline = readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0').join(' ').trim()
+      out.push({ pid: Number(name), cmdline })
+    } catch {
+      // the process went away while we looked
+    }
+  }
+  return out
+}
+
+// Run an ES module script in a child Node process. Resolves with its exit and output;
+// if it has not exited after `timeout` ms it is killed and `timedOut` is true.
+export function runNode(source, { timeout = 15_000, env = {}, flags = [] } = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [...flags, '--input-type=module', '-e', source], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let stdout = ''
+    let stderr = ''
+    let timedOut = false
+    child.stdout.setEncoding('utf8').on('data', (text) => { stdout += text })
+    child.stderr.setEncoding('utf8').on('data', (text) => { stderr += text })
+    const timer = setTimeout(() => {
+      timedOut = true
+      child.kill('SIGKILL')
+    }, timeout)
+    child.on('error', reject)
+    child.on('close', (code, signal) => {
+      clearTimeout(timer)
+      resolve({ code, signal, stdout, stderr, timedOut, pid: child.pid })
+    })
+  })
+}
+
+// The 1-based line number in `file` of the first line containing `marker`.
+export function lineOf(file, marker) {
+  const lines = readFileSync(file, 'utf8').split('\n')
+  const index = lines.findIndex((line) => line.includes(marker))
+  if (index < 0) throw new Error(`marker ${marker} not found in ${file}`)
+  return index + 1
+}
