@@ -2,6 +2,8 @@
 # Both set up what they need first: a .venv with the Python package and its
 # dev tools, and js/node_modules from the committed package-lock.json.
 
+SHELL := bash
+.SHELLFLAGS := -eo pipefail -c
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -42,8 +44,10 @@ typecheck:
 pytest:
 	$(PY) -m pytest
 
+# A run that executes no test fails, like pytest's exit status 5.
 jstest:
-	cd js && node --test test/*.test.js
+	cd js && node --test test/*.test.js | tee .test-output.log
+	grep -q '^# pass [1-9]' js/.test-output.log || { echo "node --test ran no test" >&2; exit 1; }
 
 tstest:
 	cd js && npx --no-install tsc --noEmit --strict -p test/types

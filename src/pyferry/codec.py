@@ -29,6 +29,7 @@ from __future__ import annotations
 import datetime as _dt
 import struct
 import sys
+import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
@@ -83,7 +84,11 @@ def qualname(tp: type) -> str:
 
 
 class _Encoder:
-    """One encode pass: collects the buffers that the header's NDARRAY extensions point to."""
+    """Packs messages, collecting the buffers their NDARRAY extensions point to.
+
+    A Packer is costly to build compared with packing a small message, so each
+    thread keeps one encoder (``_local``) and resets ``buffers`` per message.
+    """
 
     __slots__ = ("buffers", "packer")
 
@@ -123,6 +128,10 @@ class _Encoder:
         return msgpack.ExtType(NDARRAY, _ND_HEAD.pack(index, code, arr.ndim) + shape)
 
 
+_local = threading.local()
+_KEEP_PACKER_BELOW = 1 << 20
+
+
 def _dtype_ok(dtype: np.dtype[Any]) -> bool:
     if (dtype.kind, dtype.itemsize) in _CODES and dtype.fields is None:
         return True
@@ -141,11 +150,16 @@ def encode(message: Any, root: str = "value") -> tuple[bytes, list[memoryview]]:
         EncodeError: a part of the value cannot cross (``path`` names it), or the
             message holds more arrays than a frame can carry (no ``path``).
     """
-    enc = _Encoder()
+    enc = _local.__dict__.get("encoder")
+    if enc is None:
+        enc = _local.encoder = _Encoder()
+    enc.buffers = []
     try:
         header = enc.packer.pack(message)
     except (EncodeError, TypeError, ValueError, OverflowError) as exc:
         raise explain(message, root) from exc
+    if len(header) > _KEEP_PACKER_BELOW:
+        del _local.encoder  # do not keep a large packing buffer alive between messages
     if len(enc.buffers) > MAX_BUFFERS:
         raise EncodeError(f"{len(enc.buffers)} arrays in one message, at most {MAX_BUFFERS}")
     return header, enc.buffers
