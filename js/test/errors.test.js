@@ -9,23 +9,13 @@ import {
   TargetForbiddenError, TargetNotFoundError, VersionMismatchError, WorkerCrashedError, WorkerStartError,
 } from '../src/index.js'
 import { findPython } from '../src/find-python.js'
-import { fixturesDir, lineOf } from './helpers.js'
+import { fixturesDir, lineOf, rejection } from './helpers.js'
 
 const thisFile = fileURLToPath(import.meta.url)
 const failingPy = path.join(fixturesDir, 'failing.py')
 
 const py = new Python({ path: [fixturesDir] })
 after(() => py.close())
-
-// The rejection of `promise`, which must reject.
-async function rejection(promise) {
-  try {
-    await promise
-  } catch (error) {
-    return error
-  }
-  assert.fail('expected the call to reject')
-}
 
 describe('PythonError', () => {
   test('carries name, code, message, qualified type and traceback', async () => {

@@ -1,5 +1,6 @@
 // Shared helpers for the node:test suite: fixture paths, polling, process checks, child Node scripts.
 
+import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { readFileSync, readdirSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
@@ -94,4 +95,14 @@ export function lineOf(file, marker) {
   const index = lines.findIndex((line) => line.includes(marker))
   if (index < 0) throw new Error(`marker ${marker} not found in ${file}`)
   return index + 1
+}
+
+// The rejection of `promise`, which must reject.
+export async function rejection(promise) {
+  try {
+    await promise
+  } catch (error) {
+    return error
+  }
+  assert.fail('expected the promise to reject')
 }

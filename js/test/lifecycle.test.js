@@ -9,7 +9,9 @@ import {
   ClosedError, PROTOCOL_VERSION, ProtocolError, Python, WorkerCrashedError, WorkerStartError,
 } from '../src/index.js'
 import { findPython } from '../src/find-python.js'
-import { childProcesses, fixturesDir, indexUrl, lineOf, processGone, runNode, waitFor, waitGone } from './helpers.js'
+import {
+  childProcesses, fixturesDir, indexUrl, lineOf, processGone, rejection, runNode, waitFor, waitGone,
+} from './helpers.js'
 
 const pythonPath = findPython().command // the interpreter the clients use
 const workerChildren = () => childProcesses().filter((c) => c.cmdline.includes('-m pyferry worker'))
@@ -19,16 +21,6 @@ function client(t, options = {}) {
   const py = new Python({ path: [fixturesDir], ...options })
   t.after(() => py.close())
   return py
-}
-
-// The rejection of `promise`, which must reject.
-async function rejection(promise) {
-  try {
-    await promise
-  } catch (error) {
-    return error
-  }
-  assert.fail('expected a rejection')
 }
 
 describe('starting', () => {
