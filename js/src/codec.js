@@ -113,7 +113,11 @@ function writeObject(w, value, buffers, depth) {
   } else if (ArrayBuffer.isView(value)) {
     if (value instanceof Uint8Array) w.bin(value) // Buffer too; Uint8ClampedArray is not one
     else if (value instanceof DataView) w.bin(new Uint8Array(value.buffer, value.byteOffset, value.byteLength))
-    else writeArray(w, value, [value.length], dtypeOf(value), buffers)
+    else {
+      const dtype = dtypeOf(value)
+      if (dtype === undefined) throw new PathError(`a ${describe(value)} has no numpy dtype that can cross`)
+      writeArray(w, value, [value.length], dtype, buffers)
+    }
   } else if (value instanceof NDArray) {
     writeArray(w, value.data, value.shape, value.dtype, buffers)
   } else if (value instanceof Complex) {

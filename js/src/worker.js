@@ -6,6 +6,7 @@
 
 import { spawn } from 'node:child_process'
 import { EventEmitter, once } from 'node:events'
+import { createRequire } from 'node:module'
 import { decodeMessage, encodeCall, encodeMessage, peekEnvelope } from './codec.js'
 import {
   ClosedError, ProtocolError, SerializationError, VersionMismatchError, WorkerCrashedError, WorkerStartError,
@@ -16,6 +17,8 @@ import { forEachLine } from './lines.js'
 import { CALL, ERROR, FrameReader, HELLO, PREFIX_SIZE, PROTOCOL_VERSION, RESULT } from './protocol.js'
 
 const STDERR_TAIL = 20
+const CLIENT = `pyferry-js/${createRequire(import.meta.url)('../package.json').version}`
+const DRAIN_AFTER_EXIT_MS = 200
 
 // Promise.withResolvers() arrived in Node 22; this is the same for Node 20.
 function deferred() {
@@ -27,7 +30,6 @@ function deferred() {
   })
   return { promise, resolve, reject }
 }
-const CLIENT = 'pyferry-js/0.1.0'
 
 export class Worker extends EventEmitter {
   #child
@@ -257,9 +259,15 @@ export class Worker extends EventEmitter {
     const wasStarting = this.#hello === null
     const expected = this.#state === 'closing'
     this.#state = 'exited'
-    // Let the last stderr lines (a traceback, faulthandler's dump) arrive first.
-    if (!this.#child.stderr.readableEnded) {
-      await Promise.race([once(this.#child.stderr, 'end'), new Promise((r) => setTimeout(r, 200).unref())])
+    // 'exit' can come before the last bytes the process wrote: let its replies
+    // (calls that did finish) and its last stderr lines (a traceback, faulthandler's
+    // dump) arrive first. A grandchild holding stderr open must not stall this, hence the bound.
+    const streams = [this.#socket, this.#child.stderr].filter((s) => !s.readableEnded && !s.destroyed)
+    if (streams.length) {
+      await Promise.race([
+        Promise.all(streams.map((s) => once(s, 'end').catch(() => {}))),
+        new Promise((resolve) => setTimeout(resolve, DRAIN_AFTER_EXIT_MS).unref()),
+      ])
     }
     const stderr = [...this.#stderrTail]
     if (wasStarting && !this.#failure) {
