@@ -9,7 +9,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PYFERRY_PYTHON := $(abspath $(PY))
 
-.PHONY: setup demo test lint typecheck pytest jstest tstest clean
+.PHONY: setup demo test bench lint typecheck pytest jstest tstest clean
 
 setup: $(VENV)/.stamp js/node_modules/.stamp node_modules/pyferry
 
@@ -34,9 +34,12 @@ demo: setup
 
 test: setup lint typecheck pytest jstest tstest
 
+bench: setup
+	node bench/core.mjs
+
 lint:
-	$(VENV)/bin/ruff check src tests spec js/test/fixtures
-	$(VENV)/bin/ruff format --check src tests spec js/test/fixtures
+	$(VENV)/bin/ruff check src tests spec bench js/test/fixtures
+	$(VENV)/bin/ruff format --check src tests spec bench js/test/fixtures
 
 typecheck:
 	$(VENV)/bin/mypy --strict src
