@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 import pyferry
 from pyferry import errors
 
@@ -46,12 +48,16 @@ def test_version_command() -> None:
     assert info["protocol"] == pyferry.PROTOCOL_VERSION
 
 
-def test_bad_fd_argument_is_refused() -> None:
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [(["--fd", "x"], "--fd"), (["--max-message-bytes", "3"], "--max-message-bytes")],
+)
+def test_bad_worker_arguments_are_refused(args: list[str], option: str) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "pyferry", "worker", "--fd", "x"],
+        [sys.executable, "-m", "pyferry", "worker", *args],
         capture_output=True,
         text=True,
         check=False,
     )
     assert proc.returncode == 2
-    assert "--fd" in proc.stderr
+    assert option in proc.stderr

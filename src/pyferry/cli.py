@@ -6,6 +6,8 @@ import argparse
 import json
 from collections.abc import Sequence
 
+from pyferry.protocol import PREFIX_SIZE
+
 __all__ = ["main"]
 
 
@@ -16,6 +18,12 @@ def _fd_pair(text: str) -> tuple[int, int]:
     if len(parts) != 2 or not all(p.isdigit() for p in parts):
         raise argparse.ArgumentTypeError(f"expected FD or IN,OUT descriptors, got {text!r}")
     return int(parts[0]), int(parts[1])
+
+
+def _message_limit(text: str) -> int:
+    if not text.isdigit() or 0 < int(text) < PREFIX_SIZE:
+        raise argparse.ArgumentTypeError(f"expected 0 (the default) or at least {PREFIX_SIZE}")
+    return int(text)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -33,7 +41,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--path", action="append", default=[], help="directory to add to sys.path (repeatable)"
     )
     worker.add_argument(
-        "--max-message-bytes", type=int, default=0, help="largest frame accepted (default 1 GiB)"
+        "--max-message-bytes",
+        type=_message_limit,
+        default=0,
+        help="largest message accepted or sent (default 1 GiB)",
     )
     commands.add_parser("version", help="print versions as JSON")
     args = parser.parse_args(argv)
