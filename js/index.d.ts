@@ -162,32 +162,15 @@ export declare class Python extends EventEmitter {
   /** Same as `close()`, for `await using py = new Python()` (Node 24+). */
   [Symbol.asyncDispose](): Promise<void>
 
-  /** A worker process was started. */
-  on(event: 'spawn', listener: (...args: PythonEvents['spawn']) => void): this
-  /** A worker process ended; `pid` is `undefined` if it never started. */
-  on(event: 'exit', listener: (...args: PythonEvents['exit']) => void): this
-  /** A line of the worker's stdout; while listened to, it is not copied to `process.stderr`. */
-  on(event: 'stdout', listener: (...args: PythonEvents['stdout']) => void): this
-  /** A line of the worker's stderr; while listened to, it is not copied to `process.stderr`. */
-  on(event: 'stderr', listener: (...args: PythonEvents['stderr']) => void): this
-
-  /** A worker process was started (listener called once). */
-  once(event: 'spawn', listener: (...args: PythonEvents['spawn']) => void): this
-  /** A worker process ended (listener called once). */
-  once(event: 'exit', listener: (...args: PythonEvents['exit']) => void): this
-  /** A line of the worker's stdout (listener called once). */
-  once(event: 'stdout', listener: (...args: PythonEvents['stdout']) => void): this
-  /** A line of the worker's stderr (listener called once). */
-  once(event: 'stderr', listener: (...args: PythonEvents['stderr']) => void): this
-
-  /** Remove a `'spawn'` listener. */
-  off(event: 'spawn', listener: (...args: PythonEvents['spawn']) => void): this
-  /** Remove an `'exit'` listener. */
-  off(event: 'exit', listener: (...args: PythonEvents['exit']) => void): this
-  /** Remove a `'stdout'` listener. */
-  off(event: 'stdout', listener: (...args: PythonEvents['stdout']) => void): this
-  /** Remove a `'stderr'` listener. */
-  off(event: 'stderr', listener: (...args: PythonEvents['stderr']) => void): this
+  /**
+   * Listen for one of the {@link PythonEvents}. A `'stdout'` or `'stderr'`
+   * listener also stops those lines from being copied to `process.stderr`.
+   */
+  on<E extends keyof PythonEvents>(event: E, listener: (...args: PythonEvents[E]) => void): this
+  /** Listen for one of the {@link PythonEvents}, once. */
+  once<E extends keyof PythonEvents>(event: E, listener: (...args: PythonEvents[E]) => void): this
+  /** Remove a listener added with `on()` or `once()`. */
+  off<E extends keyof PythonEvents>(event: E, listener: (...args: PythonEvents[E]) => void): this
 }
 
 // ----------------------------------------------------------------- codec.js

@@ -101,10 +101,7 @@ export function fromErrorInfo(info) {
   const options = cause === undefined ? undefined : { cause }
   let error
   if (info.code === 'PYFERRY_SERIALIZATION') {
-    // Python's message ends with " at <path>" when there is a path: keep reason and path apart.
-    const suffix = info.path ? ` at ${info.path}` : ''
-    const reason = suffix && info.message.endsWith(suffix) ? info.message.slice(0, -suffix.length) : info.message
-    error = new SerializationError(reason, info.path ?? '', options)
+    error = new SerializationError(info.reason ?? info.message, info.path ?? '', options)
   } else if (byCode[info.code]) {
     error = new byCode[info.code](info.message, options)
   } else {

@@ -49,6 +49,13 @@ export function frameChunks(header, reserve, buffers) {
   return chunks
 }
 
+// The size a receiver checks against its limit (header plus buffers) of a frame from frameChunks().
+export function messageBytes(chunks) {
+  const total = chunks.reduce((n, c) => n + c.length, 0)
+  // One chunk: prefix and header share it. Otherwise the first chunk is prefix plus length table.
+  return chunks.length === 1 ? total - PREFIX_SIZE : total - chunks[0].length
+}
+
 function writePrefix(buf, at, count, headerLen) {
   buf[at] = MAGIC0
   buf[at + 1] = MAGIC1

@@ -14,7 +14,7 @@ import {
 } from './errors.js'
 import { howToFix } from './find-python.js'
 import { forEachLine } from './lines.js'
-import { CALL, ERROR, FrameReader, HELLO, PREFIX_SIZE, PROTOCOL_VERSION, RESULT } from './protocol.js'
+import { CALL, ERROR, FrameReader, HELLO, PROTOCOL_VERSION, RESULT, messageBytes } from './protocol.js'
 
 const STDERR_TAIL = 20
 const CLIENT = `pyferry-js/${createRequire(import.meta.url)('../package.json').version}`
@@ -123,9 +123,7 @@ export class Worker extends EventEmitter {
     } catch (error) {
       return Promise.reject(error)
     }
-    // What the worker checks: header plus buffers (the prefix and length table excluded).
-    const total = chunks.reduce((n, c) => n + c.length, 0)
-    const size = chunks.length === 1 ? total - PREFIX_SIZE : total - chunks[0].length
+    const size = messageBytes(chunks)
     if (size > this.#maxMessageBytes) {
       return Promise.reject(new SerializationError(
         `the call's message of ${size} bytes exceeds maxMessageBytes (${this.#maxMessageBytes})`, 'args'))

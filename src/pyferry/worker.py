@@ -39,6 +39,7 @@ from pyferry.errors import (
     EncodeError,
     ProtocolError,
     PyferryError,
+    SerializationError,
     VersionMismatchError,
 )
 from pyferry.protocol import (
@@ -123,9 +124,9 @@ def _one_exception(exc: BaseException, tb: Any) -> dict[str, Any]:
         "traceback": text,
         "code": exc.code if isinstance(exc, PyferryError) else "PYFERRY_PYTHON",
     }
-    path = getattr(exc, "path", None)
-    if isinstance(exc, PyferryError) and isinstance(path, str) and path:
-        info["path"] = path
+    if isinstance(exc, SerializationError) and exc.path:
+        info["path"] = exc.path
+        info["reason"] = exc.reason
     return info
 
 
@@ -290,9 +291,11 @@ def _widen_socket_buffers(fds: set[int], size: int = 1 << 20) -> None:
     import socket
 
     for fd in fds:
+        dup = os.dup(fd)
         try:
-            sock = socket.socket(fileno=os.dup(fd))
+            sock = socket.socket(fileno=dup)
         except OSError:
+            os.close(dup)
             continue  # a pipe, not a socket
         with sock:
             for option in (socket.SO_SNDBUF, socket.SO_RCVBUF):
