@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import socket
 import subprocess
@@ -10,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 
-from pyferry.protocol import CALL, ERROR, HELLO, PROTOCOL_VERSION, RESULT
+from pyferry.protocol import CALL, ERROR, PROTOCOL_VERSION, RESULT
 
 from conftest import WorkerProcess
 
@@ -188,9 +189,8 @@ def test_protocol_descriptor_is_not_inherited(worker: WorkerProcess) -> None:
     # A child of the worker sees only 0, 1 and 2 (plus its own transient fds).
     code = "import os; print(sorted(int(f) for f in os.listdir('/proc/self/fd')))"
     out = worker.call("subprocess.check_output", [sys.executable, "-c", code], close_fds=False)
-    fds = eval(out)  # the child's own output, a list of ints
+    fds = ast.literal_eval(out.decode())  # the child's own output, a list of ints
     assert set(fds) <= {0, 1, 2, 3}  # 3: the child's own listdir handle
-    assert HELLO == 0
 
 
 def test_path_option_extends_sys_path(tmp_path: os.PathLike[str]) -> None:
