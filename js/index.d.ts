@@ -118,7 +118,7 @@ export declare class Python extends EventEmitter {
    * Resolves with the worker's handshake info once it is ready (at once if it
    * already is). Rejects with `WorkerStartError` if the interpreter cannot be
    * run or lacks the `pyferry` package, `VersionMismatchError` if it speaks
-   * another protocol version, `ClosedError` after `close()`.
+   * another protocol version, `PoolClosedError` after `close()`.
    */
   start(): Promise<WorkerInfo>
 
@@ -138,7 +138,7 @@ export declare class Python extends EventEmitter {
    *
    * Rejects with `PythonError` (the Python code raised), `TargetNotFoundError`
    * / `TargetForbiddenError`, `SerializationError` (a value cannot cross),
-   * `WorkerCrashedError`, `WorkerStartError`, `ProtocolError`, `ClosedError`
+   * `WorkerCrashedError`, `WorkerStartError`, `ProtocolError`, `PoolClosedError`
    * (after `close()`), or `TypeError` when `target` is not a non-empty string.
    *
    * @example
@@ -155,7 +155,7 @@ export declare class Python extends EventEmitter {
    * Let calls in flight finish, then stop the worker.
    *
    * Idempotent: every call returns the same promise. Later calls and `start()`
-   * reject with `ClosedError`.
+   * reject with `PoolClosedError`.
    */
   close(): Promise<void>
 
@@ -385,7 +385,7 @@ export declare class Complex {
  * │   └── VersionMismatchError  PYFERRY_VERSION_MISMATCH
  * ├── WorkerStartError          PYFERRY_WORKER_START        no worker could be started
  * ├── WorkerCrashedError        PYFERRY_WORKER_CRASHED      the worker died during the call
- * └── ClosedError               PYFERRY_CLOSED              the client was closed
+ * └── PoolClosedError               PYFERRY_POOL_CLOSED              the client was closed
  * ```
  *
  * `name` and `code` live on each class's prototype, as on Node's own errors;
@@ -541,8 +541,8 @@ export declare class WorkerCrashedError extends PyferryError {
 }
 
 /** The client (or its worker) was closed; calls after `close()` reject with this. */
-export declare class ClosedError extends PyferryError {
-  readonly code: 'PYFERRY_CLOSED'
+export declare class PoolClosedError extends PyferryError {
+  readonly code: 'PYFERRY_POOL_CLOSED'
 }
 
 // -------------------------------------------------------------- protocol.js

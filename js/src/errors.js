@@ -4,13 +4,17 @@
 // ├── PythonError               PYFERRY_PYTHON              the called Python code raised
 // ├── TargetError               PYFERRY_TARGET              the dotted name cannot be called
 // │   ├── TargetNotFoundError   PYFERRY_TARGET_NOT_FOUND
-// │   └── TargetForbiddenError  PYFERRY_TARGET_FORBIDDEN
+// │   └── TargetForbiddenError  PYFERRY_TARGET_FORBIDDEN    a segment starts with `_`
+// │       └── NotAllowedError   PYFERRY_NOT_ALLOWED         outside the worker's allow-list
 // ├── SerializationError        PYFERRY_SERIALIZATION       a value cannot cross (see `path`)
 // ├── ProtocolError             PYFERRY_PROTOCOL            the byte stream broke the protocol
 // │   └── VersionMismatchError  PYFERRY_VERSION_MISMATCH
 // ├── WorkerStartError          PYFERRY_WORKER_START        no worker could be started
 // ├── WorkerCrashedError        PYFERRY_WORKER_CRASHED      the worker died during the call
-// └── ClosedError               PYFERRY_CLOSED              the client was closed
+// ├── TimeoutError              PYFERRY_TIMEOUT             the call's `timeout` ran out
+// ├── AbortError                ABORT_ERR                   the call's `signal` aborted (`cause`: its reason)
+// ├── QueueFullError            PYFERRY_QUEUE_FULL          `maxQueue` calls were already waiting
+// └── PoolClosedError           PYFERRY_POOL_CLOSED         the client was closed or destroyed
 
 export class PyferryError extends Error {}
 
@@ -45,7 +49,18 @@ export const TargetForbiddenError = define('TargetForbiddenError', 'PYFERRY_TARG
 export const ProtocolError = define('ProtocolError', 'PYFERRY_PROTOCOL')
 export const VersionMismatchError = define('VersionMismatchError', 'PYFERRY_VERSION_MISMATCH', ProtocolError)
 export const WorkerStartError = define('WorkerStartError', 'PYFERRY_WORKER_START')
-export const ClosedError = define('ClosedError', 'PYFERRY_CLOSED')
+export const NotAllowedError = define('NotAllowedError', 'PYFERRY_NOT_ALLOWED', TargetForbiddenError)
+export const TimeoutError = define('TimeoutError', 'PYFERRY_TIMEOUT')
+export const QueueFullError = define('QueueFullError', 'PYFERRY_QUEUE_FULL')
+export const PoolClosedError = define('PoolClosedError', 'PYFERRY_POOL_CLOSED')
+
+// Named and coded like the AbortError Node's own APIs reject with; `cause` is the signal's reason.
+export class AbortError extends PyferryError {
+  constructor(message = 'The operation was aborted', options) {
+    super(message, options)
+  }
+}
+brand(AbortError, 'AbortError', 'ABORT_ERR')
 
 // A value that cannot cross; `path` names where it sits, e.g. `args[1].foo[2]`.
 export class SerializationError extends PyferryError {
@@ -58,6 +73,7 @@ export class SerializationError extends PyferryError {
 brand(SerializationError, 'SerializationError', 'PYFERRY_SERIALIZATION')
 
 // The worker process died while the call was running (exit code or signal, stderr tail).
+// A protocol failure ends the worker too, but rejects with ProtocolError instead.
 export class WorkerCrashedError extends PyferryError {
   constructor({ pid, exitCode, signal, stderr }, options) {
     const how = signal ? `was killed by ${signal}` : `exited with code ${exitCode}`
@@ -86,6 +102,7 @@ const byCode = {
   PYFERRY_TARGET: TargetError,
   PYFERRY_TARGET_NOT_FOUND: TargetNotFoundError,
   PYFERRY_TARGET_FORBIDDEN: TargetForbiddenError,
+  PYFERRY_NOT_ALLOWED: NotAllowedError,
   PYFERRY_PROTOCOL: ProtocolError,
   PYFERRY_VERSION_MISMATCH: VersionMismatchError,
 }

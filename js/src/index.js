@@ -9,11 +9,15 @@ export {
   TargetError,
   TargetNotFoundError,
   TargetForbiddenError,
+  NotAllowedError,
   SerializationError,
   ProtocolError,
   VersionMismatchError,
   WorkerStartError,
   WorkerCrashedError,
-  ClosedError,
+  TimeoutError,
+  AbortError,
+  QueueFullError,
+  PoolClosedError,
 } from './errors.js'
 export { PROTOCOL_VERSION } from './protocol.js'

@@ -5,7 +5,7 @@ import path from 'node:path'
 import { after, describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import {
-  ClosedError, ProtocolError, PyferryError, PythonError, Python, SerializationError, TargetError,
+  PoolClosedError, ProtocolError, PyferryError, PythonError, Python, SerializationError, TargetError,
   TargetForbiddenError, TargetNotFoundError, VersionMismatchError, WorkerCrashedError, WorkerStartError,
 } from '../src/index.js'
 import { findPython } from '../src/find-python.js'
@@ -128,7 +128,7 @@ describe('error classes', () => {
     [VersionMismatchError, 'PYFERRY_VERSION_MISMATCH', ProtocolError],
     [WorkerStartError, 'PYFERRY_WORKER_START', PyferryError],
     [WorkerCrashedError, 'PYFERRY_WORKER_CRASHED', PyferryError],
-    [ClosedError, 'PYFERRY_CLOSED', PyferryError],
+    [PoolClosedError, 'PYFERRY_POOL_CLOSED', PyferryError],
   ]
 
   for (const [Class, code, Parent] of classes) {
@@ -160,12 +160,12 @@ describe('error classes', () => {
     checkReal(await rejection(py.call('probe.big_int', 80)), SerializationError)
   })
 
-  test('ClosedError after close()', async (t) => {
+  test('PoolClosedError after close()', async (t) => {
     const client = new Python({ path: [fixturesDir] })
     t.after(() => client.close())
     await client.call('mypkg.stats.square', 2)
     await client.close()
-    checkReal(await rejection(client.call('mypkg.stats.square', 2)), ClosedError)
+    checkReal(await rejection(client.call('mypkg.stats.square', 2)), PoolClosedError)
   })
 
   test('WorkerCrashedError when the worker exits during a call', async (t) => {

@@ -6,7 +6,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { after, describe, test } from 'node:test'
 import {
-  ClosedError, PROTOCOL_VERSION, ProtocolError, Python, WorkerCrashedError, WorkerStartError,
+  PoolClosedError, PROTOCOL_VERSION, ProtocolError, Python, WorkerCrashedError, WorkerStartError,
 } from '../src/index.js'
 import { findPython } from '../src/find-python.js'
 import {
@@ -90,22 +90,22 @@ describe('closing', () => {
     py.on('exit', (event) => exits.push(event))
     const inFlight = py.call('failing.slow', 0.2, 'finished')
     const closing = py.close()
-    await assert.rejects(py.call('sum', [1]), ClosedError)
+    await assert.rejects(py.call('sum', [1]), PoolClosedError)
     assert.equal(await inFlight, 'finished')
     await closing
     await waitGone(pid)
     assert.deepEqual(exits, [{ pid, code: 0, signal: null }])
   })
 
-  test('a call after close() rejects with ClosedError; close() is idempotent', async (t) => {
+  test('a call after close() rejects with PoolClosedError; close() is idempotent', async (t) => {
     const py = client(t)
     const { pid } = await py.start()
     const first = py.close()
     const second = py.close()
     await Promise.all([first, second])
     await py.close()
-    await assert.rejects(py.call('sum', [1]), (error) => error instanceof ClosedError && error.code === 'PYFERRY_CLOSED')
-    await assert.rejects(py.start(), ClosedError)
+    await assert.rejects(py.call('sum', [1]), (error) => error instanceof PoolClosedError && error.code === 'PYFERRY_POOL_CLOSED')
+    await assert.rejects(py.start(), PoolClosedError)
     await waitGone(pid)
     assert.equal(workerChildren().some((c) => c.pid === pid), false)
   })
@@ -118,7 +118,7 @@ describe('closing', () => {
     await py.close()
     assert.equal(spawned, false)
     assert.equal(workerChildren().length, before)
-    await assert.rejects(py.call('sum', [1]), ClosedError)
+    await assert.rejects(py.call('sum', [1]), PoolClosedError)
   })
 
   test('Symbol.asyncDispose closes the client', async (t) => {
@@ -126,7 +126,7 @@ describe('closing', () => {
     const { pid } = await py.start()
     await py[Symbol.asyncDispose]()
     await waitGone(pid)
-    await assert.rejects(py.call('sum', [1]), ClosedError)
+    await assert.rejects(py.call('sum', [1]), PoolClosedError)
     await py[Symbol.asyncDispose]() // idempotent
   })
 })

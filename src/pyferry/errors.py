@@ -10,7 +10,11 @@
     │   └── DecodeError          ... when turning a frame into Python values
     └── TargetError              the call's dotted name cannot be called
         ├── TargetNotFoundError  nothing importable or no such attribute
-        └── TargetForbiddenError private name or outside the allow-list
+        └── TargetForbiddenError a private name (a segment starting with ``_``)
+            └── NotAllowedError  outside the worker's allow-list
+
+    Cancelled                    raised inside a running call the client cancelled;
+                                 a BaseException, so ``except Exception`` lets it pass
 
 Exceptions raised by the code a client calls are *not* wrapped here: the
 worker sends them as data (qualified type, message, traceback text and the
@@ -22,7 +26,9 @@ from __future__ import annotations
 
 __all__ = [
     "DecodeError",
+    "Cancelled",
     "EncodeError",
+    "NotAllowedError",
     "ProtocolError",
     "PyferryError",
     "SerializationError",
@@ -88,6 +94,22 @@ class TargetNotFoundError(TargetError):
 
 
 class TargetForbiddenError(TargetError):
-    """The name has a private segment (leading ``_``) or the allow-list refuses it."""
+    """The name has a private segment (leading ``_``)."""
 
     code = "PYFERRY_TARGET_FORBIDDEN"
+
+
+class NotAllowedError(TargetForbiddenError):
+    """The worker has an allow-list and the name, or what it resolves to, is not on it."""
+
+    code = "PYFERRY_NOT_ALLOWED"
+
+
+class Cancelled(BaseException):
+    """Raised inside a running call when its client cancels it (timeout or abort).
+
+    It derives from ``BaseException`` so that ``except Exception`` in user code
+    does not swallow it; code that must clean up can catch it and re-raise.
+    """
+
+    code = "PYFERRY_CANCELLED"

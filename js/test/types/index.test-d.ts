@@ -3,7 +3,7 @@
 
 import { EventEmitter } from 'node:events'
 import {
-  ClosedError,
+  PoolClosedError,
   Complex,
   type DType,
   type DTypeArrays,
@@ -285,8 +285,8 @@ async function errors(): Promise<void> {
       assertType<Equal<typeof error.code, 'PYFERRY_PROTOCOL' | 'PYFERRY_VERSION_MISMATCH'>>(true)
     } else if (error instanceof WorkerStartError) {
       assertType<Equal<typeof error.code, 'PYFERRY_WORKER_START'>>(true)
-    } else if (error instanceof ClosedError) {
-      assertType<Equal<typeof error.code, 'PYFERRY_CLOSED'>>(true)
+    } else if (error instanceof PoolClosedError) {
+      assertType<Equal<typeof error.code, 'PYFERRY_POOL_CLOSED'>>(true)
     } else if (error instanceof PyferryError) {
       expectType<string>(error.code)
       expectType<Error>(error)
@@ -304,7 +304,7 @@ async function errors(): Promise<void> {
   new PythonError({ type: 'builtins.ValueError', message: 'bad', traceback: '' })
   new SerializationError('a symbol cannot cross by value', 'args[0]')
   new WorkerCrashedError({ pid: 1, exitCode: null, signal: 'SIGKILL', stderr: [] })
-  new ClosedError()
+  new PoolClosedError()
   // @ts-expect-error PythonError is built from the worker's exception info, not a message
   new PythonError('ValueError: bad')
   // @ts-expect-error not a Node signal name
