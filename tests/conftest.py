@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -68,7 +69,10 @@ class WorkerProcess:
         return reply[2]
 
     def close(self) -> int:
-        self.sock.shutdown(socket.SHUT_WR)
+        if self.sock.fileno() == -1:
+            return self.proc.wait(timeout=30)
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_WR)
         try:
             return self.proc.wait(timeout=30)
         finally:
@@ -86,6 +90,5 @@ def worker() -> Iterator[WorkerProcess]:
     try:
         yield w
     finally:
-        if w.proc.poll() is None:
-            w.close()
+        w.close()  # also releases the socket and pipes of a worker that already exited
         os.environ["PYTHONPATH"] = env_path

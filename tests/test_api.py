@@ -16,8 +16,10 @@ def test_all_is_pinned() -> None:
     assert sorted(pyferry.__all__) == sorted(
         [
             "PROTOCOL_VERSION",
+            "Cancelled",
             "DecodeError",
             "EncodeError",
+            "NotAllowedError",
             "ProtocolError",
             "PyferryError",
             "SerializationError",
@@ -26,6 +28,7 @@ def test_all_is_pinned() -> None:
             "TargetNotFoundError",
             "VersionMismatchError",
             "__version__",
+            "cancelled",
         ]
     )
     for name in pyferry.__all__:
@@ -34,7 +37,7 @@ def test_all_is_pinned() -> None:
 
 def test_every_error_has_its_own_code() -> None:
     classes = [getattr(errors, name) for name in errors.__all__]
-    assert all(issubclass(c, errors.PyferryError) for c in classes)
+    assert all(issubclass(c, (errors.PyferryError, errors.Cancelled)) for c in classes)
     distinct = {c.code for c in classes if "code" in vars(c)}
     assert len(distinct) == len([c for c in classes if "code" in vars(c)])
 
@@ -50,7 +53,11 @@ def test_version_command() -> None:
 
 @pytest.mark.parametrize(
     ("args", "option"),
-    [(["--fd", "x"], "--fd"), (["--max-message-bytes", "3"], "--max-message-bytes")],
+    [
+        (["--fd", "x"], "--fd"),
+        (["--max-message-bytes", "3"], "--max-message-bytes"),
+        (["--max-memory-bytes", "lots"], "--max-memory-bytes"),
+    ],
 )
 def test_bad_worker_arguments_are_refused(args: list[str], option: str) -> None:
     proc = subprocess.run(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -13,7 +14,7 @@ import pytest
 
 from pyferry.protocol import CALL, ERROR, PROTOCOL_VERSION, RESULT
 
-from conftest import WorkerProcess
+from conftest import FIXTURES, WorkerProcess
 
 
 def test_hello_describes_the_worker(worker: WorkerProcess) -> None:
@@ -227,3 +228,47 @@ def test_result_over_the_limit_fails_only_that_call() -> None:
         assert w.call("numpy.sum", [1, 2]) == 3
     finally:
         w.close()
+
+
+def test_preload_imports_before_the_handshake(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PYTHONPATH", str(FIXTURES))
+    w = WorkerProcess("--preload", "wave")
+    try:
+        assert w.call("workmod.loaded", "wave") is True
+    finally:
+        w.close()
+
+
+def test_a_failing_preload_exits_3_with_the_traceback() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "pyferry", "worker", "--fd", "0", "--preload", "no_such_mod_xyz"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert proc.returncode == 3
+    assert "no_such_mod_xyz" in proc.stderr
+    assert "ModuleNotFoundError" in proc.stderr
+
+
+def test_max_memory_turns_exhaustion_into_memory_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PYTHONPATH", str(FIXTURES))
+    w = WorkerProcess("--max-memory-bytes", str(2 << 30))
+    try:
+        reply = w.call_raw("workmod.allocate", 4 << 30)
+        assert reply[0] == ERROR
+        assert reply[2]["type"] == "builtins.MemoryError"
+        assert w.call("workmod.allocate", 1 << 20) == 1 << 20
+    finally:
+        w.close()
+
+
+def test_a_segfault_prints_the_python_stack(worker: WorkerProcess) -> None:
+    worker.send([CALL, 1, "workmod.segfault", [], None])
+    assert worker.proc.wait(timeout=30) == -signal.SIGSEGV
+    assert worker.proc.stderr is not None
+    stderr = worker.proc.stderr.read().decode()
+    assert "Segmentation fault" in stderr
+    assert "segfault" in stderr.split("Segmentation fault", 1)[1]

@@ -1,6 +1,6 @@
 // pyferry: call Python (NumPy, SciPy, your own modules) from Node.js. Re-exports only.
 
-export { Python } from './python.js'
+export { Python, opts, CallOptions } from './python.js'
 export { kw, Kwargs } from './codec.js'
 export { NDArray, Complex } from './ndarray.js'
 export {

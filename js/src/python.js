@@ -1,63 +1,144 @@
-// The public client: `new Python(options)`, `call()`, `close()`.
+// The public client: `new Python(options)`, `call()`, `start()`, `stats()`, `close()`, `destroy()`.
 //
-// It owns its worker process(es) and routes calls to them. Today that is one
-// worker, started on the first call and started again after a crash; the
-// routing goes through #pick() so that a pool can take its place.
+// It checks options and arguments, encodes each call, and hands it to its
+// pool (pool.js), which owns the worker processes.
 
+import { availableParallelism } from 'node:os'
 import { EventEmitter } from 'node:events'
-import { Kwargs } from './codec.js'
-import { ClosedError, PyferryError } from './errors.js'
+import { Kwargs, encodeCall } from './codec.js'
+import { PyferryError, SerializationError } from './errors.js'
 import { findPython } from './find-python.js'
-import { DEFAULT_MAX_MESSAGE_BYTES } from './protocol.js'
+import { Pool } from './pool.js'
+import { CALL, DEFAULT_MAX_MESSAGE_BYTES, messageBytes } from './protocol.js'
 import { Worker } from './worker.js'
+
+const MAX_TIMER_MS = 2 ** 31 - 1
+
+// Per-call options, given as a trailing `opts({ timeout, signal })` argument.
+export class CallOptions {
+  constructor(options) {
+    if (options === null || typeof options !== 'object') {
+      throw new TypeError('opts() takes an object such as { timeout: 1000, signal }')
+    }
+    const { timeout, signal } = options
+    checkTimeout(timeout, 'opts().timeout')
+    if (signal !== undefined && !(signal instanceof AbortSignal)) {
+      throw new TypeError('opts().signal must be an AbortSignal')
+    }
+    this.timeout = timeout
+    this.signal = signal
+  }
+}
+
+// Mark call options: `py.call('f', x, opts({ timeout: 500 }))`.
+export function opts(options) {
+  return new CallOptions(options)
+}
+
+function checkTimeout(value, name) {
+  if (value !== undefined && !(Number.isInteger(value) && value >= 0 && value <= MAX_TIMER_MS)) {
+    throw new RangeError(`${name} must be a whole number of milliseconds from 0 to ${MAX_TIMER_MS}`)
+  }
+}
+
+function checkCount(value, name, fallback, min = 1) {
+  const n = value ?? fallback
+  if (!(n === Infinity || (Number.isSafeInteger(n) && n >= min))) {
+    throw new RangeError(`${name} must be an integer of at least ${min}`)
+  }
+  return n
+}
+
+function checkStrings(value, name, what) {
+  const list = value === undefined ? [] : Array.isArray(value) ? value : [value]
+  if (!list.every((p) => typeof p === 'string' && p !== '')) {
+    throw new TypeError(`${name} must be ${what} or an array of them`)
+  }
+  return list
+}
 
 function checkOptions(options) {
   if (options === null || typeof options !== 'object') throw new TypeError('options must be an object')
-  const { python, path, cwd, env, maxMessageBytes } = options
+  const { python, cwd, env } = options
   if (python !== undefined && (typeof python !== 'string' || python === '')) {
     throw new TypeError('options.python must be a non-empty string (path to the interpreter)')
-  }
-  const paths = path === undefined ? [] : Array.isArray(path) ? path : [path]
-  if (!paths.every((p) => typeof p === 'string' && p !== '')) {
-    throw new TypeError('options.path must be a directory or an array of directories')
   }
   if (cwd !== undefined && typeof cwd !== 'string') throw new TypeError('options.cwd must be a string')
   if (env !== undefined && (env === null || typeof env !== 'object')) {
     throw new TypeError('options.env must be an object of environment variables')
   }
-  const limit = maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES
-  if (!Number.isSafeInteger(limit) || limit < 64) {
-    throw new RangeError('options.maxMessageBytes must be an integer of at least 64')
+  checkTimeout(options.timeout, 'options.timeout')
+  checkTimeout(options.killGrace, 'options.killGrace')
+  const maxMemoryBytes = options.maxMemoryBytes
+  if (maxMemoryBytes !== undefined && !(Number.isSafeInteger(maxMemoryBytes) && maxMemoryBytes >= 2 ** 26)) {
+    throw new RangeError('options.maxMemoryBytes must be an integer of at least 64 MiB (2 ** 26)')
   }
-  return { python, paths, cwd, env, maxMessageBytes: limit }
+  return {
+    python,
+    cwd,
+    env,
+    paths: checkStrings(options.path, 'options.path', 'a directory'),
+    allow: checkStrings(options.allow, 'options.allow', "a pattern such as 'numpy.*'"),
+    preload: checkStrings(options.preload, 'options.preload', 'a module name'),
+    maxMessageBytes: checkCount(options.maxMessageBytes, 'options.maxMessageBytes', DEFAULT_MAX_MESSAGE_BYTES, 64),
+    maxMemoryBytes,
+    workers: checkCount(options.workers, 'options.workers', availableParallelism()),
+    maxQueue: checkCount(options.maxQueue, 'options.maxQueue', Infinity, 0),
+    maxCallsPerWorker: checkCount(options.maxCallsPerWorker, 'options.maxCallsPerWorker', Infinity),
+    timeout: options.timeout,
+    killGrace: options.killGrace ?? 1000,
+  }
 }
 
 export class Python extends EventEmitter {
   #options
-  #worker = null
+  #pool
+  #nextId = 1
   #closing = null
 
   // Check the options; nothing starts until the first call or start().
   constructor(options = {}) {
     super()
-    this.#options = checkOptions(options)
+    const o = (this.#options = checkOptions(options))
+    if (o.workers === Infinity) throw new RangeError('options.workers must be a finite number')
+    this.#pool = new Pool({
+      size: o.workers,
+      spawn: () => this.#spawn(),
+      emit: (event, ...args) => this.#emit(event, ...args),
+      maxQueue: o.maxQueue,
+      maxCallsPerWorker: o.maxCallsPerWorker === Infinity ? 0 : o.maxCallsPerWorker,
+      killGrace: o.killGrace,
+    })
   }
 
-  // Start the worker now instead of on the first call; resolves with its HELLO info.
+  // Start every worker of the pool now instead of on demand; resolves with the first one's info.
   async start() {
-    return this.#pick().ready()
+    return this.#pool.start()
   }
 
-  // Call the Python callable named `target` (e.g. 'numpy.fft.rfft') with `args`;
-  // a trailing kw({...}) gives keyword arguments.
+  // Call the Python callable named `target` (e.g. 'numpy.fft.rfft') with `args`; a trailing
+  // kw({...}) gives keyword arguments and opts({ timeout, signal }) options for this call.
   async call(target, ...args) {
     if (typeof target !== 'string' || target === '') {
       throw new TypeError('call target must be a non-empty string such as "numpy.sum"')
     }
     let kwargs
-    if (args.at(-1) instanceof Kwargs) kwargs = args.pop().values
+    let options
+    for (let i = 0; i < 2; i++) {
+      const last = args.at(-1)
+      if (last instanceof Kwargs && kwargs === undefined) kwargs = args.pop().values
+      else if (last instanceof CallOptions && options === undefined) options = args.pop()
+    }
+    const id = this.#nextId++
+    const chunks = encodeCall(CALL, id, target, args, kwargs)
+    const size = messageBytes(chunks)
+    if (size > this.#options.maxMessageBytes) {
+      throw new SerializationError(
+        `the call's message of ${size} bytes exceeds maxMessageBytes (${this.#options.maxMessageBytes})`, 'args')
+    }
+    const job = { id, target, chunks, timeout: options?.timeout ?? this.#options.timeout, signal: options?.signal }
     try {
-      return await this.#pick().call(target, args, kwargs)
+      return await this.#pool.submit(job)
     } catch (error) {
       // Make the stack show the caller's line, then the Python traceback.
       if (error instanceof PyferryError) {
@@ -68,18 +149,27 @@ export class Python extends EventEmitter {
     }
   }
 
-  // The running worker's pid and versions (its HELLO info), or null before the start.
+  // HELLO info (pid, versions) of the oldest ready worker, or null before any started.
   get info() {
-    return this.#worker?.info ?? null
+    return this.#pool.info
   }
 
-  // Let calls in flight finish, then stop the worker; later calls reject with ClosedError.
-  close() {
-    this.#closing ??= (async () => {
-      const worker = this.#worker
-      this.#worker = null
-      if (worker) await worker.close()
-    })()
+  // Live, busy and queued counts, restarts, and each worker's pid, state and calls served.
+  stats() {
+    return this.#pool.stats()
+  }
+
+  // Reject queued calls, let running ones finish, stop the workers. With `timeout`, running
+  // calls still going after that many ms are cancelled (then killed after killGrace).
+  close({ timeout } = {}) {
+    checkTimeout(timeout, 'close() timeout')
+    this.#closing ??= this.#pool.close({ timeout })
+    return this.#closing
+  }
+
+  // Kill every worker now; calls not yet settled reject with PoolClosedError.
+  destroy() {
+    this.#closing = this.#pool.destroy()
     return this.#closing
   }
 
@@ -87,30 +177,23 @@ export class Python extends EventEmitter {
     await this.close()
   }
 
-  #pick() {
-    if (this.#closing) throw new ClosedError('this Python client is closed')
-    // A worker that failed is on its way out (its exit is handled later): use a new one.
-    if (this.#worker === null || !this.#worker.usable) this.#worker = this.#spawn()
-    return this.#worker
+  #emit(event, ...args) {
+    if ((event === 'stdout' || event === 'stderr') && this.listenerCount(event) === 0) {
+      process.stderr.write(`[python ${args[1].pid}] ${args[0]}\n`)
+    } else {
+      this.emit(event, ...args)
+    }
   }
 
   #spawn() {
-    const { python, paths, cwd, env, maxMessageBytes } = this.#options
+    const { python, paths, cwd, env, maxMessageBytes, allow, preload, maxMemoryBytes } = this.#options
     const fullEnv = { ...process.env, ...env }
     const interpreter = findPython({ python, cwd, env: fullEnv })
-    const worker = new Worker({ interpreter, paths, cwd, env: fullEnv, maxMessageBytes })
-    const { pid } = worker
-    for (const stream of ['stdout', 'stderr']) {
-      worker.on(stream, (line) => {
-        if (this.listenerCount(stream) > 0) this.emit(stream, line, { pid })
-        else process.stderr.write(`[python ${pid}] ${line}\n`)
-      })
-    }
-    worker.on('exit', ({ code, signal }) => {
-      if (this.#worker === worker) this.#worker = null // the next call starts a new one
-      this.emit('exit', { pid, code, signal })
-    })
-    if (pid !== undefined) this.emit('spawn', { pid })
-    return worker
+    const args = ['--max-message-bytes', String(maxMessageBytes)]
+    for (const p of paths) args.push('--path', p)
+    for (const pattern of allow) args.push('--allow', pattern)
+    for (const name of preload) args.push('--preload', name)
+    if (maxMemoryBytes) args.push('--max-memory-bytes', String(maxMemoryBytes))
+    return new Worker({ interpreter, args, cwd, env: fullEnv, maxMessageBytes })
   }
 }

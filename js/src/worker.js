@@ -3,100 +3,94 @@
 // The protocol runs over the child's descriptor 3, a socket pair that libuv
 // creates for a 'pipe' stdio entry. Descriptors 1 and 2 carry what Python code
 // prints; they never carry frames. Descriptor 0 is /dev/null.
+//
+// A Worker knows nothing of queues, timeouts or retries: the pool (pool.js)
+// decides what to send and what a failure means for each call. The worker
+// reports replies and, once the process is gone, how it ended and which calls
+// it still held.
 
 import { spawn } from 'node:child_process'
 import { EventEmitter, once } from 'node:events'
 import { createRequire } from 'node:module'
-import { decodeMessage, encodeCall, encodeMessage, peekEnvelope } from './codec.js'
+import { decodeMessage, encodeMessage, peekEnvelope } from './codec.js'
 import {
-  ClosedError, ProtocolError, SerializationError, VersionMismatchError, WorkerCrashedError, WorkerStartError,
-  fromErrorInfo,
+  ProtocolError, SerializationError, VersionMismatchError, WorkerCrashedError, WorkerStartError, fromErrorInfo,
 } from './errors.js'
 import { howToFix } from './find-python.js'
 import { forEachLine } from './lines.js'
-import { CALL, ERROR, FrameReader, HELLO, PROTOCOL_VERSION, RESULT, messageBytes } from './protocol.js'
+import { CALL, CANCEL, ERROR, FrameReader, HELLO, PROTOCOL_VERSION, RESULT } from './protocol.js'
 
-const STDERR_TAIL = 20
+const STDERR_TAIL_LINES = 40
+const STDERR_TAIL_LINE_CHARS = 2000
 const CLIENT = `pyferry-js/${createRequire(import.meta.url)('../package.json').version}`
 const DRAIN_AFTER_EXIT_MS = 200
-
-// Promise.withResolvers() arrived in Node 22; this is the same for Node 20.
-function deferred() {
-  let resolve
-  let reject
-  const promise = new Promise((res, rej) => {
-    resolve = res
-    reject = rej
-  })
-  return { promise, resolve, reject }
-}
+const KILL_AFTER_EOF_MS = 5000
 
 export class Worker extends EventEmitter {
   #child
   #socket
-  #pending = new Map()
-  #nextId = 1
+  #pending = new Map() // call id -> job
   #stderrTail = []
   #hello = null
   #state = 'starting' // starting -> ready -> closing -> exited
-  #ready
-  #exited
-  #failure = null // makes the error each later call rejects with, once the worker is unusable
+  #failure = null // makes the error for the calls this worker still holds, once it failed
   #interpreter
-  #maxMessageBytes
+  #exited
+  #killTimer = null
+  calls = 0 // replies received: what maxCallsPerWorker counts
 
   // Spawn `<python> -m pyferry worker` and send our HELLO at once; calls may follow immediately.
-  constructor({ interpreter, paths = [], cwd, env, maxMessageBytes }) {
+  constructor({ interpreter, args, cwd, env, maxMessageBytes }) {
     super()
     this.#interpreter = interpreter
-    this.#maxMessageBytes = maxMessageBytes
-    const args = ['-m', 'pyferry', 'worker', '--max-message-bytes', String(maxMessageBytes)]
-    for (const p of paths) args.push('--path', p)
-    this.#child = spawn(interpreter.command, args, {
+    this.#child = spawn(interpreter.command, ['-m', 'pyferry', 'worker', ...args], {
       cwd,
       env,
       stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
       windowsHide: true,
     })
     this.#socket = this.#child.stdio[3]
-    this.#ready = deferred()
-    this.#ready.promise.catch(() => {}) // observed through ready()/call(); never unhandled
-    this.#exited = deferred() // resolves on 'exit', or on a spawn 'error' (there is no 'exit' then)
+    this.#exited = new Promise((resolve) => this.once('exit', resolve))
 
     const reader = new FrameReader((header, buffers) => this.#onFrame(header, buffers), { maxMessageBytes })
     this.#socket.on('data', (chunk) => {
+      if (this.#failure) return // the process is being killed; nothing it sends counts
       try {
         reader.push(chunk)
       } catch (error) {
-        this.#fail(() => error instanceof ProtocolError
-          ? new error.constructor(error.message, { cause: error.cause }) // same class, own stack
-          : new ProtocolError(error.message, { cause: error }))
+        const Class = error instanceof ProtocolError ? error.constructor : ProtocolError
+        this.#fail(() => new Class(error.message, { cause: error.cause ?? error }))
         this.#child.kill('SIGKILL')
       }
     })
     this.#socket.on('error', () => {}) // EPIPE after a crash: the exit handler reports it
     forEachLine(this.#child.stdout, (line) => this.emit('stdout', line))
     forEachLine(this.#child.stderr, (line) => {
-      this.#stderrTail.push(line)
-      if (this.#stderrTail.length > STDERR_TAIL) this.#stderrTail.shift()
+      this.#stderrTail.push(line.length > STDERR_TAIL_LINE_CHARS ? `${line.slice(0, STDERR_TAIL_LINE_CHARS)}…` : line)
+      if (this.#stderrTail.length > STDERR_TAIL_LINES) this.#stderrTail.shift()
       this.emit('stderr', line)
     })
     this.#child.on('error', (error) => this.#onSpawnError(error))
     this.#child.on('exit', (code, signal) => this.#onExit(code, signal))
 
     this.#write(encodeMessage([HELLO, 0, { protocol: PROTOCOL_VERSION, client: CLIENT }]))
-    this.#setRef(true)
+    this.#setRef(true) // until the handshake: a start-up failure must be reported
   }
 
   get pid() {
     return this.#child.pid
   }
 
+  // The worker's HELLO info, null until the handshake is done.
   get info() {
     return this.#hello
   }
 
-  // False once the worker failed, is closing or has exited: route new calls elsewhere.
+  get state() {
+    return this.#state
+  }
+
+  // Whether new calls may be sent: not failed, closing or gone.
   get usable() {
     return this.#failure === null && (this.#state === 'starting' || this.#state === 'ready')
   }
@@ -105,59 +99,47 @@ export class Worker extends EventEmitter {
     return this.#pending.size
   }
 
-  // Resolves with the worker's HELLO info once the handshake is done.
-  ready() {
-    return this.#ready.promise
+  // The jobs sent and not yet answered.
+  jobs() {
+    return [...this.#pending.values()]
   }
 
-  // Send a CALL; resolves with the result or rejects with a PyferryError.
-  call(target, args, kwargs) {
-    if (this.#failure) return Promise.reject(this.#failure())
-    if (this.#state === 'closing' || this.#state === 'exited') {
-      return Promise.reject(new ClosedError('the worker is closing'))
-    }
-    const id = this.#nextId++
-    let chunks
-    try {
-      chunks = encodeCall(CALL, id, target, args, kwargs)
-    } catch (error) {
-      return Promise.reject(error)
-    }
-    const size = messageBytes(chunks)
-    if (size > this.#maxMessageBytes) {
-      return Promise.reject(new SerializationError(
-        `the call's message of ${size} bytes exceeds maxMessageBytes (${this.#maxMessageBytes})`, 'args'))
-    }
-    const call = deferred()
-    this.#pending.set(id, call)
+  // Resolves with { pid, code, signal, started, closed, failure, jobs } once the process is gone:
+  // `started` if the handshake was done, `closed` if close() was called, `failure()` makes the
+  // error for `jobs`, the calls it still held.
+  get exited() {
+    return this.#exited
+  }
+
+  // Send job.chunks (an encoded CALL with id job.id); the reply comes as a 'reply' event.
+  send(job) {
+    this.#pending.set(job.id, job)
     if (this.#pending.size === 1) this.#setRef(true)
-    this.#write(chunks)
-    return call.promise
+    this.#write(job.chunks)
   }
 
-  // Let calls in flight finish, then end the channel (EOF) and wait for the exit.
-  // The process is killed if it has not exited `killAfter` ms after EOF.
-  async close(killAfter = 5000) {
-    if (this.#state !== 'exited') {
-      this.#state = 'closing'
-      while (this.#pending.size) {
-        await Promise.allSettled([...this.#pending.values()].map((p) => p.promise))
-      }
-      this.#socket.end()
-      this.#setRef(true)
-      const timer = setTimeout(() => this.#child.kill('SIGKILL'), killAfter)
-      try {
-        await this.#exited.promise
-      } finally {
-        clearTimeout(timer)
-      }
-    }
+  // Ask Python to interrupt the call; its reply (result, error or Cancelled) still follows.
+  cancel(job) {
+    if (this.#pending.has(job.id) && this.#state !== 'exited') this.#write(encodeMessage([CANCEL, job.id]))
   }
 
-  // Kill the process now; calls in flight reject with WorkerCrashedError.
-  kill(signal = 'SIGKILL') {
-    this.#child.kill(signal)
-    return this.#exited.promise
+  // End the request channel (EOF): the worker exits once its running call, if any, is abandoned
+  // or done; it is killed if it has not exited within 5 s.
+  close() {
+    if (this.#state === 'exited' || this.#state === 'closing') return this.#exited
+    this.#state = 'closing'
+    this.#socket.end()
+    this.#setRef(true)
+    this.#killTimer = setTimeout(() => this.#child.kill('SIGKILL'), KILL_AFTER_EOF_MS)
+    return this.#exited
+  }
+
+  // Kill the process now; the calls it holds fail with `makeError` if given, else as a crash.
+  kill(makeError) {
+    if (makeError) this.#fail(makeError)
+    else this.#failure ??= 'killed' // usable is false from now on; exit reports the crash
+    if (this.#state !== 'exited') this.#child.kill('SIGKILL')
+    return this.#exited
   }
 
   #write(chunks) {
@@ -183,12 +165,12 @@ export class Worker extends EventEmitter {
       message = decodeMessage(header, buffers)
     } catch (error) {
       // Frames are length-prefixed, so the stream is still in step: if the
-      // envelope names a call in flight, only that call fails.
+      // envelope names a call in flight, only that call fails. A protocol
+      // violation (an unknown extension type) fails the worker.
       const [kind, id] = peekEnvelope(header) ?? []
-      const call = kind === RESULT || kind === ERROR ? this.#pending.get(id) : undefined
-      if (call === undefined) throw error
-      this.#settle(id)
-      call.reject(new SerializationError(`the reply cannot be decoded: ${error.message}`, 'result', { cause: error }))
+      const job = kind === RESULT || kind === ERROR ? this.#pending.get(id) : undefined
+      if (job === undefined || error instanceof ProtocolError) throw error
+      this.#reply(id, new SerializationError(`the reply cannot be decoded: ${error.message}`, 'result', { cause: error }))
       return
     }
     if (!Array.isArray(message) || message.length < 3) {
@@ -202,11 +184,17 @@ export class Worker extends EventEmitter {
       this.#fail(() => fromErrorInfo(body))
       return
     }
-    const call = this.#pending.get(id)
-    if (call === undefined) throw new ProtocolError(`reply for unknown call id ${id}`)
-    this.#settle(id)
-    if (kind === RESULT) call.resolve(body)
-    else call.reject(fromErrorInfo(body))
+    if (!this.#pending.has(id)) throw new ProtocolError(`reply for unknown call id ${id}`)
+    if (kind === RESULT) this.#reply(id, null, body)
+    else this.#reply(id, fromErrorInfo(body))
+  }
+
+  #reply(id, error, value) {
+    const job = this.#pending.get(id)
+    this.#pending.delete(id)
+    this.calls++
+    if (this.#pending.size === 0 && this.#state !== 'closing') this.#setRef(false)
+    this.emit('reply', job, error, value)
   }
 
   #onHello(info) {
@@ -223,40 +211,25 @@ export class Worker extends EventEmitter {
     if (this.#state === 'starting') this.#state = 'ready'
     // Started with no call waiting (start()): an idle worker must not hold Node open.
     if (this.#pending.size === 0 && this.#state === 'ready') this.#setRef(false)
-    this.#ready.resolve(info)
+    this.emit('ready', info)
   }
 
-  #settle(id) {
-    this.#pending.delete(id)
-    if (this.#pending.size === 0 && this.#state !== 'closing') this.#setRef(false)
-  }
-
-  // Mark the worker unusable: reject what is in flight and every later call with `error`.
+  // Mark the worker failed; the calls it holds reject with `makeError()` once it has exited.
   // `makeError` builds a fresh error per call, so that each caller's stack is its own.
   #fail(makeError) {
-    this.#failure ??= makeError
-    this.#ready.reject(this.#failure())
-    for (const [id, call] of this.#pending) {
-      this.#pending.delete(id)
-      call.reject(this.#failure())
-    }
-    this.#setRef(false)
+    if (typeof this.#failure !== 'function') this.#failure = makeError
   }
 
   #onSpawnError(error) {
-    this.#state = 'exited'
     this.#fail(() => new WorkerStartError(
       `could not start the Python worker: ${error.message}\n${howToFix(this.#interpreter)}`,
       { cause: error },
     ))
-    this.#exited.resolve()
-    this.emit('exit', { code: null, signal: null })
+    this.#finish(null, null) // there is no 'exit' after a failed spawn
   }
 
   async #onExit(code, signal) {
-    const wasStarting = this.#hello === null
-    const expected = this.#state === 'closing'
-    this.#state = 'exited'
+    if (this.#state === 'exited') return
     // 'exit' can come before the last bytes the process wrote: let its replies
     // (calls that did finish) and its last stderr lines (a traceback, faulthandler's
     // dump) arrive first. A grandchild holding stderr open must not stall this, hence the bound.
@@ -267,19 +240,29 @@ export class Worker extends EventEmitter {
         new Promise((resolve) => setTimeout(resolve, DRAIN_AFTER_EXIT_MS).unref()),
       ])
     }
+    this.#finish(code, signal)
+  }
+
+  #finish(code, signal) {
+    if (this.#state === 'exited') return
+    const started = this.#hello !== null
+    const closed = this.#state === 'closing'
+    this.#state = 'exited'
+    clearTimeout(this.#killTimer)
     const stderr = [...this.#stderrTail]
-    if (wasStarting && !this.#failure) {
-      this.#fail(() => new WorkerStartError(
-        `the Python worker exited during start-up (${signal ?? `code ${code}`})` +
+    const pid = this.#child.pid
+    let failure = typeof this.#failure === 'function' ? this.#failure : null
+    if (failure === null && !started) {
+      const how = signal ?? `code ${code}`
+      failure = () => new WorkerStartError(
+        `the Python worker exited during start-up (${how})` +
           (stderr.length ? `:\n  ${stderr.join('\n  ')}` : '') + `\n${howToFix(this.#interpreter)}`,
-      ))
-    } else if (!expected || this.#pending.size) {
-      this.#fail(() => new WorkerCrashedError({ pid: this.#child.pid, exitCode: code, signal, stderr }))
-    } else {
-      this.#failure ??= () => new ClosedError('the worker was closed')
+      )
     }
+    failure ??= () => new WorkerCrashedError({ pid, exitCode: code, signal, stderr })
+    const jobs = [...this.#pending.values()]
+    this.#pending.clear()
     this.#setRef(false)
-    this.#exited.resolve()
-    this.emit('exit', { code, signal })
+    this.emit('exit', { pid, code, signal, started, closed, failure, jobs })
   }
 }

@@ -58,12 +58,16 @@ describe('starting', () => {
     assert.equal(await py.call('os.getpid'), pid)
     const now = workerChildren()
     assert.deepEqual(now.map((c) => c.pid).filter((p) => !before.includes(p)), [pid])
-    await Promise.all([py.call('sum', [1]), py.call('sum', [2])])
-    assert.equal(spawned.length, 1, 'later calls reuse the worker')
+    await py.call('sum', [1])
+    assert.equal(spawned.length, 1, 'a later call reuses the idle worker')
+    await Promise.all([py.call('failing.slow', 0.1, 1), py.call('failing.slow', 0.1, 2)])
+    assert.equal(spawned.length, 2, 'a second worker starts only when the first is busy')
+    await Promise.all([1, 2, 3, 4].map((n) => py.call('failing.slow', 0.05, n)))
+    assert.equal(spawned.length, 2, 'never more than options.workers')
   })
 
-  test('start() resolves with the worker info', async (t) => {
-    const py = client(t)
+  test('start() starts every worker and resolves with the first one\'s info', async (t) => {
+    const py = client(t, { workers: 2 })
     const spawned = []
     py.on('spawn', (event) => spawned.push(event.pid))
     const info = await py.start()
@@ -74,17 +78,19 @@ describe('starting', () => {
     assert.equal(info.numpy, expectedNumpy)
     assert.equal(info.python, expectedPython)
     assert.equal(typeof info.pyferry, 'string')
-    assert.deepEqual(spawned, [info.pid])
-    assert.equal(processGone(info.pid), false)
+    assert.equal(spawned.length, 2)
+    assert.equal(spawned[0], info.pid)
+    assert.ok(spawned.every((pid) => !processGone(pid)))
     assert.deepEqual(py.info, info)
-    assert.equal((await py.start()).pid, info.pid, 'start() twice is one worker')
-    assert.equal(await py.call('os.getpid'), info.pid)
+    assert.equal((await py.start()).pid, info.pid, 'start() twice starts nothing more')
+    assert.equal(spawned.length, 2)
+    assert.equal(await py.call('os.getpid'), info.pid, 'a lone call goes to the oldest idle worker')
   })
 })
 
 describe('closing', () => {
   test('close() lets calls in flight finish, then stops the worker', async (t) => {
-    const py = client(t)
+    const py = client(t, { workers: 1 })
     const { pid } = await py.start()
     const exits = []
     py.on('exit', (event) => exits.push(event))
@@ -202,14 +208,10 @@ describe('crashes', () => {
     assert.equal(await py.call('mypkg.stats.square', 5), 25)
   })
 
-  // Issue 3 ("Every call settles") builds this: today every call is written to the
-  // worker at once, so a crash fails the calls waiting behind the running one too.
-  test('a call queued behind the one that crashed, not yet started, runs on a new worker', {
-    todo: 'queued calls are re-routed by the pool of issue 3',
-  }, async (t) => {
+  test('a call queued behind the one that crashed, not yet started, runs on a new worker', async (t) => {
     // DESIGN.md, decision 7: "A crash fails only the calls running on that process;
     // calls not yet started go to a healthy worker".
-    const py = client(t)
+    const py = client(t, { workers: 1 })
     const lines = []
     py.on('stdout', (line) => lines.push(line))
     const { pid } = await py.start()

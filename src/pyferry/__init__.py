@@ -7,9 +7,12 @@ worker runtime, the wire protocol and the codec. See ``docs/protocol.md``.
 
 from __future__ import annotations
 
+from pyferry.cancel import cancelled
 from pyferry.errors import (
+    Cancelled,
     DecodeError,
     EncodeError,
+    NotAllowedError,
     ProtocolError,
     PyferryError,
     SerializationError,
@@ -24,8 +27,10 @@ __version__ = "0.1.0"
 
 __all__ = [
     "PROTOCOL_VERSION",
+    "Cancelled",
     "DecodeError",
     "EncodeError",
+    "NotAllowedError",
     "ProtocolError",
     "PyferryError",
     "SerializationError",
@@ -34,4 +39,5 @@ __all__ = [
     "TargetNotFoundError",
     "VersionMismatchError",
     "__version__",
+    "cancelled",
 ]

@@ -26,6 +26,12 @@ def _message_limit(text: str) -> int:
     return int(text)
 
 
+def _byte_count(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a number of bytes, got {text!r}")
+    return int(text)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse the command line and run the chosen command; return the exit status."""
     parser = argparse.ArgumentParser(prog="pyferry", description=__doc__)
@@ -46,13 +52,40 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=0,
         help="largest message accepted or sent (default 1 GiB)",
     )
+    worker.add_argument(
+        "--allow",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="glob of callable targets, e.g. 'numpy.*' (repeatable; default: any public name)",
+    )
+    worker.add_argument(
+        "--preload",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="module to import before serving (repeatable); exit 3 if it fails",
+    )
+    worker.add_argument(
+        "--max-memory-bytes",
+        type=_byte_count,
+        default=0,
+        help="address-space limit (RLIMIT_AS), so that running out is a MemoryError (default none)",
+    )
     commands.add_parser("version", help="print versions as JSON")
     args = parser.parse_args(argv)
 
     if args.command == "worker":
         from pyferry.worker import main as worker_main
 
-        return worker_main(args.fd, args.path, args.max_message_bytes)
+        return worker_main(
+            args.fd,
+            args.path,
+            args.max_message_bytes,
+            allow=args.allow,
+            preload=args.preload,
+            max_memory_bytes=args.max_memory_bytes,
+        )
     from pyferry.worker import hello_info
 
     print(json.dumps(hello_info()))

@@ -25,8 +25,8 @@ stable ``code`` that travels with it, so the client can map it to its own class.
 from __future__ import annotations
 
 __all__ = [
-    "DecodeError",
     "Cancelled",
+    "DecodeError",
     "EncodeError",
     "NotAllowedError",
     "ProtocolError",

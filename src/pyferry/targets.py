@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import builtins
 import importlib
+from collections.abc import Sequence
 from typing import Any
 
 from pyferry.errors import TargetError, TargetForbiddenError, TargetNotFoundError
@@ -20,7 +21,8 @@ __all__ = ["Resolver"]
 class Resolver:
     """Resolves and caches call targets by dotted name."""
 
-    def __init__(self) -> None:
+    def __init__(self, allow: Sequence[str] = ()) -> None:
+        self._allow = tuple(allow)  # checked in a later change
         self._cache: dict[str, Any] = {}
 
     def resolve(self, name: str) -> Any:

@@ -7,10 +7,13 @@ Two threads share the work::
                         +--> protocol errors (ERROR id 0), EOF      +--> RESULT / ERROR
                                                                           (write lock)
 
-The reader keeps taking frames while a call runs, so later protocol features
-(cancellation, callback replies) arrive without waiting for it. Calls run one
-at a time on the main thread, in arrival order. EOF on the protocol channel
-means the client is gone: the worker stops taking calls and exits.
+The reader keeps taking frames while a call runs, so a CANCEL reaches the
+running call (see ``pyferry.cancel``) and later protocol features (callback
+replies) arrive without waiting for it. Calls run one at a time on the main
+thread, in arrival order. EOF on the protocol channel means the client is
+gone: the worker stops taking calls and exits, at once if a call is running.
+On Linux the worker also asks the kernel to kill it when its parent dies,
+which works even while a C call holds the interpreter.
 
 Startup keeps the protocol private: the descriptor(s) handed over are
 duplicated to non-inheritable descriptors and the originals closed, descriptor
@@ -21,6 +24,8 @@ duplicated to non-inheritable descriptors and the originals closed, descriptor
 from __future__ import annotations
 
 import contextlib
+import faulthandler
+import importlib
 import os
 import platform
 import queue
@@ -33,8 +38,10 @@ from importlib import metadata
 from typing import Any
 
 from pyferry import __version__
+from pyferry.cancel import _state as _call_state
 from pyferry.codec import decode, encode, explain, qualname
 from pyferry.errors import (
+    Cancelled,
     DecodeError,
     EncodeError,
     ProtocolError,
@@ -122,7 +129,7 @@ def _one_exception(exc: BaseException, tb: Any) -> dict[str, Any]:
         "type": qualname(type(exc)),
         "message": message,
         "traceback": text,
-        "code": exc.code if isinstance(exc, PyferryError) else "PYFERRY_PYTHON",
+        "code": exc.code if isinstance(exc, (PyferryError, Cancelled)) else "PYFERRY_PYTHON",
     }
     if isinstance(exc, SerializationError) and exc.path:
         info["path"] = exc.path
@@ -136,15 +143,21 @@ class Worker:
     Args:
         channel: the framed protocol channel to the client.
         limits: bounds on frames, applied to what the worker sends as well.
+        allow: glob patterns of the targets that may be called; empty for any public one.
     """
 
-    def __init__(self, channel: Channel, limits: Limits) -> None:
+    def __init__(self, channel: Channel, limits: Limits, allow: Sequence[str] = ()) -> None:
         self._channel = channel
         self._limit = limits.max_message_bytes
         self._calls: queue.SimpleQueue[tuple[int, str, list[Any], dict[str, Any]] | None]
         self._calls = queue.SimpleQueue()
-        self._resolver = Resolver()
+        self._resolver = Resolver(allow=allow)
         self._busy = False
+        # Ids of calls taken by the reader but not yet started, and those of them
+        # the client cancelled; both guarded by the lock (reader and main thread).
+        self._lock = threading.Lock()
+        self._queued: set[int] = set()
+        self._cancelled: set[int] = set()
 
     def _send(self, message: list[Any]) -> None:
         header, buffers = encode(message)
@@ -182,14 +195,23 @@ class Worker:
 
     def serve(self) -> None:
         """Run calls until the channel reaches EOF; protocol failures end the worker."""
+        if threading.current_thread() is threading.main_thread():
+            _call_state.install()
         reader = threading.Thread(target=self._read_loop, name="pyferry-reader", daemon=True)
         reader.start()
         while True:
             item = self._calls.get()
             if item is _STOP:
                 return
+            with self._lock:
+                self._queued.discard(item[0])
+                cancelled = item[0] in self._cancelled
+                self._cancelled.discard(item[0])
             try:
-                self._run(*item)
+                if cancelled:
+                    self._send_error(item[0], Cancelled("the call was cancelled before it started"))
+                else:
+                    self._run(*item)
             except OSError:
                 return  # a reply could not be written: the client is gone
 
@@ -202,9 +224,9 @@ class Worker:
                 self._send_error(call_id, exc, skip_frames=1)
                 return
             try:
-                result = fn(*args, **kwargs)
+                result = _invoke(call_id, fn, args, kwargs)
             except BaseException as exc:
-                self._send_error(call_id, exc, skip_frames=1)
+                self._send_error(call_id, exc, skip_frames=2)
                 return
             try:
                 self._send([RESULT, call_id, result])
@@ -254,9 +276,12 @@ class Worker:
         if not isinstance(message, list) or len(message) < 2:
             raise ProtocolError(f"a message must be an array [kind, id, ...], got {message!r:.80}")
         kind, call_id = message[0], message[1]
+        if kind == CANCEL and isinstance(call_id, int) and call_id > 0:
+            self._cancel(call_id)
+            return
         if kind != CALL:
-            if kind == CANCEL or kind in RESERVED_KINDS:
-                name = "CANCEL" if kind == CANCEL else RESERVED_KINDS[kind]
+            if kind in RESERVED_KINDS:
+                name = RESERVED_KINDS[kind]
                 raise ProtocolError(f"message kind {kind} ({name}) is reserved, not in version 1")
             raise ProtocolError(f"unexpected message kind {kind!r} from the client")
         if len(message) != 5 or not isinstance(call_id, int) or call_id <= 0:
@@ -268,7 +293,33 @@ class Worker:
         if kwargs and not all(isinstance(k, str) for k in kwargs):
             self._send_error(call_id, DecodeError("keyword argument names must be strings"))
             return
+        with self._lock:
+            self._queued.add(call_id)
         self._calls.put((call_id, target, args, kwargs or {}))
+
+    def _cancel(self, call_id: int) -> None:
+        """Cancel a call: not started yet, it is answered without running; running, interrupted.
+
+        A CANCEL for a call that has already been answered is ignored: it crossed the reply.
+        """
+        with self._lock:
+            if call_id in self._queued:
+                self._cancelled.add(call_id)
+                return
+        _call_state.request(call_id)
+
+
+def _invoke(call_id: int, fn: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
+    """Call ``fn`` as call ``call_id``: while it runs, a CANCEL for that id interrupts it.
+
+    Once ``current`` is reset, a late interrupt no longer applies, so
+    ``Cancelled`` can come out of this function only for this call.
+    """
+    _call_state.current = call_id
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        _call_state.current = 0
 
 
 def _peek_call_id(header: bytes) -> int | None:
@@ -310,20 +361,62 @@ def _take_fd(fd: int) -> int:
     return new
 
 
-def main(fds: Sequence[int] = (3, 3), paths: Sequence[str] = (), max_message_bytes: int = 0) -> int:
+def _die_with_parent() -> None:
+    """On Linux, have the kernel SIGKILL this process when its parent dies."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    parent = os.getppid()
+    pr_set_pdeathsig = 1
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    if os.getppid() != parent:
+        os._exit(0)  # the parent died before the request took effect
+
+
+def _limit_memory(max_bytes: int) -> None:
+    """Cap the address space, so that running out of memory is a MemoryError, not the OOM killer."""
+    import resource
+
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    limit = max_bytes if hard == resource.RLIM_INFINITY else min(max_bytes, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def main(
+    fds: Sequence[int] = (3, 3),
+    paths: Sequence[str] = (),
+    max_message_bytes: int = 0,
+    *,
+    allow: Sequence[str] = (),
+    preload: Sequence[str] = (),
+    max_memory_bytes: int = 0,
+) -> int:
     """Run a worker on the given protocol descriptors; return the exit status.
+
+    Exit statuses: 0 after EOF, 2 on a protocol failure, 3 when a preload failed.
 
     Args:
         fds: (input, output) protocol descriptors; the same number twice for one socket.
         paths: directories to put in front of ``sys.path``.
         max_message_bytes: bound on incoming frames; 0 for the default.
+        allow: glob patterns of callable targets; empty for every public name.
+        preload: modules to import before the handshake, so the first call finds them loaded.
+        max_memory_bytes: address-space limit (``RLIMIT_AS``); 0 for none.
     """
+    _die_with_parent()
     fd_in, fd_out = fds
     fd_in = _take_fd(fd_in)
     fd_out = fd_in if fds[1] == fds[0] else _take_fd(fd_out)
     # Ctrl-C in a terminal reaches the whole process group; the client decides
     # what happens to its workers, so a call is never interrupted by it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # A segfault or abort in native code prints the Python stack to stderr,
+    # where the client keeps the last lines for its WorkerCrashedError.
+    faulthandler.enable(file=sys.stderr, all_threads=False)
+    if max_memory_bytes:
+        _limit_memory(max_memory_bytes)
     _widen_socket_buffers({fd_in, fd_out})
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
@@ -331,8 +424,16 @@ def main(fds: Sequence[int] = (3, 3), paths: Sequence[str] = (), max_message_byt
     sys.path[:0] = [os.path.abspath(p) for p in paths]
     if hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(line_buffering=True)
+    for name in preload:
+        try:
+            importlib.import_module(name)
+        except BaseException:
+            print(f"pyferry worker: preloading {name!r} failed:", file=sys.stderr)
+            traceback.print_exc()
+            sys.stderr.flush()
+            return 3
     limits = Limits(max_message_bytes) if max_message_bytes else Limits()
-    worker = Worker(Channel(fd_in, fd_out, limits), limits)
+    worker = Worker(Channel(fd_in, fd_out, limits), limits, allow)
     try:
         worker.handshake()
     except (OSError, EOFError):
