@@ -163,12 +163,14 @@ export class Pool {
 
   #grow() {
     if (this.#closed || Date.now() < this.#backoffUntil) return
+    // A worker on its way out still counts against `size` (it is a process) but not as live.
+    let live = this.#workers.filter((w) => w.usable).length
     let idle = this.#workers.filter((w) => w.usable && w.pending === 0).length
-    while (this.#workers.length < this.#size &&
-      (this.#workers.length < this.#wanted || this.#queue.length > idle)) {
+    while (this.#workers.length < this.#size && (live < this.#wanted || this.#queue.length > idle)) {
       this.#startWorker()
+      live++
       idle++
-      this.#wanted = Math.max(this.#wanted, this.#workers.length)
+      this.#wanted = Math.max(this.#wanted, live)
     }
   }
 

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { readFileSync, readdirSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
+import { Python as PythonClass } from '../src/index.js'
 
 export const fixturesDir = fileURLToPath(new URL('./fixtures/', import.meta.url))
 export const indexUrl = new URL('../src/index.js', import.meta.url).href
@@ -105,4 +106,33 @@ export async function rejection(promise) {
     return error
   }
   assert.fail('expected the promise to reject')
+}
+
+// A Python client for one test, checked when the test ends: every call it made has
+// settled, and after close() none of its worker processes is left (zombies count as gone).
+// Use `py.track(promise)` for calls whose outcome the test does not await itself.
+export function pool(t, options = {}) {
+  const py = new PythonClass({ path: [fixturesDir], ...options })
+  const calls = new Set()
+  const pids = new Set()
+  py.on('spawn', ({ pid }) => pids.add(pid))
+  const call = py.call.bind(py)
+  py.call = (...args) => {
+    const promise = call(...args)
+    const entry = { args, settled: false }
+    calls.add(entry)
+    promise.then(() => { entry.settled = true }, () => { entry.settled = true })
+    return promise
+  }
+  py.track = (promise) => promise.catch(() => {})
+  t.after(async () => {
+    await py.close()
+    // A settled promise's handlers run within a turn of the event loop.
+    await new Promise((resolve) => setImmediate(resolve))
+    const pending = [...calls].filter((c) => !c.settled).map((c) => String(c.args[0]))
+    assert.deepEqual(pending, [], 'calls left pending after close()')
+    const left = [...pids].filter((pid) => !processGone(pid))
+    assert.deepEqual(left, [], 'worker processes alive after close()')
+  })
+  return py
 }

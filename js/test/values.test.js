@@ -3,8 +3,8 @@
 import assert from 'node:assert/strict'
 import { randomFillSync } from 'node:crypto'
 import { after, describe, test } from 'node:test'
-import { Complex, NDArray, Python, SerializationError } from '../src/index.js'
-import { fixturesDir } from './helpers.js'
+import { Complex, NDArray, ProtocolError, Python, SerializationError } from '../src/index.js'
+import { fixturesDir, processGone, waitFor } from './helpers.js'
 
 const py = new Python({ path: [fixturesDir] })
 after(() => py.close())
@@ -212,7 +212,7 @@ describe('containers', () => {
     const own = new Python({ path: [fixturesDir] })
     t.after(() => own.close())
     const pid = await own.call('os.getpid')
-    for (const [code, data] of [[99, [1, 2]], [1, [0, 0, 0]], [2, [1, 2, 3]]]) {
+    for (const [code, data] of [[1, [0, 0, 0]], [2, [1, 2, 3]]]) {
       await assert.rejects(own.call('probe.raw_ext', code, data), (error) => {
         assert.ok(error instanceof SerializationError, error.stack)
         assert.equal(error.path, 'result')
@@ -220,6 +220,16 @@ describe('containers', () => {
       })
     }
     assert.equal(await own.call('os.getpid'), pid)
+  })
+
+  test('an extension type outside the protocol is a ProtocolError; that worker is replaced', async (t) => {
+    const own = new Python({ path: [fixturesDir], workers: 1 })
+    t.after(() => own.close())
+    const pid = await own.call('os.getpid')
+    await assert.rejects(own.call('probe.raw_ext', 99, [1, 2]), ProtocolError)
+    const next = await own.call('os.getpid')
+    assert.notEqual(next, pid)
+    await waitFor(() => processGone(pid), { what: 'the old worker to exit' })
   })
 
   test('values that have no wire form are refused with their path', async () => {
