@@ -217,7 +217,7 @@ export class Pool {
   #onExit(worker, { pid, code, signal, started, closed, failure, jobs }) {
     this.#workers.splice(this.#workers.indexOf(worker), 1)
     this.#emit('exit', { pid, code, signal })
-    if (!started) {
+    if (!started && !closed) {
       this.#onStartFailure(failure, jobs)
     } else {
       for (const job of jobs) {

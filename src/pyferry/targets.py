@@ -1,50 +1,130 @@
 """Resolving a call's dotted name (``numpy.fft.rfft``) to the object to call.
 
 The longest importable module prefix is imported, then the remaining segments
-are walked as attributes. A single segment that is not a module names a
-builtin (``sum``, ``len``). Every segment must be public: one that starts with
-``_`` is refused before anything is imported. Resolutions are cached per name.
+are walked as attributes. A single segment that names a builtin (``sum``,
+``len``) is that builtin, found without importing anything; any other single
+segment is imported as a module (which is not callable, so it is refused).
+Every segment must be public: one that starts with ``_`` is refused before
+anything is imported. Resolutions are cached per name.
+
+Allow-list
+----------
+
+A :class:`Resolver` built with ``allow`` patterns (``fnmatch`` globs matched
+case-sensitively against full dotted names, where ``*`` also crosses dots:
+``numpy.*``, ``mypkg.stats.*``, ``builtins.sum``) admits a target only if
+
+1. the name as requested matches a pattern, checked before anything is
+   imported, so a refused name runs no import; a single builtin name is
+   matched as ``builtins.<name>`` (``sum`` as ``builtins.sum``), and
+2. the *identity* of the object it resolves to matches a pattern, so that a
+   public name cannot lead elsewhere: with ``mypkg.*`` allowed,
+   ``mypkg.os.system`` is refused because it is ``posix.system``.
+
+Otherwise :class:`~pyferry.errors.NotAllowedError` names the requested name,
+the identity when that was the reason, and the patterns.
+
+The identity of a callable is ``<module>.<qualified name>``, found as follows:
+
+- ``functools.partial``: the identity of the function it wraps (the code that
+  runs), unwrapping nested partials.
+- builtin functions: their ``__module__`` (or their module's name) and
+  ``__qualname__``: ``os.system`` is ``posix.system``, ``len`` is
+  ``builtins.len``.
+- bound builtin methods: the module of the class they are bound to (the
+  ``__self__`` itself when it is a class, else its type) and their
+  ``__qualname__``: ``numpy.add.reduce`` is ``numpy.ufunc.reduce``,
+  ``dict.fromkeys`` is ``builtins.dict.fromkeys``.
+- unbound methods of builtin types (method descriptors): the module of the
+  class they belong to (``__objclass__``) and their ``__qualname__``:
+  ``str.upper`` is ``builtins.str.upper``.
+- numpy ufuncs: ``__module__`` and ``__name__`` when the ufunc has a module
+  (numpy's own: ``numpy.abs`` is ``numpy.absolute``); else the name of the
+  module it was found in (``scipy.special.gamma``); else ``numpy.<name>``. A
+  ufunc whose name is not an identifier (``numpy.frompyfunc`` ones, which wrap
+  arbitrary Python code) has no identity.
+- other objects with their own string ``__module__`` and ``__qualname__``:
+  those. This covers Python functions and bound methods (the function's), classes,
+  Cython functions and numpy's dispatchers: ``scipy.signal.periodogram`` is
+  ``scipy.signal._spectral_py.periodogram``.
+- any other callable (an instance of a class with ``__call__``): the module
+  and qualified name of its type.
+
+An object with no identity by these rules is refused whenever an allow-list is
+set. Without one, only the public-segment rule applies.
 """
 
 from __future__ import annotations
 
 import builtins
+import fnmatch
+import functools
 import importlib
+import sys
+import types
 from collections.abc import Sequence
 from typing import Any
 
-from pyferry.errors import TargetError, TargetForbiddenError, TargetNotFoundError
+from pyferry.errors import (
+    NotAllowedError,
+    TargetError,
+    TargetForbiddenError,
+    TargetNotFoundError,
+)
 
-__all__ = ["Resolver"]
+__all__ = ["Resolver", "identity"]
+
+_MAX_PARTIAL_DEPTH = 100
 
 
 class Resolver:
-    """Resolves and caches call targets by dotted name."""
+    """Resolves and caches call targets by dotted name.
+
+    Args:
+        allow: ``fnmatch`` patterns of the targets that may be called (see the
+            module docstring); empty for every public name.
+
+    Raises:
+        TypeError: ``allow`` is a single string, or holds something other than
+            non-empty strings.
+    """
 
     def __init__(self, allow: Sequence[str] = ()) -> None:
-        self._allow = tuple(allow)  # checked in a later change
+        if isinstance(allow, str | bytes):
+            raise TypeError(f"allow must be a sequence of patterns, not the string {allow!r}")
+        patterns = tuple(allow)
+        for pattern in patterns:
+            if not isinstance(pattern, str) or not pattern:
+                raise TypeError(f"allow patterns must be non-empty strings, got {pattern!r}")
+        self._allow = patterns
         self._cache: dict[str, Any] = {}
+
+    @property
+    def allow(self) -> tuple[str, ...]:
+        """The allow-list patterns; empty when every public name may be called."""
+        return self._allow
 
     def resolve(self, name: str) -> Any:
         """Return the callable that ``name`` designates.
 
         Raises:
             TargetForbiddenError: a segment is private (starts with ``_``).
+            NotAllowedError: the name, or what it resolves to, is outside the allow-list.
             TargetNotFoundError: no module or attribute of that name.
             TargetError: the name is malformed or names something not callable.
         """
         try:
             return self._cache[name]
-        except KeyError:
+        except (KeyError, TypeError):  # TypeError: an unhashable name, refused below
             pass
-        target = _resolve(name)
+        target = _resolve(name, self._allow)
         self._cache[name] = target
         return target
 
 
-def _resolve(name: str) -> Any:
+def _resolve(name: str, allow: tuple[str, ...]) -> Any:
     if not isinstance(name, str) or not name:
-        raise TargetError(f"call target must be a non-empty dotted name, got {name!r}")
+        raise TargetError(f"call target must be a non-empty dotted name, got {name!r:.100}")
     parts = name.split(".")
     for part in parts:
         if not part.isidentifier():
@@ -53,8 +133,32 @@ def _resolve(name: str) -> Any:
             raise TargetForbiddenError(
                 f"call target {name!r} is refused: segment {part!r} is private"
             )
+    builtin = len(parts) == 1 and hasattr(builtins, parts[0])
+    if allow:
+        requested = f"builtins.{name}" if builtin else name
+        if not _matches(requested, allow):
+            shown = f" (as {requested!r})" if requested != name else ""
+            raise NotAllowedError(
+                f"call target {name!r}{shown} is not allowed: it matches none of "
+                f"the allowed patterns {list(allow)}"
+            )
+    if builtin:
+        obj, parent = getattr(builtins, name), builtins
+    else:
+        obj, parent = _walk(name, parts)
+    if not callable(obj):
+        raise TargetError(f"call target {name!r} is a {type(obj).__name__}, not callable")
+    if allow:
+        _check_identity(name, obj, parent, allow)
+    return obj
+
+
+def _walk(name: str, parts: list[str]) -> tuple[Any, Any]:
+    """Import the longest module prefix of ``parts`` and walk the rest; return (object, parent)."""
     obj, used = _import_prefix(parts)
+    parent: Any = None
     for i in range(used, len(parts)):
+        parent = obj
         try:
             obj = getattr(obj, parts[i])
         except AttributeError:
@@ -62,9 +166,7 @@ def _resolve(name: str) -> Any:
             raise TargetNotFoundError(
                 f"call target {name!r} not found: {where!r} has no attribute {parts[i]!r}"
             ) from None
-    if not callable(obj):
-        raise TargetError(f"call target {name!r} is a {type(obj).__name__}, not callable")
-    return obj
+    return obj, parent
 
 
 def _import_prefix(parts: list[str]) -> tuple[Any, int]:
@@ -78,10 +180,92 @@ def _import_prefix(parts: list[str]) -> tuple[Any, int]:
             # A missing import *inside* an existing module is the user's error.
             if exc.name is None or not _is_prefix(exc.name, module_name):
                 raise
-    if len(parts) == 1 and hasattr(builtins, parts[0]):
-        return builtins, 0
     raise TargetNotFoundError(f"call target {'.'.join(parts)!r} not found: no module {parts[0]!r}")
 
 
 def _is_prefix(missing: str, module_name: str) -> bool:
     return module_name == missing or module_name.startswith(missing + ".")
+
+
+def _matches(dotted: str, patterns: tuple[str, ...]) -> bool:
+    return any(fnmatch.fnmatchcase(dotted, pattern) for pattern in patterns)
+
+
+def _check_identity(name: str, obj: Any, parent: Any, allow: tuple[str, ...]) -> None:
+    ident = identity(obj, parent)
+    if ident is None:
+        raise NotAllowedError(
+            f"call target {name!r} is not allowed: what it resolves to "
+            f"(a {type(obj).__module__}.{type(obj).__qualname__}) has no module and "
+            f"qualified name to check against the allowed patterns {list(allow)}"
+        )
+    if not _matches(ident, allow):
+        raise NotAllowedError(
+            f"call target {name!r} is not allowed: it resolves to {ident!r}, which "
+            f"matches none of the allowed patterns {list(allow)}"
+        )
+
+
+def identity(obj: Any, parent: Any = None) -> str | None:
+    """The ``module.qualname`` an allow-list checks for ``obj``, or None if it has none.
+
+    Args:
+        obj: a callable.
+        parent: the object ``obj`` was read from as an attribute, if any; used
+            only for numpy ufuncs that do not say which module they belong to.
+
+    See the module docstring for the rules.
+    """
+    for _ in range(_MAX_PARTIAL_DEPTH):
+        if not isinstance(obj, functools.partial):
+            break
+        obj, parent = obj.func, None
+    else:
+        return None
+    if isinstance(obj, types.BuiltinFunctionType):  # also bound builtin methods
+        owner = obj.__self__
+        if owner is None or isinstance(owner, types.ModuleType):
+            module: str | None = _own_str(obj, "__module__")
+            if module is None and owner is not None:
+                module = owner.__name__
+            return _join(module, obj.__qualname__)
+        cls = owner if isinstance(owner, type) else type(owner)
+        return _join(cls.__module__, obj.__qualname__)
+    if isinstance(
+        obj,
+        types.MethodDescriptorType | types.ClassMethodDescriptorType | types.WrapperDescriptorType,
+    ):
+        return _join(obj.__objclass__.__module__, obj.__qualname__)
+    np = sys.modules.get("numpy")
+    if np is not None and isinstance(obj, np.ufunc):
+        return _ufunc_identity(obj, parent)
+    module = _own_str(obj, "__module__")
+    qualname = _own_str(obj, "__qualname__")
+    if module is not None and qualname is not None:
+        return _join(module, qualname)
+    cls = type(obj)
+    return _join(cls.__module__, cls.__qualname__)
+
+
+def _ufunc_identity(ufunc: Any, parent: Any) -> str | None:
+    name = ufunc.__name__
+    if not isinstance(name, str) or not name.isidentifier():
+        return None  # numpy.frompyfunc: wraps arbitrary Python code
+    module = _own_str(ufunc, "__module__")
+    if module is None and isinstance(parent, types.ModuleType):
+        module = parent.__name__
+    return _join(module or "numpy", name)
+
+
+def _own_str(obj: Any, attr: str) -> str | None:
+    try:
+        value = getattr(obj, attr)
+    except Exception:
+        return None
+    return value if isinstance(value, str) and value else None
+
+
+def _join(module: Any, qualname: Any) -> str | None:
+    if isinstance(module, str) and module and isinstance(qualname, str) and qualname:
+        return f"{module}.{qualname}"
+    return None
