@@ -11,8 +11,11 @@ import { EventEmitter } from 'node:events'
 // ---------------------------------------------------------------- python.js
 
 /**
- * Options for `new Python(options)`. All are optional and checked on entry:
- * a wrong type throws a `TypeError` (a bad size a `RangeError`) naming the option.
+ * Options for `new Python(options)`. All are optional and checked on entry;
+ * the error names the option. A string, array or object option of the wrong
+ * type throws a `TypeError`; a number option that is not a whole number in
+ * its range (or not a number at all) throws a `RangeError`. Options not
+ * listed here are ignored at run time.
  */
 export interface PythonOptions {
   /**
@@ -39,11 +42,80 @@ export interface PythonOptions {
    * An integer of at least 64; default 2**30 (1 GiB).
    */
   maxMessageBytes?: number | undefined
+  /**
+   * Most worker processes at once: an integer of at least 1 (not `Infinity`).
+   * Workers start on demand, as calls wait for one, up to this many
+   * (`start()` starts them all); default `os.availableParallelism()`.
+   */
+  workers?: number | undefined
+  /**
+   * Most calls that may wait in the queue for a worker: an integer of at
+   * least 0, or `Infinity` (the default). A call that would have to wait
+   * while `maxQueue` calls already do rejects with `QueueFullError` (nothing
+   * is sent); a call an idle worker takes at once does not wait, so with `0`
+   * calls run only on idle workers. `'drain'` is emitted once the queue has
+   * emptied again.
+   */
+  maxQueue?: number | undefined
+  /**
+   * Milliseconds each call may take, for the calls that do not give their own
+   * (`opts({ timeout })`): an integer from 0 to 2**31 - 1; default none.
+   *
+   * The clock starts when `call()` is made, so time spent waiting in the queue
+   * counts. When it runs out the call rejects with `TimeoutError`: a queued
+   * call is dropped without being sent, a running one is interrupted in
+   * Python (see `killGrace`).
+   */
+  timeout?: number | undefined
+  /**
+   * After a timeout, an abort or `close({ timeout })`, the milliseconds a
+   * running call has to end once it has been interrupted in Python; if it has
+   * not ended by then (a long C routine does not see the interrupt), its
+   * worker is killed and replaced. An integer from 0 to 2**31 - 1; default 1000.
+   */
+  killGrace?: number | undefined
+  /**
+   * Replace a worker once it has served this many calls (for code that
+   * leaks): it finishes its call, is closed and a new one takes its place.
+   * An integer of at least 1, or `Infinity` (the default: never).
+   */
+  maxCallsPerWorker?: number | undefined
+  /**
+   * Address-space limit of each worker process in bytes (`RLIMIT_AS`, Unix
+   * only): an integer of at least 2**26 (64 MiB); default none.
+   *
+   * Running out raises `MemoryError` in Python, so the call rejects with a
+   * `PythonError` and the worker keeps serving, instead of the system killing
+   * the worker. The limit covers the interpreter and the libraries it loads too.
+   */
+  maxMemoryBytes?: number | undefined
+  /**
+   * Glob patterns of the targets that may be called, e.g. `'numpy.*'` or
+   * `['numpy.*', 'mypkg.stats.*']` (non-empty strings; Python `fnmatch`,
+   * case-sensitive, and `*` also matches dots).
+   *
+   * A call must match a pattern twice: by the name requested, checked before
+   * anything is imported (a builtin such as `'sum'` as `'builtins.sum'`), and
+   * by what the name resolves to, as `module.qualname` of the object (so under
+   * `'mypkg.*'`, `'mypkg.os.system'` is refused: it is `posix.system`).
+   * Otherwise the call rejects with `NotAllowedError`.
+   *
+   * Default (and `[]`): every public name may be called.
+   */
+  allow?: string | readonly string[] | undefined
+  /**
+   * Modules each worker imports when it starts, before its handshake, so that
+   * the first calls find them loaded, e.g. `['numpy', 'scipy.signal']`
+   * (non-empty strings). If an import fails, the worker exits and its start
+   * fails with `WorkerStartError`, whose message holds the worker's stderr
+   * (the import's traceback).
+   */
+  preload?: string | readonly string[] | undefined
 }
 
 /**
- * What a worker says about itself in its handshake (`HELLO`): returned by
- * `start()` and kept in `py.info`.
+ * What a worker says about itself in its handshake (`HELLO`): `start()`
+ * resolves with, and `py.info` is, that of the oldest ready worker.
  */
 export interface WorkerInfo {
   /** Protocol version the worker speaks; equal to `PROTOCOL_VERSION` once started. */
@@ -60,44 +132,172 @@ export interface WorkerInfo {
   pid: number
 }
 
+/** One worker process, as listed by `py.stats()`. */
+export interface WorkerStats {
+  /** Process id, or `undefined` when the process could not be spawned. */
+  pid: number | undefined
+  /**
+   * `'starting'` until its handshake is done, then `'ready'`; `'closing'` once
+   * its channel was ended (`close()`, or recycled after `maxCallsPerWorker`);
+   * `'exited'` once gone, which is rarely seen: a worker leaves the list as
+   * it exits. A worker being killed keeps its state until it has exited, but
+   * no longer counts as `live`.
+   */
+  state: 'starting' | 'ready' | 'closing' | 'exited'
+  /** Whether it is running a call (one that is being cancelled included). */
+  busy: boolean
+  /** Calls it has answered: what `maxCallsPerWorker` counts. */
+  calls: number
+}
+
+/** A snapshot of a client's pool, from `py.stats()`. */
+export interface PythonStats {
+  /** Most worker processes at once: the `workers` option. */
+  size: number
+  /** Workers that take calls: starting or ready, not closing, failed or being killed. */
+  live: number
+  /** Workers running a call, live or not (a closing worker may still finish one). */
+  busy: number
+  /** Calls waiting in the queue for an idle worker. */
+  queued: number
+  /**
+   * Calls sent to a worker and not answered yet. A worker runs one call at a
+   * time, so this equals `busy`.
+   */
+  inFlight: number
+  /**
+   * Workers that ended, after their handshake, other than by being closed:
+   * they crashed, or were killed (after `killGrace`, on a protocol failure,
+   * or by `destroy()`). Workers that failed to start are not counted.
+   */
+  restarts: number
+  /** Workers closed and replaced after serving `maxCallsPerWorker` calls. */
+  recycled: number
+  /** Every worker process that has not exited yet, oldest first. */
+  workers: WorkerStats[]
+}
+
+/** Options for `py.close(options)`. */
+export interface CloseOptions {
+  /**
+   * Milliseconds to let running calls finish: an integer from 0 to 2**31 - 1;
+   * default: however long they take. Calls still running then are
+   * interrupted in Python and reject with `PoolClosedError`; a worker whose
+   * call has not ended `killGrace` ms later is killed.
+   */
+  timeout?: number | undefined
+}
+
 /** The events a `Python` client emits, as listener parameter lists. */
 export interface PythonEvents {
   /** A worker process was started (only emitted when the OS gave it a pid). */
   spawn: [worker: { pid: number }]
   /**
-   * A worker process ended, expectedly (`close()`) or not (a crash). The next
-   * call starts a new one. `pid` is `undefined` when the process never started
-   * (the interpreter could not be run); `code` and `signal` are then both `null`.
+   * A worker process ended: closed (`close()`, recycled after
+   * `maxCallsPerWorker`), crashed or killed. Unless the client is closed, one
+   * that ended unexpectedly is replaced at once. `pid` is `undefined` when
+   * the process never started (the interpreter could not be run); `code` and
+   * `signal` are then both `null`.
    */
   exit: [worker: { pid: number | undefined; code: number | null; signal: NodeJS.Signals | null }]
+  /**
+   * The queue has emptied after it had reached `maxQueue` (or after a call
+   * was refused with `QueueFullError`): calls are taken again. No arguments.
+   */
+  drain: []
   /** A line the worker printed to its stdout (without the line ending). */
   stdout: [line: string, worker: { pid: number }]
   /** A line the worker printed to its stderr (without the line ending). */
   stderr: [line: string, worker: { pid: number }]
 }
 
+/** What `opts()` takes: the options of one call. */
+export interface CallOptionsInit {
+  /**
+   * Milliseconds from `call()` until the call rejects with `TimeoutError`,
+   * time in the queue included: an integer from 0 to 2**31 - 1. Overrides the
+   * client's `timeout`; left out (or `undefined`), the client's applies.
+   */
+  timeout?: number | undefined
+  /**
+   * Aborting it rejects the call with `AbortError`, whose `cause` is the
+   * signal's `reason`. A signal already aborted rejects the call at once,
+   * and nothing is sent.
+   */
+  signal?: AbortSignal | undefined
+}
+
 /**
- * A client that calls Python functions in a persistent worker process.
+ * Options for one call; build them with `opts()`.
  *
- * Constructing one starts nothing: the worker is spawned by the first `call()`
- * (or by `start()`), stays alive between calls, is replaced by the next call
- * if it crashes, and stops on `close()`. An idle worker does not keep Node
- * running.
+ * Only valid as a trailing argument of `call()`, before or after a `kw()`;
+ * anywhere else the call rejects with `SerializationError`.
  *
- * Events (see {@link PythonEvents}): `'spawn'`, `'exit'`, `'stdout'`,
- * `'stderr'`. While nobody listens for `'stdout'` or `'stderr'`, the worker's
- * output lines go to `process.stderr`, prefixed with `[python <pid>]`. It
- * never emits `'error'`: failures reject the call they belong to.
+ * When the timeout runs out or the signal aborts, a queued call is dropped
+ * without being sent. A running one is interrupted inside Python
+ * (`pyferry.Cancelled` is raised in it) and, if it has not ended `killGrace`
+ * ms later, its worker is killed and replaced. The call rejects once Python
+ * has stopped working on it.
+ */
+export declare class CallOptions {
+  /**
+   * Check and keep `options`.
+   *
+   * @throws {TypeError} `options` is not an object, or `signal` is not an `AbortSignal`.
+   * @throws {RangeError} `timeout` is not a whole number from 0 to 2**31 - 1.
+   */
+  constructor(options: CallOptionsInit)
+  /** Milliseconds the call may take, or `undefined` for the client's `timeout`. */
+  readonly timeout: number | undefined
+  /** The signal that aborts the call, if any. */
+  readonly signal: AbortSignal | undefined
+}
+
+/**
+ * Mark options for one call (only valid as a trailing argument of `call()`).
+ *
+ * @example
+ * ```ts
+ * const ac = new AbortController()
+ * const fit = await py.call('mypkg.model.fit', data, kw({ epochs: 50 }), opts({ timeout: 60_000, signal: ac.signal }))
+ * await py.call('time.sleep', 5, opts({ signal: AbortSignal.timeout(100) }))   // rejects: AbortError
+ * ```
+ * @throws {TypeError} `options` is not an object, or `signal` is not an `AbortSignal`.
+ * @throws {RangeError} `timeout` is not a whole number from 0 to 2**31 - 1.
+ */
+export declare function opts(options: CallOptionsInit): CallOptions
+
+/**
+ * A client that calls Python functions in a pool of persistent worker processes.
+ *
+ * Constructing one starts nothing. Workers start on demand as calls arrive,
+ * up to `workers` of them (or all at once with `start()`), and stay alive
+ * between calls. A worker runs one call at a time: calls wait in a queue in
+ * Node and each goes, in the order made, to the oldest idle worker, so a slow
+ * call never holds up a call that another worker could take.
+ *
+ * A worker that dies fails only the call it was running (a call that was sent
+ * is never sent again) and is replaced at once; queued calls run on the other
+ * workers or on the replacement. A worker that fails to start is retried
+ * after 100 ms, doubling up to 10 s; meanwhile, while no worker is alive,
+ * calls reject at once with the last start error. Idle workers do not keep
+ * Node running; `close()` or `destroy()` stops them.
+ *
+ * Events (see {@link PythonEvents}): `'spawn'`, `'exit'`, `'drain'`,
+ * `'stdout'`, `'stderr'`. While nobody listens for `'stdout'` or `'stderr'`,
+ * the workers' output lines go to `process.stderr`, prefixed with
+ * `[python <pid>]`. It never emits `'error'`: failures reject the call they
+ * belong to.
  *
  * @example
  * ```js
- * import { Python, kw } from 'pyferry'
+ * import { Python, kw, opts } from 'pyferry'
  *
- * const py = new Python()
+ * const py = new Python({ workers: 4, timeout: 30_000, allow: ['numpy.*'] })
  * try {
  *   const sum = await py.call<number>('numpy.sum', [1, 2, 3])    // 6
  *   const samples = new Float64Array(4096)
- *   const spectrum = await py.call('numpy.fft.rfft', samples, kw({ n: 1024 }))
+ *   const spectrum = await py.call('numpy.fft.rfft', samples, kw({ n: 1024 }), opts({ timeout: 500 }))
  * } finally {
  *   await py.close()
  * }
@@ -107,18 +307,25 @@ export declare class Python extends EventEmitter {
   /**
    * Check the options; nothing starts until the first call or `start()`.
    *
-   * @throws {TypeError} an option of the wrong type (the message names it).
-   * @throws {RangeError} `maxMessageBytes` is not an integer of at least 64.
+   * @throws {TypeError} `options` is not an object, or `python`, `cwd`, `env`,
+   *   `path`, `allow` or `preload` is of the wrong type (the message names it).
+   * @throws {RangeError} `workers`, `maxQueue`, `timeout`, `killGrace`,
+   *   `maxCallsPerWorker`, `maxMemoryBytes` or `maxMessageBytes` is not a
+   *   whole number in its range (see {@link PythonOptions}).
    */
   constructor(options?: PythonOptions)
 
   /**
-   * Start the worker now instead of on the first call.
+   * Start every worker of the pool now (up to `workers`) instead of on demand.
    *
-   * Resolves with the worker's handshake info once it is ready (at once if it
-   * already is). Rejects with `WorkerStartError` if the interpreter cannot be
-   * run or lacks the `pyferry` package, `VersionMismatchError` if it speaks
-   * another protocol version, `PoolClosedError` after `close()`.
+   * Resolves once all of them are ready (at once if they already are) with
+   * the handshake info of the oldest ready worker, as in `py.info`. Rejects
+   * with `WorkerStartError` if a worker cannot start (the interpreter cannot
+   * be run, lacks the `pyferry` package, or a `preload` import fails),
+   * `VersionMismatchError` if it speaks another protocol version, and
+   * `PoolClosedError` after `close()` or `destroy()`. While the pool backs
+   * off after start failures and no worker is alive, it rejects at once with
+   * the last start error.
    */
   start(): Promise<WorkerInfo>
 
@@ -127,37 +334,79 @@ export declare class Python extends EventEmitter {
    *
    * `target` is a dotted name: a module path, then attributes
    * (`'numpy.fft.rfft'`, `'mymodule.MyClass.method'`). A trailing `kw({...})`
-   * argument gives keyword arguments. Arguments and the result are copied
-   * across by value (see the codec table in the README): numbers, BigInts,
-   * strings, booleans, `null`/`undefined`, arrays, plain objects, Maps, Dates,
+   * argument gives keyword arguments, and a trailing `opts({...})` argument
+   * options for this call (`timeout`, `signal`: see {@link CallOptions}); with
+   * both, either may come last. Arguments and the result are copied across
+   * by value (see the codec table in the README): numbers, BigInts, strings,
+   * booleans, `null`/`undefined`, arrays, plain objects, Maps, Dates,
    * `Uint8Array` (as `bytes`), other TypedArrays and `NDArray` (as numpy
    * arrays), `Complex`.
    *
+   * The call waits in the queue until a worker is idle, then runs there.
    * The result type is `unknown` unless you name it: `call<number>(...)` is
    * an unchecked assertion, not a conversion.
    *
-   * Rejects with `PythonError` (the Python code raised), `TargetNotFoundError`
-   * / `TargetForbiddenError`, `SerializationError` (a value cannot cross),
-   * `WorkerCrashedError`, `WorkerStartError`, `ProtocolError`, `PoolClosedError`
-   * (after `close()`), or `TypeError` when `target` is not a non-empty string.
+   * Rejects with `PythonError` (the Python code raised), `TargetNotFoundError`,
+   * `TargetForbiddenError` (a private name) or its subclass `NotAllowedError`
+   * (outside `allow`), `TargetError` (not callable), `SerializationError` (a
+   * value cannot cross), `TimeoutError` (its timeout ran out), `AbortError`
+   * (its signal aborted), `QueueFullError` (`maxQueue` calls were already
+   * waiting), `WorkerCrashedError` (its worker died while running it),
+   * `WorkerStartError` or `VersionMismatchError` (no worker could be
+   * started), `ProtocolError`, `PoolClosedError` (the client was closed or
+   * destroyed first), or `TypeError` when `target` is not a non-empty string.
    *
    * @example
    * ```ts
    * const total = await py.call<number>('numpy.sum', [[1, 2], [3, 4]], kw({ axis: null }))
+   * const roots = await py.call('numpy.roots', [1, 0, -1], opts({ timeout: 1000, signal }))
    * ```
    */
   call<T = unknown>(target: string, ...args: unknown[]): Promise<T>
 
-  /** The running worker's handshake info, or `null` before it is ready and after it exits. */
+  /**
+   * The handshake info of the oldest ready worker (the one a lone caller's
+   * calls go to), or `null` while no worker is ready: before the first start,
+   * and once all have exited or are closing.
+   */
   readonly info: WorkerInfo | null
 
   /**
-   * Let calls in flight finish, then stop the worker.
+   * A snapshot of the pool: how many workers are live and busy, how many
+   * calls are queued and in flight, restarts and recycled workers, and each
+   * worker's pid, state and calls served.
    *
-   * Idempotent: every call returns the same promise. Later calls and `start()`
-   * reject with `PoolClosedError`.
+   * @example
+   * ```ts
+   * const { live, busy, queued } = py.stats()
+   * ```
    */
-  close(): Promise<void>
+  stats(): PythonStats
+
+  /**
+   * Close the client: queued calls reject with `PoolClosedError`, running
+   * calls finish, then every worker is stopped (its channel ended; one that
+   * has not exited 5 s later is killed). Resolves once every worker has
+   * exited. Later calls and `start()` reject with `PoolClosedError`.
+   *
+   * With `timeout`, calls still running after that many milliseconds are
+   * interrupted in Python and reject with `PoolClosedError`; a worker whose
+   * call has not ended `killGrace` ms later is killed.
+   *
+   * Idempotent: every call returns the first one's promise (a later
+   * `timeout` is ignored), or `destroy()`'s once that was called.
+   *
+   * @throws {RangeError} `timeout` is not a whole number from 0 to 2**31 - 1
+   *   (thrown, not a rejection).
+   */
+  close(options?: CloseOptions): Promise<void>
+
+  /**
+   * Kill every worker now (`SIGKILL`): every call not yet settled, queued or
+   * running, rejects with `PoolClosedError`, as do later calls and `start()`.
+   * Resolves once every worker has exited.
+   */
+  destroy(): Promise<void>
 
   /** Same as `close()`, for `await using py = new Python()` (Node 24+). */
   [Symbol.asyncDispose](): Promise<void>
@@ -185,8 +434,8 @@ export type KeywordArguments<T> = T extends readonly unknown[] | ((...args: neve
 /**
  * Keyword arguments for a call; build them with `kw()`.
  *
- * Only valid as the last argument of `call()`; anywhere else the call rejects
- * with `SerializationError`.
+ * Only valid as a trailing argument of `call()`: the last one, or the one
+ * before an `opts()`. Anywhere else the call rejects with `SerializationError`.
  */
 export declare class Kwargs<T extends object = object> {
   /**
@@ -200,7 +449,7 @@ export declare class Kwargs<T extends object = object> {
 }
 
 /**
- * Mark an object as keyword arguments (only valid as a call's last argument).
+ * Mark an object as keyword arguments (only valid as a trailing argument of `call()`).
  *
  * @example
  * ```ts
@@ -379,13 +628,17 @@ export declare class Complex {
  * ├── PythonError               PYFERRY_PYTHON              the called Python code raised
  * ├── TargetError               PYFERRY_TARGET              the dotted name cannot be called
  * │   ├── TargetNotFoundError   PYFERRY_TARGET_NOT_FOUND
- * │   └── TargetForbiddenError  PYFERRY_TARGET_FORBIDDEN
+ * │   └── TargetForbiddenError  PYFERRY_TARGET_FORBIDDEN    a segment starts with `_`
+ * │       └── NotAllowedError   PYFERRY_NOT_ALLOWED         outside the worker's allow-list
  * ├── SerializationError        PYFERRY_SERIALIZATION       a value cannot cross (see `path`)
  * ├── ProtocolError             PYFERRY_PROTOCOL            the byte stream broke the protocol
  * │   └── VersionMismatchError  PYFERRY_VERSION_MISMATCH
  * ├── WorkerStartError          PYFERRY_WORKER_START        no worker could be started
  * ├── WorkerCrashedError        PYFERRY_WORKER_CRASHED      the worker died during the call
- * └── PoolClosedError               PYFERRY_POOL_CLOSED              the client was closed
+ * ├── TimeoutError              PYFERRY_TIMEOUT             the call's `timeout` ran out
+ * ├── AbortError                ABORT_ERR                   the call's `signal` aborted (`cause`: its reason)
+ * ├── QueueFullError            PYFERRY_QUEUE_FULL          `maxQueue` calls were already waiting
+ * └── PoolClosedError           PYFERRY_POOL_CLOSED         the client was closed or destroyed
  * ```
  *
  * `name` and `code` live on each class's prototype, as on Node's own errors;
@@ -394,9 +647,10 @@ export declare class Complex {
  * @example
  * ```ts
  * try {
- *   await py.call('mymodule.f')
+ *   await py.call('mymodule.f', opts({ timeout: 1000 }))
  * } catch (error) {
  *   if (error instanceof PythonError && error.pythonType === 'builtins.ValueError') ...
+ *   else if (error instanceof TimeoutError) ...
  *   else if (error instanceof PyferryError) console.error(error.code)
  *   else throw error
  * }
@@ -424,7 +678,8 @@ export interface PythonExceptionInfo {
  * The message is `'<Type>: <message>'` (`builtins.` dropped from the type);
  * the stack shows the JS caller, then the Python traceback. The exception's
  * `__cause__` / `__context__` chain arrives as a chain of `PythonError`s in
- * `cause`, each with its `relation`.
+ * `cause`, each with its `relation`. A `MemoryError` under `maxMemoryBytes`
+ * is one of these too.
  */
 export declare class PythonError extends PyferryError {
   constructor(info: PythonExceptionInfo, options?: ErrorOptions)
@@ -444,12 +699,13 @@ export declare class PythonError extends PyferryError {
 }
 
 /**
- * The call's dotted name cannot be resolved to something callable.
+ * The call's dotted name cannot be resolved to something callable, or may
+ * not be called.
  *
  * When the worker reported it, `pythonType` and `pythonTraceback` say what it raised.
  */
 export declare class TargetError extends PyferryError {
-  readonly code: 'PYFERRY_TARGET' | 'PYFERRY_TARGET_NOT_FOUND' | 'PYFERRY_TARGET_FORBIDDEN'
+  readonly code: 'PYFERRY_TARGET' | 'PYFERRY_TARGET_NOT_FOUND' | 'PYFERRY_TARGET_FORBIDDEN' | 'PYFERRY_NOT_ALLOWED'
   /** Qualified Python type of the worker's error, when the worker reported it. */
   readonly pythonType?: string
   /** The worker's traceback text, when the worker reported it. */
@@ -461,9 +717,22 @@ export declare class TargetNotFoundError extends TargetError {
   readonly code: 'PYFERRY_TARGET_NOT_FOUND'
 }
 
-/** The name is private (a `_`-prefixed part) or outside the allowed targets. */
+/**
+ * A segment of the name is private (starts with `_`); refused before
+ * anything is imported. Its subclass `NotAllowedError` is a name outside the
+ * `allow` option.
+ */
 export declare class TargetForbiddenError extends TargetError {
-  readonly code: 'PYFERRY_TARGET_FORBIDDEN'
+  readonly code: 'PYFERRY_TARGET_FORBIDDEN' | 'PYFERRY_NOT_ALLOWED'
+}
+
+/**
+ * The name, or what it resolves to (`module.qualname` of the object), matches
+ * none of the `allow` patterns. A name refused as requested is never imported;
+ * the message names the patterns.
+ */
+export declare class NotAllowedError extends TargetForbiddenError {
+  readonly code: 'PYFERRY_NOT_ALLOWED'
 }
 
 /**
@@ -485,7 +754,10 @@ export declare class SerializationError extends PyferryError {
   readonly pythonTraceback?: string
 }
 
-/** The byte stream broke the protocol (bad frame, over `maxMessageBytes`, wrong message). */
+/**
+ * The byte stream broke the protocol (bad frame, over `maxMessageBytes`,
+ * wrong message). The worker is killed and replaced.
+ */
 export declare class ProtocolError extends PyferryError {
   readonly code: 'PYFERRY_PROTOCOL' | 'PYFERRY_VERSION_MISMATCH'
   /** Qualified Python type of the worker's error, when the worker reported it. */
@@ -500,9 +772,11 @@ export declare class VersionMismatchError extends ProtocolError {
 }
 
 /**
- * No worker could be started: the interpreter could not be run, or exited
- * during start-up (often: the `pyferry` package is not installed in it). The
- * message says which interpreter was used and how to fix it.
+ * No worker could be started: the interpreter could not be run, or the
+ * worker exited during start-up (often: the `pyferry` package is not
+ * installed in it; or a `preload` import failed). The message says which
+ * interpreter was used and how to fix it and, when the worker exited during
+ * start-up, holds its last stderr lines (a failed `preload`'s traceback).
  */
 export declare class WorkerStartError extends PyferryError {
   readonly code: 'PYFERRY_WORKER_START'
@@ -516,7 +790,7 @@ export interface WorkerCrashInfo {
   exitCode: number | null
   /** The signal that killed it, or `null` when it exited. */
   signal: NodeJS.Signals | null
-  /** The last lines (up to 20) of its stderr. */
+  /** The last lines of its stderr, oldest first (see `WorkerCrashedError#stderr`). */
   stderr: string[]
 }
 
@@ -525,7 +799,8 @@ export interface WorkerCrashInfo {
  *
  * The message gives the exit code or signal, a likely cause (`SIGKILL`: out of
  * memory or killed from outside; `SIGSEGV`/`SIGBUS`/`SIGABRT`: native code)
- * and the last stderr lines. The next call starts a new worker.
+ * and the last stderr lines. Only that call fails: the worker is replaced at
+ * once, and the call is not sent again.
  */
 export declare class WorkerCrashedError extends PyferryError {
   constructor(info: WorkerCrashInfo, options?: ErrorOptions)
@@ -536,11 +811,48 @@ export declare class WorkerCrashedError extends PyferryError {
   readonly exitCode: number | null
   /** The signal that killed it, or `null` when it exited. */
   readonly signal: NodeJS.Signals | null
-  /** The last lines (up to 20) of its stderr. */
+  /**
+   * The last lines of its stderr, oldest first: up to 40, each cut to its
+   * first 2000 characters (then `'…'`). After a native crash they hold
+   * faulthandler's Python stack.
+   */
   readonly stderr: string[]
 }
 
-/** The client (or its worker) was closed; calls after `close()` reject with this. */
+/**
+ * The call's timeout (`opts({ timeout })`, else the client's `timeout`) ran
+ * out, counted from `call()`: the call was dropped from the queue unsent, or
+ * interrupted while it ran (its worker killed after `killGrace` if it did not stop).
+ */
+export declare class TimeoutError extends PyferryError {
+  readonly code: 'PYFERRY_TIMEOUT'
+}
+
+/**
+ * The call's `signal` (`opts({ signal })`) aborted: before the call (nothing
+ * was sent), while it was queued (dropped unsent) or while it ran
+ * (interrupted, as for a timeout). Named and coded like the `AbortError`
+ * Node's own APIs reject with; `cause` is the signal's `reason`.
+ */
+export declare class AbortError extends PyferryError {
+  /** @param message default `'The operation was aborted'`. */
+  constructor(message?: string, options?: ErrorOptions)
+  readonly code: 'ABORT_ERR'
+}
+
+/**
+ * `maxQueue` calls were already waiting for a worker: this call was refused
+ * and nothing was sent. `'drain'` is emitted once the queue has emptied.
+ */
+export declare class QueueFullError extends PyferryError {
+  readonly code: 'PYFERRY_QUEUE_FULL'
+}
+
+/**
+ * The client was closed or destroyed: calls queued at `close()`, calls still
+ * running when `close({ timeout })` ran out, every unsettled call at
+ * `destroy()`, and every later call and `start()` reject with this.
+ */
 export declare class PoolClosedError extends PyferryError {
   readonly code: 'PYFERRY_POOL_CLOSED'
 }

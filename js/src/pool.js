@@ -57,14 +57,20 @@ export class Pool {
     })
     if (this.#closed) return this.#refuse(job, new PoolClosedError('this Python client is closed'))
     if (job.signal?.aborted) return this.#refuse(job, abortError(job))
-    if (this.#queue.length >= this.#maxQueue) {
+    const failure = this.#startFailureNow()
+    if (failure) return this.#refuse(job, failure())
+    job.state = 'queued'
+    this.#queue.push(job)
+    this.#grow()
+    this.#dispatch()
+    if (job.state === 'queued' && this.#queue.length > this.#maxQueue) {
+      // No idle worker took it and the queue was already full.
+      this.#queue.pop()
       this.#full = true
       return this.#refuse(job, new QueueFullError(
         `${this.#queue.length} calls are already waiting (maxQueue is ${this.#maxQueue})`))
     }
-    const failure = this.#startFailureNow()
-    if (failure) return this.#refuse(job, failure())
-    job.state = 'queued'
+    if (this.#queue.length > 0 && this.#queue.length >= this.#maxQueue) this.#full = true
     if (job.timeout !== undefined) {
       job.timer = setTimeout(() => this.#abort(job, new TimeoutError(
         `the call to ${job.target} did not finish within its timeout of ${job.timeout} ms`)), job.timeout)
@@ -73,9 +79,6 @@ export class Pool {
       job.onAbort = () => this.#abort(job, abortError(job))
       job.signal.addEventListener('abort', job.onAbort, { once: true })
     }
-    this.#queue.push(job)
-    this.#grow()
-    this.#dispatch()
     return job.promise
   }
 
@@ -91,6 +94,7 @@ export class Pool {
       worker.once('ready', resolve)
       worker.exited.then(({ started, failure }) => { if (!started) reject(failure()) })
     })))
+    if (this.#closed) throw new PoolClosedError('this Python client was closed while it started')
     return this.info
   }
 
@@ -224,7 +228,7 @@ export class Pool {
         // At most once: a call that was sent is never sent again.
         this.#settle(job, job.state === 'cancelling' ? job.abortError : failure())
       }
-      if (!closed || jobs.length) this.#restarts++
+      if (!this.#closed && (!closed || jobs.length)) this.#restarts++
     }
     if (!this.#closed) {
       this.#grow()

@@ -41,9 +41,9 @@ function checkTimeout(value, name) {
   }
 }
 
-function checkCount(value, name, fallback, min = 1) {
+function checkCount(value, name, fallback, min = 1, infinite = true) {
   const n = value ?? fallback
-  if (!(n === Infinity || (Number.isSafeInteger(n) && n >= min))) {
+  if (!((infinite && n === Infinity) || (Number.isSafeInteger(n) && n >= min))) {
     throw new RangeError(`${name} must be an integer of at least ${min}`)
   }
   return n
@@ -80,9 +80,9 @@ function checkOptions(options) {
     paths: checkStrings(options.path, 'options.path', 'a directory'),
     allow: checkStrings(options.allow, 'options.allow', "a pattern such as 'numpy.*'"),
     preload: checkStrings(options.preload, 'options.preload', 'a module name'),
-    maxMessageBytes: checkCount(options.maxMessageBytes, 'options.maxMessageBytes', DEFAULT_MAX_MESSAGE_BYTES, 64),
+    maxMessageBytes: checkCount(options.maxMessageBytes, 'options.maxMessageBytes', DEFAULT_MAX_MESSAGE_BYTES, 64, false),
     maxMemoryBytes,
-    workers: checkCount(options.workers, 'options.workers', availableParallelism()),
+    workers: checkCount(options.workers, 'options.workers', availableParallelism(), 1, false),
     maxQueue: checkCount(options.maxQueue, 'options.maxQueue', Infinity, 0),
     maxCallsPerWorker: checkCount(options.maxCallsPerWorker, 'options.maxCallsPerWorker', Infinity),
     timeout: options.timeout,
@@ -100,7 +100,6 @@ export class Python extends EventEmitter {
   constructor(options = {}) {
     super()
     const o = (this.#options = checkOptions(options))
-    if (o.workers === Infinity) throw new RangeError('options.workers must be a finite number')
     this.#pool = new Pool({
       size: o.workers,
       spawn: () => this.#spawn(),

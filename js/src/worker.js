@@ -138,7 +138,10 @@ export class Worker extends EventEmitter {
   kill(makeError) {
     if (makeError) this.#fail(makeError)
     else this.#failure ??= 'killed' // usable is false from now on; exit reports the crash
-    if (this.#state !== 'exited') this.#child.kill('SIGKILL')
+    if (this.#state !== 'exited') {
+      this.#setRef(true) // whoever kills it waits for the exit
+      this.#child.kill('SIGKILL')
+    }
     return this.#exited
   }
 

@@ -219,12 +219,7 @@ class Worker:
         self._busy = True
         try:
             try:
-                fn = self._resolver.resolve(target)
-            except BaseException as exc:
-                self._send_error(call_id, exc, skip_frames=1)
-                return
-            try:
-                result = _invoke(call_id, fn, args, kwargs)
+                result = _invoke(call_id, self._resolver, target, args, kwargs)
             except BaseException as exc:
                 self._send_error(call_id, exc, skip_frames=2)
                 return
@@ -309,15 +304,18 @@ class Worker:
         _call_state.request(call_id)
 
 
-def _invoke(call_id: int, fn: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
-    """Call ``fn`` as call ``call_id``: while it runs, a CANCEL for that id interrupts it.
+def _invoke(
+    call_id: int, resolver: Resolver, target: str, args: list[Any], kwargs: dict[str, Any]
+) -> Any:
+    """Resolve and call ``target`` as call ``call_id``; a CANCEL for that id interrupts both.
 
-    Once ``current`` is reset, a late interrupt no longer applies, so
-    ``Cancelled`` can come out of this function only for this call.
+    Resolving may import a slow module, so it is inside the window too. Once
+    ``current`` is reset, a late interrupt no longer applies, so ``Cancelled``
+    can come out of this function only for this call.
     """
     _call_state.current = call_id
     try:
-        return fn(*args, **kwargs)
+        return resolver.resolve(target)(*args, **kwargs)
     finally:
         _call_state.current = 0
 

@@ -3,27 +3,38 @@
 
 import { EventEmitter } from 'node:events'
 import {
-  PoolClosedError,
+  AbortError,
+  CallOptions,
+  type CallOptionsInit,
+  type CloseOptions,
   Complex,
   type DType,
   type DTypeArrays,
   Kwargs,
   NDArray,
+  NotAllowedError,
   PROTOCOL_VERSION,
+  PoolClosedError,
   ProtocolError,
   PyferryError,
   Python,
+  type PythonEvents,
   type PythonOptions,
+  type PythonStats,
   PythonError,
+  QueueFullError,
   SerializationError,
   TargetError,
   TargetForbiddenError,
   TargetNotFoundError,
+  TimeoutError,
   VersionMismatchError,
   WorkerCrashedError,
   type WorkerInfo,
   WorkerStartError,
+  type WorkerStats,
   kw,
+  opts,
 } from 'pyferry'
 
 // Exact type equality: `assertType<Equal<A, B>>(true)` fails unless A and B are the same type.
@@ -43,6 +54,24 @@ new Python({ path: dirs })
 const options: PythonOptions = { python: undefined, cwd: undefined }
 new Python(options)
 
+// Pool, limits, allow-list and preload.
+new Python({
+  workers: 4,
+  maxQueue: 100,
+  timeout: 30_000,
+  killGrace: 500,
+  maxCallsPerWorker: 1000,
+  maxMemoryBytes: 2 ** 30,
+  allow: ['numpy.*', 'mypkg.stats.*'],
+  preload: ['numpy', 'scipy.signal'],
+})
+new Python({ maxQueue: 0, maxCallsPerWorker: Infinity, allow: 'numpy.*', preload: 'numpy' })
+new Python({ maxQueue: Infinity, timeout: 0, killGrace: 0 })
+const patterns: readonly string[] = ['numpy.*']
+new Python({ allow: patterns, preload: patterns })
+const poolOptions: PythonOptions = { workers: undefined, maxQueue: undefined, timeout: undefined, allow: undefined }
+new Python(poolOptions)
+
 assertType<Equal<typeof py, Python>>(true)
 expectType<EventEmitter>(py)
 
@@ -58,6 +87,30 @@ new Python({ maxMessageBytes: '1GB' })
 new Python({ maxMessageSize: 1024 })
 // @ts-expect-error options is an object
 new Python('python3')
+// @ts-expect-error workers is a number, not a string
+new Python({ workers: '4' })
+// @ts-expect-error workers is a count, not a list of workers
+new Python({ workers: [1, 2] })
+// @ts-expect-error maxQueue is a number
+new Python({ maxQueue: null })
+// @ts-expect-error timeout is a number of milliseconds, not a string
+new Python({ timeout: '30s' })
+// @ts-expect-error killGrace is a number of milliseconds
+new Python({ killGrace: true })
+// @ts-expect-error maxCallsPerWorker is a number
+new Python({ maxCallsPerWorker: '1000' })
+// @ts-expect-error maxMemoryBytes is a number, not a BigInt
+new Python({ maxMemoryBytes: 2n ** 30n })
+// @ts-expect-error allow holds glob strings, not regular expressions
+new Python({ allow: /^numpy\./ })
+// @ts-expect-error allow holds strings
+new Python({ allow: ['numpy.*', 42] })
+// @ts-expect-error preload names modules (strings)
+new Python({ preload: [Symbol('numpy')] })
+// @ts-expect-error unknown option (the option is workers)
+new Python({ poolSize: 4 })
+// @ts-expect-error unknown option (a typo of maxQueue)
+new Python({ maxQueued: 10 })
 
 async function calls(): Promise<void> {
   // Results are unknown unless the caller names a type.
@@ -78,6 +131,18 @@ async function calls(): Promise<void> {
   // @ts-expect-error a target is required
   await py.call()
 
+  // Per-call options go last, with or without kw(), in either order.
+  const ac = new AbortController()
+  await py.call('time.sleep', 1, opts({ timeout: 500 }))
+  await py.call('time.sleep', 1, opts({ signal: ac.signal }))
+  await py.call('time.sleep', 1, opts({ signal: AbortSignal.timeout(100) }))
+  await py.call('numpy.mean', [1, 2], kw({ axis: 0 }), opts({ timeout: 500, signal: ac.signal }))
+  await py.call('numpy.mean', [1, 2], opts({ timeout: 500 }), kw({ axis: 0 }))
+  await py.call('os.getpid', opts({}))
+  const timed = await py.call<number>('numpy.sum', [1, 2], opts({ timeout: 100 }))
+  assertType<Equal<typeof timed, number>>(true)
+  ac.abort(new Error('user cancelled'))
+
   const info = await py.start()
   assertType<Equal<typeof info, WorkerInfo>>(true)
   expectType<number>(info.pid)
@@ -93,9 +158,56 @@ async function calls(): Promise<void> {
   py.info.pid
 
   expectType<Promise<void>>(py.close())
+  expectType<Promise<void>>(py.close({}))
+  expectType<Promise<void>>(py.close({ timeout: 5000 }))
+  expectType<Promise<void>>(py.close({ timeout: undefined }))
+  const closeOptions: CloseOptions = { timeout: 0 }
+  await py.close(closeOptions)
+  expectType<Promise<void>>(py.destroy())
   expectType<Promise<void>>(py[Symbol.asyncDispose]())
   expectType<AsyncDisposable>(py)
+
+  // @ts-expect-error the close timeout is a number of milliseconds
+  py.close({ timeout: '5s' })
+  // @ts-expect-error close takes an options object, not a bare timeout
+  py.close(5000)
+  // @ts-expect-error unknown close option
+  py.close({ force: true })
+  // @ts-expect-error destroy takes no options
+  py.destroy({ timeout: 0 })
 }
+
+// ------------------------------------------------------------------ stats
+
+const stats = py.stats()
+assertType<Equal<typeof stats, PythonStats>>(true)
+assertType<Equal<typeof stats.size, number>>(true)
+expectType<number>(stats.live + stats.busy + stats.queued + stats.inFlight + stats.restarts + stats.recycled)
+assertType<Equal<typeof stats.workers, WorkerStats[]>>(true)
+const firstWorker = stats.workers[0]
+assertType<Equal<typeof firstWorker, WorkerStats | undefined>>(true)
+for (const worker of stats.workers) {
+  assertType<Equal<typeof worker.pid, number | undefined>>(true)
+  assertType<Equal<typeof worker.state, 'starting' | 'ready' | 'closing' | 'exited'>>(true)
+  expectType<boolean>(worker.busy)
+  expectType<number>(worker.calls)
+  if (worker.state === 'ready' && !worker.busy) expectType<number | undefined>(worker.pid)
+}
+const { live, queued } = py.stats()
+expectType<number>(live - queued)
+
+// @ts-expect-error no such field
+stats.nonexistent
+// @ts-expect-error no such field (the queue length is `queued`)
+py.stats().queueLength
+// @ts-expect-error a worker's pid may be undefined (the spawn failed)
+expectType<number>(stats.workers[0]?.pid)
+// @ts-expect-error a worker's state is one of four names
+if (firstWorker?.state === 'dead') throw new Error()
+// @ts-expect-error stats() takes no arguments
+py.stats(true)
+// @ts-expect-error stats is a method, not a property
+expectType<number>(py.stats.size)
 
 async function disposal(): Promise<void> {
   // Node 24+ at run time; type-checks anywhere.
@@ -121,6 +233,12 @@ const onStderr = (line: string, { pid }: { pid: number }): void => console.log(`
 py.on('stderr', onStderr).once('spawn', () => {}).off('stderr', onStderr)
 py.once('exit', (event) => expectType<number | null>(event.code))
 expectType<Python>(py.on('stdout', () => {}))
+py.on('drain', () => {})
+py.once('drain', (...args) => assertType<Equal<typeof args, []>>(true))
+const onDrain = (): void => {}
+py.on('drain', onDrain).off('drain', onDrain)
+assertType<Equal<PythonEvents['drain'], []>>(true)
+assertType<Equal<keyof PythonEvents, 'spawn' | 'exit' | 'drain' | 'stdout' | 'stderr'>>(true)
 
 // @ts-expect-error 'spawn' gives { pid }, not a line
 py.on('spawn', (line: string) => line)
@@ -132,6 +250,46 @@ py.on('exit', (code: number, signal: string) => code)
 py.on('error', (error: Error) => error)
 // @ts-expect-error no such event (typo)
 py.once('stdErr', () => {})
+// @ts-expect-error 'drain' gives no arguments
+py.on('drain', (queued: number) => queued)
+// @ts-expect-error no 'full' event: a refused call rejects with QueueFullError
+py.on('full', () => {})
+
+// ------------------------------------------------------------------ opts / CallOptions
+
+const ac2 = new AbortController()
+const callOptions = opts({ timeout: 1000, signal: ac2.signal })
+assertType<Equal<typeof callOptions, CallOptions>>(true)
+assertType<Equal<typeof callOptions.timeout, number | undefined>>(true)
+assertType<Equal<typeof callOptions.signal, AbortSignal | undefined>>(true)
+expectType<CallOptions>(opts({}))
+expectType<CallOptions>(opts({ timeout: undefined, signal: undefined }))
+expectType<CallOptions>(new CallOptions({ timeout: 0 }))
+const init: CallOptionsInit = { signal: AbortSignal.abort() }
+expectType<CallOptions>(opts(init))
+
+// @ts-expect-error the timeout is a number of milliseconds
+opts({ timeout: 'x' })
+// @ts-expect-error the signal is an AbortSignal, not its controller
+opts({ signal: ac2 })
+// @ts-expect-error the signal is an AbortSignal, not a boolean
+opts({ signal: true })
+// @ts-expect-error opts() takes an options object
+opts()
+// @ts-expect-error opts() takes an options object, not a bare timeout
+opts(1000)
+// @ts-expect-error opts() takes an object, not null
+opts(null)
+// @ts-expect-error unknown call option (keyword arguments go in kw())
+opts({ axis: 0 })
+// @ts-expect-error unknown call option (a typo of timeout)
+opts({ timout: 1000 })
+// @ts-expect-error timeout is read-only
+callOptions.timeout = 5
+// @ts-expect-error signal is read-only
+callOptions.signal = undefined
+// @ts-expect-error a CallOptions is not a Kwargs
+expectType<Kwargs>(callOptions)
 
 // ------------------------------------------------------------------ kw / Kwargs
 
@@ -267,8 +425,16 @@ async function errors(): Promise<void> {
     } else if (error instanceof TargetNotFoundError) {
       assertType<Equal<typeof error.code, 'PYFERRY_TARGET_NOT_FOUND'>>(true)
       expectType<string | undefined>(error.pythonType)
+    } else if (error instanceof NotAllowedError) {
+      assertType<Equal<typeof error.code, 'PYFERRY_NOT_ALLOWED'>>(true)
+      expectType<TargetForbiddenError>(error)
+      expectType<string | undefined>(error.pythonTraceback)
+    } else if (error instanceof TargetForbiddenError) {
+      assertType<Equal<typeof error.code, 'PYFERRY_TARGET_FORBIDDEN' | 'PYFERRY_NOT_ALLOWED'>>(true)
     } else if (error instanceof TargetError) {
-      assertType<Equal<typeof error.code, 'PYFERRY_TARGET' | 'PYFERRY_TARGET_NOT_FOUND' | 'PYFERRY_TARGET_FORBIDDEN'>>(true)
+      assertType<
+        Equal<typeof error.code, 'PYFERRY_TARGET' | 'PYFERRY_TARGET_NOT_FOUND' | 'PYFERRY_TARGET_FORBIDDEN' | 'PYFERRY_NOT_ALLOWED'>
+      >(true)
     } else if (error instanceof SerializationError) {
       assertType<Equal<typeof error.code, 'PYFERRY_SERIALIZATION'>>(true)
       expectType<string>(error.reason)
@@ -287,6 +453,15 @@ async function errors(): Promise<void> {
       assertType<Equal<typeof error.code, 'PYFERRY_WORKER_START'>>(true)
     } else if (error instanceof PoolClosedError) {
       assertType<Equal<typeof error.code, 'PYFERRY_POOL_CLOSED'>>(true)
+    } else if (error instanceof TimeoutError) {
+      assertType<Equal<typeof error.code, 'PYFERRY_TIMEOUT'>>(true)
+      expectType<PyferryError>(error)
+    } else if (error instanceof AbortError) {
+      assertType<Equal<typeof error.code, 'ABORT_ERR'>>(true)
+      expectType<unknown>(error.cause)
+      expectType<string>(error.name)
+    } else if (error instanceof QueueFullError) {
+      assertType<Equal<typeof error.code, 'PYFERRY_QUEUE_FULL'>>(true)
     } else if (error instanceof PyferryError) {
       expectType<string>(error.code)
       expectType<Error>(error)
@@ -300,7 +475,19 @@ async function errors(): Promise<void> {
   const forbidden = new TargetForbiddenError('private name', { cause: new Error('x') })
   expectType<TargetError>(forbidden)
   expectType<PyferryError>(forbidden)
-  expectType<'PYFERRY_TARGET_FORBIDDEN'>(forbidden.code)
+  assertType<Equal<typeof forbidden.code, 'PYFERRY_TARGET_FORBIDDEN' | 'PYFERRY_NOT_ALLOWED'>>(true)
+  const notAllowed = new NotAllowedError('not on the allow-list')
+  expectType<TargetForbiddenError>(notAllowed)
+  expectType<TargetError>(notAllowed)
+  expectType<'PYFERRY_NOT_ALLOWED'>(notAllowed.code)
+  expectType<PyferryError>(new TimeoutError('too slow'))
+  expectType<PyferryError>(new QueueFullError('full', { cause: 1 }))
+  expectType<PyferryError>(new AbortError())
+  expectType<PyferryError>(new AbortError('aborted', { cause: 'user' }))
+  expectType<'PYFERRY_TIMEOUT'>(new TimeoutError().code)
+  expectType<'ABORT_ERR'>(new AbortError().code)
+  expectType<'PYFERRY_QUEUE_FULL'>(new QueueFullError().code)
+  expectType<'PYFERRY_POOL_CLOSED'>(new PoolClosedError().code)
   new PythonError({ type: 'builtins.ValueError', message: 'bad', traceback: '' })
   new SerializationError('a symbol cannot cross by value', 'args[0]')
   new WorkerCrashedError({ pid: 1, exitCode: null, signal: 'SIGKILL', stderr: [] })
@@ -311,6 +498,16 @@ async function errors(): Promise<void> {
   new WorkerCrashedError({ pid: 1, exitCode: null, signal: 'SIGNOPE', stderr: [] })
   // @ts-expect-error the path is read-only
   new SerializationError('x').path = 'args[1]'
+  // @ts-expect-error a TimeoutError's code is PYFERRY_TIMEOUT
+  expectType<'ETIMEDOUT'>(new TimeoutError().code)
+  // @ts-expect-error an AbortError's code is Node's ABORT_ERR, not a PYFERRY_ one
+  expectType<'PYFERRY_ABORT'>(new AbortError().code)
+  // @ts-expect-error a NotAllowedError is a TargetForbiddenError, not a PythonError
+  expectType<PythonError>(notAllowed)
+  // @ts-expect-error a QueueFullError is not a TimeoutError
+  expectType<TimeoutError>(new QueueFullError())
+  // @ts-expect-error an AbortError takes a message, not the signal
+  new AbortError(new AbortController().signal)
 }
 
 export { calls, disposal, narrow, errors }
