@@ -43,10 +43,16 @@ class CallState:
         self._main = threading.main_thread().ident
 
     def request(self, call_id: int) -> bool:
-        """Ask to cancel ``call_id`` if it is running; return whether it was."""
+        """Ask to cancel ``call_id``; interrupt it if it is running, and return whether it was.
+
+        The request is recorded even when the call is not running yet: taken off
+        the queue but not started, it sees the request as it starts. Ids only
+        grow, so a late request for an older call never replaces a newer one.
+        """
+        if call_id > self.requested:
+            self.requested = call_id
         if call_id == 0 or call_id != self.current:
             return False
-        self.requested = call_id
         if self._main is not None:
             signal.pthread_kill(self._main, SIGNAL)
         return True

@@ -315,6 +315,8 @@ def _invoke(
     """
     _call_state.current = call_id
     try:
+        if _call_state.cancelled():  # cancelled between leaving the queue and this point
+            raise Cancelled(f"call {call_id} was cancelled by the client")
         return resolver.resolve(target)(*args, **kwargs)
     finally:
         _call_state.current = 0
