@@ -9,7 +9,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PYFERRY_PYTHON := $(abspath $(PY))
 
-.PHONY: setup demo test bench lint typecheck pytest jstest tstest clean
+.PHONY: setup demo test bench lint typecheck pytest jstest tstest fuzz clean
 
 setup: $(VENV)/.stamp js/node_modules/.stamp node_modules/pyferry
 
@@ -54,6 +54,12 @@ jstest:
 
 tstest:
 	cd js && npx --no-install tsc --noEmit --strict -p test/types
+
+# Long fuzzing of both decoders (a few minutes); `make test` fuzzes them briefly.
+# PYFERRY_FUZZ_SEED=<n> replays a JS run; hypothesis keeps Python failures in .hypothesis/.
+fuzz: setup
+	PYFERRY_FUZZ=long $(PY) -m pytest -q -o faulthandler_timeout=600 tests/test_fuzz.py tests/test_safety.py
+	cd js && PYFERRY_FUZZ=long node --test test/fuzz.test.js
 
 clean:
 	rm -rf $(VENV) js/node_modules

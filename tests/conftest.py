@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from pyferry.codec import decode, encode
 from pyferry.protocol import CALL, ERROR, HELLO, PROTOCOL_VERSION, RESULT, Limits
@@ -19,6 +20,30 @@ from pyferry.transport import Channel
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+# Fuzzing (test_fuzz.py, test_safety.py): a bounded run by default, 20 times as
+# many examples with PYFERRY_FUZZ=long (`make fuzz`), which also gives every
+# other property test more examples. Hangs are caught by the tests' own time
+# limits, so there is no per-example deadline.
+FUZZ_LONG = os.environ.get("PYFERRY_FUZZ", "").strip().lower() == "long"
+FUZZ_SCALE = 20 if FUZZ_LONG else 1
+settings.register_profile(
+    "pyferry-fuzz",
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.register_profile(
+    "pyferry-fuzz-long", settings.get_profile("pyferry-fuzz"), max_examples=100 * FUZZ_SCALE
+)
+if FUZZ_LONG:
+    settings.load_profile("pyferry-fuzz-long")
+
+
+def fuzz_settings(examples: int) -> settings:
+    """Settings for one fuzz test: ``examples`` of them, times 20 with PYFERRY_FUZZ=long."""
+    profile = "pyferry-fuzz-long" if FUZZ_LONG else "pyferry-fuzz"
+    return settings(settings.get_profile(profile), max_examples=examples * FUZZ_SCALE)
 
 
 class WorkerProcess:

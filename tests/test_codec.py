@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from pyferry.codec import DTYPES, decode, encode
-from pyferry.errors import DecodeError, EncodeError
+from pyferry.errors import DecodeError, EncodeError, ProtocolError
 
 
 def roundtrip(value: Any) -> Any:
@@ -163,7 +163,6 @@ def test_unencodable_dict_key_is_named() -> None:
     ("header", "buffers", "words"),
     [
         (b"\xc1", [], "malformed"),
-        (b"\xd6\x09\x00\x00\x00\x00", [], "unknown extension type 9"),
         (b"\xd4\x02\x00", [], "complex extension"),
         (b"\xd7\x01" + bytes([0, 0, 0, 0, 11, 0, 0, 0]), [], "buffer 0"),
         (b"\xd7\x01" + bytes([0, 0, 0, 0, 99, 0, 0, 0]), [b""], "dtype code 99"),
@@ -212,7 +211,37 @@ def test_property_arrays_round_trip(arr: np.ndarray[Any, Any]) -> None:
     assert same(arr, roundtrip(arr))
 
 
+@pytest.mark.parametrize(
+    ("header", "words"),
+    [
+        (b"\xd6\x09\x00\x00\x00\x00", "unknown extension type 9"),
+        (b"\xd4\x03\x00", r"extension type 3 \(handle\) is reserved"),
+        (b"\xd4\x04\x00", r"extension type 4 \(JS callback\) is reserved"),
+        (b"\xd4\x05\x00", r"extension type 5 \(Arrow table\) is reserved"),
+        (b"\xd4\x00\x00", "unknown extension type 0"),
+        (b"\xd4\x80\x00", "unknown extension type -128"),
+        (b"\xc7\x00\x7f", "unknown extension type 127"),
+        # Deep inside a value, and after a malformed NDARRAY: the violation still wins.
+        (b"\x92\xd4\x02\x00\x81\xa1k\x91\xd4\x2a\x00", "unknown extension type 42"),
+    ],
+)
+def test_extension_types_outside_version_1_are_protocol_errors(header: bytes, words: str) -> None:
+    with pytest.raises(ProtocolError, match=words) as info:
+        decode(header, [])
+    assert not isinstance(info.value, DecodeError)
+
+
+def test_the_first_malformed_known_extension_is_the_one_reported() -> None:
+    # Two bad COMPLEX payloads, then bytes msgpack cannot read: the first error in stream order.
+    header = b"\x93\xd4\x02\x00\xd5\x02\x00\x00\xc1"
+    with pytest.raises(DecodeError, match="complex extension of 1 bytes"):
+        decode(header, [])
+    # A timestamp extension is MessagePack's own (-1): a bad one is a decode error.
+    with pytest.raises(DecodeError):
+        decode(b"\xc7\x05\xff\x00\x00\x00\x00\x00", [])
+
+
 @given(st.binary(max_size=64), st.lists(st.binary(max_size=32), max_size=3))
 def test_property_decoder_fails_only_with_named_errors(header: bytes, buffers: list[bytes]) -> None:
-    with contextlib.suppress(DecodeError):
+    with contextlib.suppress(DecodeError, ProtocolError):
         decode(header, buffers)

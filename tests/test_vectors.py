@@ -195,7 +195,8 @@ def test_vector_files_cover_the_brief() -> None:
         "bool", "int8", "uint8", "int16", "uint16", "int32", "uint32",
         "int64", "uint64", "float32", "float64", "complex64", "complex128",
     }  # fmt: skip
-    assert {case["error"] for case in ERRORS} == {"protocol", "truncated", "decode"}
+    tags = {case["error"] for case in ERRORS}
+    assert tags == {"protocol", "truncated", "decode", "decode-protocol"}
 
 
 @pytest.mark.parametrize("case", _value_params())
@@ -283,11 +284,16 @@ def test_error_vector(case: dict[str, Any]) -> None:
             # A reader with the peer still there waits for the rest ...
             with pytest.raises(BlockingIOError):
                 channel.read_frame()
-        else:
-            assert case["error"] == "decode"
+        elif case["error"] == "decode":
             frame = channel.read_frame()
             assert frame is not None, "the framing of a decode vector is valid"
             with pytest.raises(DecodeError):
+                decode(*frame)
+        else:
+            assert case["error"] == "decode-protocol"
+            frame = channel.read_frame()
+            assert frame is not None, "the framing of a decode-protocol vector is valid"
+            with pytest.raises(ProtocolError, match="extension type"):
                 decode(*frame)
     finally:
         mine.close()
@@ -307,6 +313,17 @@ def test_decode_errors_are_not_protocol_errors(case: dict[str, Any]) -> None:
     with pytest.raises(DecodeError) as info:
         decode(header, buffers)
     assert not isinstance(info.value, ProtocolError)
+
+
+@pytest.mark.parametrize(
+    "case", [pytest.param(c, id=c["name"]) for c in ERRORS if c["error"] == "decode-protocol"]
+)
+def test_unknown_extension_types_are_protocol_errors(case: dict[str, Any]) -> None:
+    # ... while an extension type version 1 does not define ends the connection.
+    ((header, buffers),) = read_frames(bytes.fromhex(case["hex"]), case["maxMessageBytes"])
+    with pytest.raises(ProtocolError, match=r"extension type -?\d+") as info:
+        decode(header, buffers)
+    assert not isinstance(info.value, DecodeError)
 
 
 def test_socket_reader_sees_eof_as_clean_between_frames() -> None:

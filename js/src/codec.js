@@ -25,7 +25,8 @@ import { PREFIX_SIZE, frameChunks } from './protocol.js'
 export const EXT_NDARRAY = 1
 export const EXT_COMPLEX = 2
 export const EXT_TIMESTAMP = -1
-// Reserved: 3 handle, 4 JS callback, 5 Arrow table.
+// Reserved for a later protocol version; named in errors.
+export const RESERVED_EXTENSIONS = { 3: 'handle', 4: 'JS callback', 5: 'Arrow table' }
 
 export const DTYPE_CODES = {
   bool: 1, int8: 2, uint8: 3, int16: 4, uint16: 5, int32: 6, uint32: 7,
@@ -246,35 +247,65 @@ export function peekEnvelope(header) {
 }
 
 // Decode a frame's header into a message, resolving arrays against its buffers.
+//
+// Throws ProtocolError for an extension type version 1 does not define (a
+// version 1 peer never sends one, so the stream cannot be trusted), wherever it
+// sits in the header; SerializationError for anything else that does not decode
+// (bad MessagePack, a malformed NDARRAY, COMPLEX or timestamp payload): that
+// concerns this one message only.
 export function decodeMessage(header, buffers) {
-  const reader = new Reader((type, data) => readExt(type, data, buffers))
+  let bad = null // the first malformed value of a known extension type
+  const reader = new Reader((type, data) => {
+    if (type !== EXT_NDARRAY && type !== EXT_COMPLEX && type !== EXT_TIMESTAMP) {
+      throw new ProtocolError(unknownExtension(type))
+    }
+    if (bad !== null) return null
+    try {
+      return readExt(type, data, buffers)
+    } catch (error) {
+      // Keep reading: an unknown extension type later in the header still has to be found.
+      bad = error instanceof SerializationError
+        ? error
+        : new SerializationError(`malformed extension type ${type}: ${error.message}`, '', { cause: error })
+      return null
+    }
+  })
+  let message
   try {
-    return reader.decode(header)
+    message = reader.decode(header)
   } catch (error) {
     if (error instanceof ProtocolError) throw error
-    throw new ProtocolError(`undecodable message: ${error.message}`, { cause: error })
+    throw bad ?? new SerializationError(`undecodable message: ${error.message}`, '', { cause: error })
   }
+  if (bad !== null) throw bad
+  return message
+}
+
+function unknownExtension(type) {
+  const reserved = RESERVED_EXTENSIONS[type]
+  return reserved === undefined
+    ? `unknown extension type ${type}: not in protocol version 1`
+    : `extension type ${type} (${reserved}) is reserved, not in protocol version 1`
 }
 
 function readExt(type, data, buffers) {
   const view = new DataView(data.buffer, data.byteOffset, data.byteLength)
   if (type === EXT_NDARRAY) return readArray(view, buffers)
   if (type === EXT_COMPLEX) {
-    if (data.length !== 16) throw new ProtocolError(`complex extension of ${data.length} bytes, expected 16`)
+    if (data.length !== 16) throw new SerializationError(`complex extension of ${data.length} bytes, expected 16`)
     return new Complex(view.getFloat64(0, true), view.getFloat64(8, true))
   }
-  if (type === EXT_TIMESTAMP) return readTimestamp(view)
-  throw new ProtocolError(`unknown extension type ${type}`)
+  return readTimestamp(view)
 }
 
 function readArray(view, buffers) {
-  if (view.byteLength < 8) throw new ProtocolError('ndarray extension too short')
+  if (view.byteLength < 8) throw new SerializationError('ndarray extension too short')
   const index = view.getUint32(0, true)
   const dtype = DTYPE_NAMES[view.getUint8(4)]
   const ndim = view.getUint8(5)
-  if (view.byteLength !== 8 + 8 * ndim) throw new ProtocolError(`ndarray extension does not match ndim ${ndim}`)
-  if (dtype === undefined) throw new ProtocolError(`unknown dtype code ${view.getUint8(4)}`)
-  if (index >= buffers.length) throw new ProtocolError(`ndarray refers to buffer ${index}, frame has ${buffers.length}`)
+  if (view.byteLength !== 8 + 8 * ndim) throw new SerializationError(`ndarray extension does not match ndim ${ndim}`)
+  if (dtype === undefined) throw new SerializationError(`unknown dtype code ${view.getUint8(4)}`)
+  if (index >= buffers.length) throw new SerializationError(`ndarray refers to buffer ${index}, frame has ${buffers.length}`)
   const shape = []
   let size = 1
   for (let i = 0; i < ndim; i++) {
@@ -284,7 +315,7 @@ function readArray(view, buffers) {
   const [Type, per] = DTYPES[dtype]
   let bytes = buffers[index]
   if (size * per * Type.BYTES_PER_ELEMENT !== bytes.byteLength) {
-    throw new ProtocolError(`ndarray of shape [${shape}] ${dtype} does not match its buffer of ${bytes.byteLength} bytes`)
+    throw new SerializationError(`ndarray of shape [${shape}] ${dtype} does not match its buffer of ${bytes.byteLength} bytes`)
   }
   if (bytes.byteOffset % Type.BYTES_PER_ELEMENT !== 0) bytes = bytes.slice() // unaligned: copy
   const data = new Type(bytes.buffer, bytes.byteOffset, size * per)
@@ -303,6 +334,6 @@ function readTimestamp(view) {
   } else if (view.byteLength === 12) {
     nsec = view.getUint32(0)
     sec = Number(view.getBigInt64(4))
-  } else throw new ProtocolError(`timestamp extension of ${view.byteLength} bytes`)
+  } else throw new SerializationError(`timestamp extension of ${view.byteLength} bytes`)
   return new Date(sec * 1000 + Math.floor(nsec / 1e6))
 }

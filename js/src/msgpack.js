@@ -153,6 +153,7 @@ export class Reader {
     this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength)
     this.pos = 0
     this.depth = 0
+    this.pending = 0 // items the open arrays and maps still promise
   }
 
   #need(n) {
@@ -238,16 +239,24 @@ export class Reader {
 
   #enter(n) {
     if (++this.depth > this.maxDepth) throw new RangeError(`nesting deeper than ${this.maxDepth}`)
-    // Each element takes at least one byte: refuse counts the data cannot hold.
-    if (n > this.buf.length - this.pos) {
-      throw new RangeError(`MessagePack data truncated: ${n} elements declared at offset ${this.pos}`)
+    // Each item takes at least one byte, so every open array and map together can
+    // promise no more items than there are bytes left. Checking each container on its
+    // own is not enough: 512 nested ones could each claim the whole rest and make the
+    // reader allocate 512 times that before it finds out (a 2 MiB header, 4 GiB).
+    if (this.pending + n > this.buf.length - this.pos) {
+      throw new RangeError(`MessagePack data truncated: ${n} elements declared at offset ${this.pos}, ` +
+        `${this.buf.length - this.pos} bytes left for them and ${this.pending} more`)
     }
+    this.pending += n
   }
 
   #array(n) {
     this.#enter(n)
     const out = new Array(n)
-    for (let i = 0; i < n; i++) out[i] = this.read()
+    for (let i = 0; i < n; i++) {
+      this.pending--
+      out[i] = this.read()
+    }
     this.depth--
     return out
   }
@@ -258,7 +267,9 @@ export class Reader {
     const values = new Array(n)
     let allStrings = true
     for (let i = 0; i < n; i++) {
+      this.pending--
       keys[i] = this.read()
+      this.pending--
       values[i] = this.read()
       if (typeof keys[i] !== 'string') allStrings = false
     }

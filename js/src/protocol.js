@@ -143,7 +143,12 @@ export class FrameReader {
         lengths[i] = n > BigInt(Number.MAX_SAFE_INTEGER) ? Infinity : Number(n)
         total += lengths[i]
       }
-      this.#checkSize(total)
+      if (total > this.#maxBytes) {
+        // Name the declared size exactly, even past 2**53 where numbers lose it.
+        let exact = BigInt(this.#headerLen)
+        for (let i = 0; i < this.#count; i++) exact += part.readBigUInt64LE(8 * i)
+        this.#checkSize(exact)
+      }
       this.#startHeader(lengths)
     } else {
       this.#header = part

@@ -184,23 +184,71 @@ describe('decodeMessage', () => {
   // A MessagePack array header for `count` items, then the items' bytes.
   const message = (count, ...items) => Buffer.concat([Buffer.from([0x90 | count]), ...items])
 
-  test('malformed headers and arrays are ProtocolErrors', () => {
+  test('malformed headers and arrays are SerializationErrors, not ProtocolErrors', () => {
     const f64x2 = new Uint8Array(new ArrayBuffer(16))
     assert.deepEqual([...decodeMessage(message(3, Buffer.from([2, 1]), ndarrayExt(0, 11, [2])), [f64x2])[2]], [0, 0])
     const cases = {
       'a buffer index past the frame': [message(3, Buffer.from([2, 1]), ndarrayExt(1, 11, [2])), [f64x2]],
       'a shape that does not match the buffer': [message(3, Buffer.from([2, 1]), ndarrayExt(0, 11, [3])), [f64x2]],
+      'a shape dimension past 2**53': [message(3, Buffer.from([2, 1]), ndarrayExt(0, 11, [0, 2 ** 60])), [new Uint8Array(0)]],
       'an unknown dtype code': [message(3, Buffer.from([2, 1]), ndarrayExt(0, 99, [2])), [f64x2]],
-      'an unknown extension type': [message(3, Buffer.from([2, 1]), Buffer.from([0xd4, 0x63, 0x00])), []],
+      'a complex extension of 1 byte': [message(3, Buffer.from([2, 1]), Buffer.from([0xd4, 0x02, 0x00])), []],
+      'a timestamp extension of 5 bytes': [message(3, Buffer.from([2, 1, 0xc7, 0x05, 0xff]), Buffer.alloc(5)), []],
       'bytes after the value': [Buffer.concat([message(3, Buffer.from([2, 1, 0xc0])), Buffer.from([0xc0])]), []],
       'a truncated string': [message(3, Buffer.from([2, 1]), Buffer.from([0xa5, 0x61])), []],
       'invalid UTF-8': [message(3, Buffer.from([2, 1]), Buffer.from([0xa2, 0xc3, 0x28])), []],
       'an array count larger than the data': [Buffer.from([0xdd, 0xff, 0xff, 0xff, 0xff]), []],
       'a reserved byte': [Buffer.from([0xc1]), []],
+      'an empty header': [Buffer.alloc(0), []],
+      'nesting deeper than 512': [Buffer.concat([Buffer.alloc(600, 0x91), Buffer.from([0xc0])]), []],
     }
     for (const [what, [header, buffers]] of Object.entries(cases)) {
-      assert.throws(() => decodeMessage(header, buffers), ProtocolError, what)
+      assert.throws(() => decodeMessage(header, buffers), (error) => {
+        assert.ok(error instanceof SerializationError, `${what}: ${error.stack}`)
+        assert.ok(!(error instanceof ProtocolError), what)
+        return true
+      }, what)
     }
+  })
+
+  test('extension types outside version 1 are ProtocolErrors, wherever they sit', () => {
+    const f64x2 = new Uint8Array(new ArrayBuffer(16))
+    const cases = [
+      ['an unknown type', message(3, Buffer.from([2, 1]), Buffer.from([0xd4, 0x63, 0x00])), /unknown extension type 99/],
+      ['the handle type', message(3, Buffer.from([2, 1]), Buffer.from([0xd4, 0x03, 0x00])), /extension type 3 \(handle\) is reserved/],
+      ['the JS callback type', message(3, Buffer.from([2, 1]), Buffer.from([0xd4, 0x04, 0x00])), /extension type 4 \(JS callback\)/],
+      ['the Arrow table type', message(3, Buffer.from([2, 1]), Buffer.from([0xd4, 0x05, 0x00])), /extension type 5 \(Arrow table\)/],
+      ['type 0', message(3, Buffer.from([2, 1]), Buffer.from([0xd4, 0x00, 0x00])), /unknown extension type 0/],
+      ['type -128', message(3, Buffer.from([2, 1]), Buffer.from([0xd4, 0x80, 0x00])), /unknown extension type -128/],
+      ['a map key', message(3, Buffer.from([2, 1, 0x81, 0xd4, 0x2a, 0x00, 0xc0])), /type 42/],
+      ['after a malformed ndarray', message(3, Buffer.from([2, 1, 0x92]), ndarrayExt(5, 11, [2]), Buffer.from([0xd4, 0x09, 0x00])), /type 9/],
+      ['before bytes that do not decode', message(3, Buffer.from([2, 1, 0x92, 0xd4, 0x09, 0x00, 0xc1])), /type 9/],
+    ]
+    for (const [what, header, pattern] of cases) {
+      assert.throws(() => decodeMessage(header, [f64x2]), (error) => {
+        assert.ok(error instanceof ProtocolError, `${what}: ${error.stack}`)
+        assert.equal(error.code, 'PYFERRY_PROTOCOL')
+        assert.match(error.message, pattern)
+        return true
+      }, what)
+    }
+  })
+
+  test('open arrays and maps together cannot claim more items than there are bytes left', () => {
+    // Regression: each level used to be checked alone, so 600 nested array16s each claiming
+    // 65535 items in a 72 KB header allocated 512 levels of 65535 slots (over 250 MiB).
+    const nested = Buffer.concat([Buffer.alloc(600 * 3, Buffer.from([0xdc, 0xff, 0xff])), Buffer.alloc(70_000, 0xc0)])
+    assert.throws(() => decodeMessage(nested, []), { name: 'SerializationError', message: /65535 elements declared at offset 6, .* and 65534 more/ })
+    const maps = Buffer.concat([Buffer.from([0x82, 0x91, 0xc0, 0x92, 0xc0, 0xc0, 0xa1, 0x6b, 0xdc, 0x00, 0x03]), Buffer.from([1, 2, 3])])
+    assert.deepEqual(decodeMessage(maps, []), new Map([[[null], [null, null]], ['k', [1, 2, 3]]]))
+    // Exactly as many items as bytes, nested: still fine.
+    assert.deepEqual(decodeMessage(Buffer.from([0x92, 0x91, 0xc0, 0x91, 0x90]), []), [[null], [[]]])
+    assert.throws(() => decodeMessage(Buffer.from([0x92, 0x92, 0xc0]), []), { name: 'SerializationError', message: /truncated/ })
+  })
+
+  test('the first malformed value is the one reported', () => {
+    const header = message(3, Buffer.from([0xd4, 0x02, 0x00, 0xd5, 0x02, 0x00, 0x00, 0xc1]))
+    assert.throws(() => decodeMessage(header, []), { name: 'SerializationError', message: /complex extension of 1 bytes/ })
   })
 })
 

@@ -246,8 +246,39 @@ def error_cases() -> Iterator[tuple[str, bytes, int, str]]:
         return ext(1, head)
 
     result = b"\x93\x02\x07"
-    yield "unknown ext type 9", raw_frame(result + ext(9, b"\x00")), big, "decode"
-    yield "reserved ext type 3 (handle)", raw_frame(result + ext(3, b"\x00" * 8)), big, "decode"
+    # Extension types version 1 does not define: a protocol violation wherever they sit.
+    yield "unknown ext type 9", raw_frame(result + ext(9, b"\x00")), big, "decode-protocol"
+    for code, what in ((3, "handle"), (4, "JS callback"), (5, "Arrow table")):
+        yield (
+            f"reserved ext type {code} ({what})",
+            raw_frame(result + ext(code, b"\x00" * 8)),
+            big,
+            "decode-protocol",
+        )
+    yield (
+        "ext type -2 (MessagePack's reserved range)",
+        raw_frame(result + b"\xd6\xfe" + b"\x00" * 4),  # fixext 4, type -2
+        big,
+        "decode-protocol",
+    )
+    yield "ext type 127, empty", raw_frame(result + ext(127, b"")), big, "decode-protocol"
+    # What a pickle-based peer might send: a pickle that calls builtins.print when loaded.
+    pickled = b"cbuiltins\nprint\n(S'unpickled!'\ntR."
+    call = b"\x95\x01\x05\xa1f\x91" + ext(0x50, pickled) + b"\xc0"
+    yield "pickle in an unknown ext type, in a CALL", raw_frame(call), big, "decode-protocol"
+    bad_nd_then_ext = b"\x92" + nd(0, 99, (2,)) + ext(9, b"\x00")
+    yield (
+        "unknown ext type after a malformed ndarray",
+        raw_frame(result + bad_nd_then_ext, [b"\x00\x00"]),
+        big,
+        "decode-protocol",
+    )
+    yield (
+        "unknown ext type as a map key",
+        raw_frame(result + b"\x81" + ext(6, b"\x00\x00") + b"\xc0"),
+        big,
+        "decode-protocol",
+    )
     yield "unknown dtype code 14", raw_frame(result + nd(0, 14, (2,)), [b"\x00\x00"]), big, "decode"
     yield "dtype code 0", raw_frame(result + nd(0, 0, (2,)), [b"\x00\x00"]), big, "decode"
     yield (

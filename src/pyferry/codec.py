@@ -30,22 +30,32 @@ import datetime as _dt
 import struct
 import sys
 import threading
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
 import msgpack
 
-from pyferry.errors import DecodeError, EncodeError
+from pyferry.errors import DecodeError, EncodeError, ProtocolError
 from pyferry.protocol import MAX_BUFFERS
 
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["COMPLEX", "DTYPES", "NDARRAY", "decode", "encode", "explain", "qualname"]
+__all__ = [
+    "COMPLEX",
+    "DTYPES",
+    "NDARRAY",
+    "RESERVED_EXTENSIONS",
+    "decode",
+    "encode",
+    "explain",
+    "qualname",
+]
 
 NDARRAY: Final = 1
 COMPLEX: Final = 2
-# Reserved extension codes: 3 handle, 4 JS callback, 5 Arrow table.
+# -1 is MessagePack's timestamp, which msgpack handles itself.
+# Reserved extension codes, named in errors: a later protocol version will use them.
+RESERVED_EXTENSIONS: Final = {3: "handle", 4: "JS callback", 5: "Arrow table"}
 
 # dtype code on the wire -> numpy dtype string (always little-endian).
 DTYPES: Final = {
@@ -209,43 +219,84 @@ def _encodes(value: Any) -> bool:
 def decode(header: bytes | bytearray | memoryview, buffers: list[Any]) -> Any:
     """Turn header bytes and the frame's buffers back into Python values.
 
+    An extension type that protocol version 1 does not define (reserved ones
+    included) is a protocol violation, not a bad value: a version 1 peer never
+    sends one, so the stream itself cannot be trusted. It wins over a malformed
+    value of a known type anywhere in the same header.
+
     Args:
         header: the MessagePack header of a frame.
         buffers: the frame's out-of-band buffers (writable ones give writable arrays).
 
     Raises:
-        DecodeError: the header is not valid MessagePack or an extension is malformed.
+        ProtocolError: the header holds an extension type that is not in version 1.
+        DecodeError: the header is not valid MessagePack or a known extension is malformed.
     """
+    hook = _ExtHook(buffers)
     try:
-        return msgpack.unpackb(
+        message = msgpack.unpackb(
             header,
-            ext_hook=_ext_hook(buffers),
+            ext_hook=hook,
             raw=False,
             strict_map_key=False,
             timestamp=3,
         )
-    except DecodeError:
+    except ProtocolError:
         raise
-    except TypeError as exc:
-        if "unhashable" in str(exc):
+    except Exception as exc:  # msgpack's errors, a timestamp out of datetime's range, ...
+        # A bad extension met earlier in the header comes first in the stream.
+        if hook.error is not None:
+            raise hook.error from None
+        if isinstance(exc, DecodeError):
+            raise
+        if isinstance(exc, TypeError) and "unhashable" in str(exc):
             # A JS Map key that is an array (or a map): a dict cannot hold it.
             raise DecodeError(f"a map key cannot be a dict key: {exc}") from exc
-        raise DecodeError(f"malformed message: {exc}") from exc
-    except Exception as exc:  # msgpack's errors, a timestamp out of datetime's range, ...
-        raise DecodeError(f"malformed message: {exc}") from exc
+        if isinstance(exc, msgpack.StackError):  # it has no message of its own
+            raise DecodeError("malformed message: nested deeper than msgpack allows") from exc
+        raise DecodeError(f"malformed message: {exc or type(exc).__name__}") from exc
+    if hook.error is not None:
+        raise hook.error
+    return message
 
 
-def _ext_hook(buffers: list[Any]) -> Callable[[int, bytes], Any]:
-    def hook(code: int, data: bytes) -> Any:
-        if code == NDARRAY:
-            return _decode_array(data, buffers)
-        if code == COMPLEX:
-            if len(data) != _COMPLEX.size:
-                raise DecodeError(f"complex extension of {len(data)} bytes, expected 16")
-            return complex(*_COMPLEX.unpack(data))
-        raise DecodeError(f"unknown extension type {code}")
+class _ExtHook:
+    """msgpack's ext_hook: builds NDARRAY and COMPLEX values, refuses other codes.
 
-    return hook
+    A malformed NDARRAY or COMPLEX does not stop the unpacking: its error is
+    kept (the first one) and raised once the whole header has been read, so
+    that an unknown extension type later in the header is still found.
+    """
+
+    __slots__ = ("buffers", "error")
+
+    def __init__(self, buffers: list[Any]) -> None:
+        self.buffers = buffers
+        self.error: DecodeError | None = None
+
+    def __call__(self, code: int, data: bytes) -> Any:
+        if code not in (NDARRAY, COMPLEX):
+            raise ProtocolError(_unknown_extension(code))
+        if self.error is not None:
+            return None
+        try:
+            return _decode_array(data, self.buffers) if code == NDARRAY else _decode_complex(data)
+        except DecodeError as exc:
+            self.error = exc
+            return None
+
+
+def _decode_complex(data: bytes) -> complex:
+    if len(data) != _COMPLEX.size:
+        raise DecodeError(f"complex extension of {len(data)} bytes, expected 16")
+    return complex(*_COMPLEX.unpack(data))
+
+
+def _unknown_extension(code: int) -> str:
+    reserved = RESERVED_EXTENSIONS.get(code)
+    if reserved is not None:
+        return f"extension type {code} ({reserved}) is reserved, not in protocol version 1"
+    return f"unknown extension type {code}: not in protocol version 1"
 
 
 def _decode_array(data: bytes, buffers: list[Any]) -> Any:

@@ -22,6 +22,10 @@ from pyferry.protocol import PREFIX_SIZE, Limits, pack_prefix, parse_lengths, pa
 __all__ = ["Channel"]
 
 _CHUNK = 1 << 16
+# The most one read asks for. os.read(fd, n) allocates n bytes before it reads,
+# so asking for a whole declared header at once would reserve up to the frame
+# limit before the peer has sent anything (a MemoryError under RLIMIT_AS).
+_MAX_READ = 1 << 20
 _IOV_MAX = 512
 
 
@@ -62,7 +66,7 @@ class Channel:
             del self._buf[: self._pos]
             self._pos = 0
         while len(self._buf) < n:
-            chunk = os.read(self._in, max(_CHUNK, n - len(self._buf)))
+            chunk = os.read(self._in, min(max(_CHUNK, n - len(self._buf)), _MAX_READ))
             if not chunk:
                 if not self._buf:
                     return False
