@@ -49,8 +49,7 @@ class CallState:
         the queue but not started, it sees the request as it starts. Ids only
         grow, so a late request for an older call never replaces a newer one.
         """
-        if call_id > self.requested:
-            self.requested = call_id
+        self.requested = max(self.requested, call_id)
         if call_id == 0 or call_id != self.current:
             return False
         if self._main is not None:

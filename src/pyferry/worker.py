@@ -327,7 +327,7 @@ def _peek_call_id(header: bytes) -> int | None:
     import msgpack
 
     try:
-        unpacker = msgpack.Unpacker(raw=False)
+        unpacker = msgpack.Unpacker(raw=False, max_buffer_size=max(len(header), 1))
         unpacker.feed(header)
         if unpacker.read_array_header() < 2 or unpacker.unpack() != CALL:
             return None
