@@ -48,7 +48,7 @@ export class Kwargs {
   }
 }
 
-// Mark an object as keyword arguments (only valid as a call's last argument).
+// Mark an object as keyword arguments (valid only at the end of a call's arguments).
 export function kw(values) {
   return new Kwargs(values)
 }
@@ -137,7 +137,7 @@ function writeObject(w, value, buffers, depth) {
   } else if (value instanceof ArrayBuffer) {
     w.bin(new Uint8Array(value))
   } else if (value instanceof Kwargs) {
-    throw new PathError('kw() is only valid as the last argument of a call')
+    throw new PathError('kw() is only valid at the end of the arguments (before or after opts())')
   } else if (isPlainObject(value)) {
     const keys = Object.keys(value)
     w.mapHeader(keys.length)

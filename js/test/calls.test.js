@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { after, describe, test } from 'node:test'
 import {
-  Complex, NDArray, PythonError, Python, SerializationError, TargetError, TargetForbiddenError, TargetNotFoundError, kw,
+  Complex, NDArray, PythonError, Python, SerializationError, TargetError, TargetForbiddenError, TargetNotFoundError, kw, opts,
 } from '../src/index.js'
 import { fixturesDir, waitFor } from './helpers.js'
 
@@ -58,6 +58,20 @@ describe('targets', () => {
       assert.match(error.message, /^TypeError: .*nope/)
       return true
     })
+  })
+
+  test('kw() and opts() close the arguments in either order; a second one is a positional value', async () => {
+    const expected = { args: [1], kwargs: { a: 2 } }
+    assert.deepEqual(await py.call('mypkg.stats.args_kwargs', 1, kw({ a: 2 }), opts({ timeout: 5000 })), expected)
+    assert.deepEqual(await py.call('mypkg.stats.args_kwargs', 1, opts({ timeout: 5000 }), kw({ a: 2 })), expected)
+    await assert.rejects(
+      py.call('mypkg.stats.args_kwargs', kw({ a: 1 }), kw({ a: 2 })),
+      { name: 'SerializationError', path: 'args[0]' },
+    )
+    await assert.rejects(
+      py.call('mypkg.stats.args_kwargs', opts({}), opts({})),
+      { name: 'SerializationError', path: 'args[0]' },
+    )
   })
 
   test('kw() anywhere but last is a SerializationError', async () => {
