@@ -34,8 +34,10 @@ demo: setup
 
 test: setup lint typecheck pytest jstest tstest
 
+# pyferry against the raw floor, measured in the same run (a few minutes); see bench/README.md.
+# BENCH_ROUNDS=<n> (at least 5) changes the number of rounds.
 bench: setup
-	node bench/core.mjs
+	node --expose-gc bench/run.mjs
 
 lint:
 	$(VENV)/bin/ruff check src tests spec bench js/test/fixtures

@@ -1,0 +1,94 @@
+// The table: which samples each row compares, its target, and how it is printed.
+//
+// A row's figures are the median of its per-round values and their min–max over rounds;
+// its ratio is pyferry's median / the floor's median (for W4, the difference in ms).
+
+import { availableParallelism } from 'node:os'
+import { summary } from './stats.mjs'
+
+export const IN_FLIGHT = 64
+
+// [id, workload, unit, floor sample, pyferry sample, target]
+// A target is { max: r } (ratio ≤ r), { min: r } (ratio ≥ r) or { plus: ms } (≤ floor + ms).
+const ROWS = [
+  ['F1', '8-byte echo, latency p50', 'µs', 'floor.echo.p50', null],
+  ['F1', '8-byte echo, latency p99', 'µs', 'floor.echo.p99', null],
+  ['F2', `8-byte echo, ${IN_FLIGHT} in flight`, 'msg/s', 'floor.echo.rate', null],
+  ['F3', '80 MB each way (pyferry: numpy.asarray)', 'ms', 'floor.big.ms', 'pyferry.big.ms'],
+  ['F4', 'memcpy 80 MB, Node Buffer.copy', 'ms', 'floor.memcpy.node', null],
+  ['F4', 'memcpy 80 MB, Python np.copyto', 'ms', 'floor.memcpy.python', null],
+  ['W1', 'seed call, p50', 'µs', 'floor.seed.p50', 'pyferry.seed.p50', { max: 1.1 }],
+  ['W1', 'seed call, p99', 'µs', 'floor.seed.p99', 'pyferry.seed.p99'],
+  ['W2', `seed calls, ${IN_FLIGHT} in flight, 1 worker`, 'calls/s', 'floor.echo.rate', 'pyferry.echo.one', { min: 0.5 }],
+  ['W2', `seed calls, ${IN_FLIGHT} in flight, default pool (${availableParallelism()})`, 'calls/s', 'floor.echo.rate', 'pyferry.echo.pool', { min: 0.5 }],
+  ['W3', 'rfft 1e6, time', 'ms', 'floor.fft6.ms', 'pyferry.fft6.ms', { max: 1.1 }],
+  ['W3', 'rfft 1e6, throughput', 'GB/s', 'floor.fft6.gbps', 'pyferry.fft6.gbps'],
+  ['W3', 'rfft 1e7, time', 'ms', 'floor.fft7.ms', 'pyferry.fft7.ms', { max: 1.1 }],
+  ['W3', 'rfft 1e7, throughput', 'GB/s', 'floor.fft7.gbps', 'pyferry.fft7.gbps'],
+  ['W4', 'event-loop delay max, 2 s CPU call', 'ms', 'floor.burn.max', 'pyferry.burn.max', { plus: 5 }],
+  ['W4', 'event-loop delay p99', 'ms', 'floor.burn.p99', 'pyferry.burn.p99'],
+  ['W4', '1 ms timer drift, max', 'ms', 'floor.burn.drift', 'pyferry.burn.drift'],
+  ['W5', 'cold start to first seed result', 'ms', 'floor.cold.ms', 'pyferry.cold.ms', { max: 1.1 }],
+  ['W6', 'peak RSS at 1e7, Node', 'MB', 'floor.rss.node', 'pyferry.rss.node', { max: 1.25 }],
+  ['W6', 'peak RSS at 1e7, worker', 'MB', 'floor.rss.worker', 'pyferry.rss.worker', { max: 1.25 }],
+  ['W7', '~50 ms CPU calls, 1 → 2 workers', 'calls/s', 'floor.spin.rate', 'pyferry.spin.rate', { min: 1.8 }],
+]
+const NOT_YET = ['W8', 'Python → JS callback round trip', '', 'n/a (needs callbacks, issue 4)']
+
+const SCALE = { MB: 1e-6 }
+
+function number(x, unit) {
+  if (unit === 'msg/s' || unit === 'calls/s') return Math.round(x).toLocaleString('en-US')
+  if (unit === 'MB') return x.toFixed(0)
+  if (unit === 'GB/s') return x.toFixed(2)
+  return x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2)
+}
+
+function targetText(t) {
+  if (t.plus !== undefined) return `≤ floor + ${t.plus} ms`
+  return t.max !== undefined ? `≤ ${t.max}×` : `≥ ${t.min}×`
+}
+
+// The rows, figures and verdicts from `samples` (side -> task -> metric -> per-round values).
+export function buildRows(samples) {
+  const pick = (key) => {
+    if (!key) return null
+    const [side, task, metric] = key.split('.')
+    return samples[side]?.[task]?.[metric] ?? null
+  }
+  const rows = ROWS.map(([id, workload, unit, floorKey, oursKey, target]) => {
+    const scale = SCALE[unit] ?? 1
+    const floorRaw = pick(floorKey)
+    const oursRaw = pick(oursKey)
+    const floor = floorRaw && summary(floorRaw.map((v) => v * scale))
+    const ours = oursRaw && summary(oursRaw.map((v) => v * scale))
+    const row = { id, workload, unit, floor, pyferry: ours, ratio: null, target: null, met: null }
+    if (floor && ours) {
+      row.ratio = target?.plus !== undefined ? ours.median - floor.median : ours.median / floor.median
+    }
+    if (target && row.ratio !== null) {
+      row.target = targetText(target)
+      row.met = target.plus !== undefined ? row.ratio <= target.plus
+        : target.max !== undefined ? row.ratio <= target.max : row.ratio >= target.min
+    }
+    return row
+  })
+  const [id, workload, unit, note] = NOT_YET
+  rows.push({ id, workload, unit, floor: null, pyferry: null, ratio: null, target: null, met: null, note })
+  return rows
+}
+
+// The rows as a Markdown table (readable in a terminal, pasteable into bench/README.md).
+export function table(rows) {
+  const cell = (s, unit) => (s ? `${number(s.median, unit)} (${number(s.min, unit)}–${number(s.max, unit)})` : '—')
+  const lines = [['workload', 'floor median (min–max)', 'pyferry median (min–max)', 'ratio', 'target', 'met?']]
+  for (const r of rows) {
+    const name = `${r.id} ${r.workload}${r.unit ? ` (${r.unit})` : ''}`
+    const ratio = r.ratio === null ? '—' : r.target?.includes('floor +') ? `${r.ratio >= 0 ? '+' : ''}${r.ratio.toFixed(1)} ms` : `${r.ratio.toFixed(2)}×`
+    const met = r.met === null ? '—' : r.met ? 'yes' : 'NO'
+    lines.push([name, r.note ? '—' : cell(r.floor, r.unit), r.note ?? cell(r.pyferry, r.unit), ratio, r.target ?? '—', met])
+  }
+  const widths = lines[0].map((_, i) => Math.max(...lines.map((l) => l[i].length)))
+  const fmt = (l) => `| ${l.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`
+  return [fmt(lines[0]), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...lines.slice(1).map(fmt)].join('\n')
+}

@@ -1,0 +1,174 @@
+// `make bench`: pyferry against the raw floor, measured in the same run.
+//
+// Every round runs each workload's floor and pyferry measurement back to back, floor first
+// in even rounds and pyferry first in odd ones, so a noisy neighbour hits both. The table
+// (report.mjs) gives medians over rounds, their min–max and the ratio to the floor; the same
+// goes to bench/results/latest.json. BENCH_ROUNDS=<n> (at least 5) changes the round count.
+
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { availableParallelism, release } from 'node:os'
+import { Python } from '../js/src/index.js'
+import * as floors from './floors.mjs'
+import { RawWorker, benchDir, python } from './raw.mjs'
+import { IN_FLIGHT, buildRows, table } from './report.mjs'
+import { collectGarbage } from './stats.mjs'
+import * as work from './workloads.mjs'
+
+const ROUNDS = Math.max(5, Number(process.env.BENCH_ROUNDS) || 15)
+const SEQUENTIAL = 2000 // W1 and the echo latency, per round
+const RATE_CALLS = 10_000 // W2 and the echo rate, per round
+const W7_CALLS = 20
+const BURN_SECONDS = 2
+const BIG = 1e7 // 80 MB of float64
+
+const began = Date.now()
+const log = (msg) => process.stderr.write(`[bench ${((Date.now() - began) / 1e3).toFixed(0)} s] ${msg}\n`)
+
+// A fixed pseudo-random signal in [-0.5, 0.5).
+function signal(n) {
+  const x = new Float64Array(n)
+  let s = 0x9e3779b9
+  for (let i = 0; i < n; i++) {
+    s ^= s << 13
+    s ^= s >>> 17
+    s ^= s << 5
+    x[i] = (s >>> 0) / 2 ** 32 - 0.5
+  }
+  return x
+}
+
+// |X_k| of x's DFT, summed directly in JS: the reference for a few bins of rfft.
+function dftBin(x, k) {
+  const n = x.length
+  let re = 0
+  let im = 0
+  for (let i = 0; i < n; i++) {
+    const angle = (2 * Math.PI * ((k * i) % n)) / n
+    re += x[i] * Math.cos(angle)
+    im -= x[i] * Math.sin(angle)
+  }
+  return Math.hypot(re, im)
+}
+
+const sum = (y) => y.reduce((a, b) => a + b, 0)
+
+// A check for rfft results of x: length, four bins against the JS DFT, and the checksum of the
+// first result that passed (numpy's FFT of the same input is the same on both sides).
+function fftCheck(x) {
+  const bins = [0, 1, 4321, x.length / 2]
+  const want = bins.map((k) => dftBin(x, k))
+  let checksum = null
+  return (y) => {
+    if (y.length !== x.length / 2 + 1) throw new Error(`rfft of ${x.length} came back with ${y.length} elements`)
+    bins.forEach((k, i) => {
+      if (Math.abs(y[k] - want[i]) > 1e-6 * (1 + want[i])) throw new Error(`rfft bin ${k}: ${y[k]}, expected ${want[i]}`)
+    })
+    const total = sum(y)
+    checksum ??= total
+    if (Math.abs(total - checksum) > 1e-9 * checksum) throw new Error('rfft checksum differs between runs')
+  }
+}
+
+function echoCheck(x) {
+  return (y) => {
+    const f = y instanceof Float64Array ? y : new Float64Array(y.buffer)
+    if (f.length !== x.length || f[12345] !== x[12345] || f.at(-1) !== x.at(-1)) throw new Error('echo came back wrong')
+  }
+}
+
+async function machine(raw, py) {
+  const cpu = /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? 'unknown'
+  const floorInfo = await raw.info()
+  return {
+    nproc: availableParallelism(),
+    cpu,
+    kernel: release(),
+    node: process.version,
+    python: floorInfo.python,
+    numpy: floorInfo.numpy,
+    pyferry: py.info.pyferry,
+    channel: `fd 3 of the child, a Node 'pipe' stdio entry: ${floorInfo.family} ${floorInfo.type} (a socket pair)`,
+  }
+}
+
+// --- set-up: processes, data, warm-up, checks -------------------------------------------
+
+const raw = new RawWorker()
+const py1 = new Python({ python, path: benchDir, workers: 1 })
+const pool = new Python({ python, path: benchDir })
+// W7 compares two clients that do nothing else: one worker and two.
+const solo = new Python({ python, path: benchDir, workers: 1 })
+const py2 = new Python({ python, path: benchDir, workers: 2 })
+await Promise.all([py1.start(), pool.start(), solo.start(), py2.start()])
+const info = await machine(raw, py1)
+log(`${info.cpu}, ${info.nproc} cores, Node ${info.node}, Python ${info.python}; ${ROUNDS} rounds`)
+
+const x6 = signal(1e6)
+const x7 = signal(BIG)
+const check6 = fftCheck(x6)
+const check7 = fftCheck(x7)
+const checkBig = echoCheck(x7)
+for (const y of [await raw.fft(x6), await py1.call('bench_calls.rfft_abs', x6)]) check6(y)
+for (const y of [await raw.fft(x7), await py1.call('bench_calls.rfft_abs', x7)]) check7(y)
+checkBig(await raw.echo(x7))
+checkBig(await py1.call('numpy.asarray', x7))
+const seeds = [await raw.seed([1, 2, 3, 4, 5, 6, 7, 8, 9]), await py1.call('numpy.sum', [1, 2, 3, 4, 5, 6, 7, 8, 9])]
+if (seeds.some((s) => Number(s) !== 45)) throw new Error(`the seed sums came back as ${seeds}`)
+for (let i = 0; i < 500; i++) await Promise.all([raw.seed([1, 2, 3]), py1.call('numpy.sum', [1, 2, 3])])
+await Promise.all(Array.from({ length: 500 }, () => pool.call('numpy.sum', [1, 2, 3])))
+const spinN = Number(await solo.call('bench_calls.calibrate', 50))
+await Promise.all([solo, py2, py2].map((py) => py.call('bench_calls.spin', 1000)))
+log(`checked; W7 uses spin(${spinN}), about 50 ms`)
+
+// --- rounds -------------------------------------------------------------------------------
+
+const plan = [
+  ['seed', () => floors.seed(raw, SEQUENTIAL), () => work.seed(py1, SEQUENTIAL)],
+  ['echo', () => floors.echo(raw, { calls: SEQUENTIAL, total: RATE_CALLS, width: IN_FLIGHT }),
+    () => work.seedRate(py1, pool, { total: RATE_CALLS, width: IN_FLIGHT })],
+  ['fft6', () => floors.fft(raw, x6, 7, check6), () => work.fft(py1, x6, 7, check6)],
+  ['fft7', () => floors.fft(raw, x7, 5, check7), () => work.fft(py1, x7, 5, check7)],
+  ['big', () => floors.echoBig(raw, x7, 3, checkBig), () => work.echoBig(py1, x7, 3, checkBig)],
+  ['memcpy', () => floors.memcpy(raw, BIG * 8), null],
+  ['burn', () => floors.burn(raw, BURN_SECONDS), () => work.burn(py1, BURN_SECONDS)],
+  ['cold', () => floors.cold(), () => work.cold()],
+  ['rss', () => floors.rss(), () => work.rss()],
+  // W7's baseline is pyferry itself with one worker.
+  ['spin', () => work.spinRate(solo, spinN, W7_CALLS), () => work.spinRate(py2, spinN, W7_CALLS)],
+]
+const samples = { floor: {}, pyferry: {} }
+
+for (let round = 0; round < ROUNDS; round++) {
+  for (const [task, floorRun, oursRun] of plan) {
+    const sides = [['floor', floorRun], ['pyferry', oursRun]]
+    if (round % 2) sides.reverse()
+    for (const [side, run] of sides) {
+      if (!run) continue
+      collectGarbage()
+      const metrics = await run()
+      for (const [metric, value] of Object.entries(metrics)) {
+        ;((samples[side][task] ??= {})[metric] ??= []).push(value)
+      }
+    }
+  }
+  log(`round ${round + 1}/${ROUNDS} done`)
+}
+
+// --- report -------------------------------------------------------------------------------
+
+await Promise.all([py1, pool, solo, py2].map((py) => py.close()).concat(raw.close()))
+const rows = buildRows(samples)
+const seconds = Math.round((Date.now() - began) / 1e3)
+const date = new Date().toISOString()
+console.log(`pyferry benchmark, ${date.slice(0, 10)}: ${info.cpu}, ${info.nproc} cores, Node ${info.node}, ` +
+  `Python ${info.python}, numpy ${info.numpy}; ${ROUNDS} rounds, ${seconds} s\n`)
+console.log(table(rows))
+const met = rows.filter((r) => r.met !== null)
+console.log(`\ntargets met: ${met.filter((r) => r.met).length} of ${met.length}` +
+  (met.some((r) => !r.met) ? ` (not met: ${met.filter((r) => !r.met).map((r) => `${r.id} ${r.workload}`).join('; ')})` : ''))
+
+const out = new URL('results/', import.meta.url)
+mkdirSync(out, { recursive: true })
+const config = { rounds: ROUNDS, sequential: SEQUENTIAL, rateCalls: RATE_CALLS, inFlight: IN_FLIGHT, w7Calls: W7_CALLS, spinN }
+writeFileSync(new URL('latest.json', out), `${JSON.stringify({ date, seconds, machine: info, config, rows }, null, 2)}\n`)
+console.log('written to bench/results/latest.json')

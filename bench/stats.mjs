@@ -1,0 +1,100 @@
+// Small statistics and timing helpers shared by the floors and the workloads.
+
+import { spawn } from 'node:child_process'
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
+import { fileURLToPath } from 'node:url'
+
+export function median(xs) {
+  const s = [...xs].sort((a, b) => a - b)
+  const mid = s.length >> 1
+  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2
+}
+
+// Nearest-rank percentile (p in 0..100).
+export function percentile(xs, p) {
+  const s = [...xs].sort((a, b) => a - b)
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]
+}
+
+export function summary(xs) {
+  return { median: median(xs), min: Math.min(...xs), max: Math.max(...xs), samples: xs }
+}
+
+// Microseconds `fn` takes, awaited.
+export async function timeUs(fn) {
+  const start = process.hrtime.bigint()
+  await fn()
+  return Number(process.hrtime.bigint() - start) / 1e3
+}
+
+// Latency p50/p99 (µs) of `calls` sequential awaited calls of `fn`.
+export async function latency(calls, fn) {
+  const times = new Array(calls)
+  for (let i = 0; i < calls; i++) times[i] = await timeUs(fn)
+  return { p50: percentile(times, 50), p99: percentile(times, 99) }
+}
+
+// Calls per second of `total` calls of `fn` with `width` of them in flight at any time.
+export async function rate(total, width, fn) {
+  let started = 0
+  const lane = async () => {
+    while (started < total) {
+      started++
+      await fn()
+    }
+  }
+  const us = await timeUs(() => Promise.all(Array.from({ length: width }, lane)))
+  return total / (us / 1e6)
+}
+
+// Median milliseconds of `runs` awaited calls of `fn`; the last result goes to `check`.
+export async function medianMs(runs, fn, check) {
+  const times = []
+  let result
+  for (let i = 0; i < runs; i++) times.push((await timeUs(async () => (result = await fn()))) / 1e3)
+  check(result)
+  return median(times)
+}
+
+// Event-loop delay (ms) while `fn` runs: max and p99 of monitorEventLoopDelay, and the
+// largest overshoot of a 1 ms setInterval.
+export async function loopDelay(fn) {
+  const histogram = monitorEventLoopDelay({ resolution: 1 })
+  let last = performance.now()
+  let drift = 0
+  const timer = setInterval(() => {
+    const now = performance.now()
+    drift = Math.max(drift, now - last - 1)
+    last = now
+  }, 1)
+  histogram.enable()
+  await fn()
+  histogram.disable()
+  clearInterval(timer)
+  return { max: histogram.max / 1e6, p99: histogram.percentile(99) / 1e6, drift }
+}
+
+export function collectGarbage() {
+  globalThis.gc?.()
+}
+
+// Start `node bench/child.mjs ...args`; resolves with the milliseconds from spawn to its
+// first line of output, and that line, once the process has exited.
+export function freshNode(args) {
+  const start = process.hrtime.bigint()
+  const child = spawn(process.execPath, [fileURLToPath(new URL('child.mjs', import.meta.url)), ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
+  let ms
+  let out = ''
+  child.stdout.on('data', (chunk) => {
+    ms ??= Number(process.hrtime.bigint() - start) / 1e6
+    out += chunk
+  })
+  return new Promise((resolve, reject) => {
+    child.on('exit', (code) => {
+      if (code !== 0 || ms === undefined) reject(new Error(`node bench/child.mjs ${args.join(' ')} exited with ${code}`))
+      else resolve({ ms, line: out.split('\n')[0] })
+    })
+  })
+}

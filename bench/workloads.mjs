@@ -1,0 +1,50 @@
+// The workloads, through pyferry's public API. Each function is one round's measurement of
+// one workload and returns its metrics; run.mjs interleaves them with the floors.
+
+import { freshNode, latency, loopDelay, medianMs, rate } from './stats.mjs'
+
+const SEED = [1, 2, 3, 4, 5, 6, 7, 8, 9]
+
+// W1: the seed call, one at a time.
+export function seed(py, calls) {
+  return latency(calls, () => py.call('numpy.sum', SEED))
+}
+
+// W2: seed calls with `width` in flight, on a one-worker client and on the default pool.
+export async function seedRate(one, pool, { total, width }) {
+  const call = (py) => () => py.call('numpy.sum', SEED)
+  return { one: await rate(total, width, call(one)), pool: await rate(total, width, call(pool)) }
+}
+
+// W3: a Float64Array to np.abs(np.fft.rfft(x)) and back.
+export async function fft(py, x, runs, check) {
+  const ms = await medianMs(runs, () => py.call('bench_calls.rfft_abs', x), check)
+  return { ms, gbps: (x.byteLength + (x.length / 2 + 1) * 8) / ms / 1e6 }
+}
+
+// A Float64Array there and back untouched (numpy.asarray returns the array it got).
+export async function echoBig(py, x, runs, check) {
+  return { ms: await medianMs(runs, () => py.call('numpy.asarray', x), check) }
+}
+
+// W4: event-loop delay while a call burns `seconds` of CPU in Python.
+export function burn(py, seconds) {
+  return loopDelay(() => py.call('bench_calls.burn', seconds))
+}
+
+// W5: a fresh node process to the first seed result.
+export async function cold() {
+  return { ms: (await freshNode(['cold', 'pyferry'])).ms }
+}
+
+// W6: peak RSS of a fresh node process and of its worker over one W3 call at 1e7.
+export async function rss() {
+  return JSON.parse((await freshNode(['rss', 'pyferry'])).line)
+}
+
+// W7: calls/s of `calls` CPU-bound pure-Python calls (spin(n)), all submitted at once.
+export async function spinRate(py, n, calls) {
+  const start = process.hrtime.bigint()
+  await Promise.all(Array.from({ length: calls }, () => py.call('bench_calls.spin', n)))
+  return { rate: calls / (Number(process.hrtime.bigint() - start) / 1e9) }
+}
