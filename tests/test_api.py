@@ -68,3 +68,18 @@ def test_bad_worker_arguments_are_refused(args: list[str], option: str) -> None:
     )
     assert proc.returncode == 2
     assert option in proc.stderr
+
+
+@pytest.mark.parametrize("name", ["numpy", "msgpack", "pytest"])
+def test_hello_versions_match_the_installed_distributions(name: str) -> None:
+    from importlib import metadata
+
+    from pyferry.worker import _installed_version
+
+    assert _installed_version(name) == metadata.version(name)
+
+
+def test_a_missing_distribution_has_no_version() -> None:
+    from pyferry.worker import _installed_version
+
+    assert _installed_version("pyferry_surely_not_installed") is None

@@ -34,7 +34,6 @@ import sys
 import threading
 import traceback
 from collections.abc import Sequence
-from importlib import metadata
 from typing import Any
 
 from pyferry import __version__
@@ -69,10 +68,7 @@ _STOP = None
 
 def hello_info() -> dict[str, Any]:
     """What the worker says about itself in its HELLO message."""
-    try:
-        numpy_version: str | None = metadata.version("numpy")
-    except metadata.PackageNotFoundError:
-        numpy_version = None
+    numpy_version = _installed_version("numpy")
     return {
         "protocol": PROTOCOL_VERSION,
         "pyferry": __version__,
@@ -81,6 +77,30 @@ def hello_info() -> dict[str, Any]:
         "numpy": numpy_version,
         "pid": os.getpid(),
     }
+
+
+def _installed_version(name: str) -> str | None:
+    """The installed version of distribution ``name``, without importing it.
+
+    Reads the ``<name>-<version>.dist-info`` (or ``.egg-info``) directory
+    names on ``sys.path``, in path order as the import system would find
+    them: ``importlib.metadata`` does the same but costs ~15 ms of imports at
+    every worker start.
+    """
+    module = sys.modules.get(name)
+    if module is not None and isinstance(getattr(module, "__version__", None), str):
+        return str(module.__version__)
+    prefix = f"{name}-"
+    for entry in sys.path:
+        try:
+            names = os.listdir(entry or ".")
+        except OSError:
+            continue
+        for item in names:
+            if item.startswith(prefix) and item.endswith((".dist-info", ".egg-info")):
+                version = item[len(prefix) :].rsplit(".", 1)[0]
+                return version.split("-py", 1)[0]  # egg-info names may end in -pyX.Y
+    return None
 
 
 def describe_exception(exc: BaseException, *, skip_frames: int = 0) -> dict[str, Any]:
