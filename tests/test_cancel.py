@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import select
 import time
 from pathlib import Path
 
@@ -17,8 +18,12 @@ def start(worker: WorkerProcess, target: str, *args: object) -> int:
     return call_id
 
 
-def cancel_after(worker: WorkerProcess, call_id: int, seconds: float) -> float:
-    time.sleep(seconds)  # the call must be running; there is no event to wait for here
+def cancel_when_started(worker: WorkerProcess, call_id: int) -> float:
+    """Wait for the call's "started" line on the worker's stdout, then send CANCEL."""
+    assert worker.proc.stdout is not None
+    ready, _, _ = select.select([worker.proc.stdout], [], [], 30)
+    assert ready, "the call did not start within 30 s"
+    assert worker.proc.stdout.readline() == b"started\n"
     sent = time.monotonic()
     worker.send([CANCEL, call_id])
     return sent
@@ -34,7 +39,7 @@ def assert_cancelled(reply: list[object], call_id: int) -> None:
 
 def test_cancel_interrupts_a_pure_python_loop(worker: WorkerProcess) -> None:
     call_id = start(worker, "workmod.spin", 30)
-    sent = cancel_after(worker, call_id, 0.2)
+    sent = cancel_when_started(worker, call_id)
     reply = worker.receive()
     assert time.monotonic() - sent < 1
     assert_cancelled(reply, call_id)
@@ -44,7 +49,7 @@ def test_cancel_interrupts_a_pure_python_loop(worker: WorkerProcess) -> None:
 
 def test_cancel_interrupts_a_sleep(worker: WorkerProcess) -> None:
     call_id = start(worker, "workmod.sleep", 30)
-    sent = cancel_after(worker, call_id, 0.2)
+    sent = cancel_when_started(worker, call_id)
     assert_cancelled(worker.receive(), call_id)
     assert time.monotonic() - sent < 1
 
@@ -62,14 +67,14 @@ def test_a_queued_call_cancelled_never_runs(worker: WorkerProcess, tmp_path: Pat
 def test_cleanup_runs_and_the_cancel_is_reported(worker: WorkerProcess, tmp_path: Path) -> None:
     marker = tmp_path / "marker"
     call_id = start(worker, "workmod.cleanup_then_reraise", str(marker))
-    cancel_after(worker, call_id, 0.2)
+    cancel_when_started(worker, call_id)
     assert_cancelled(worker.receive(), call_id)
     assert marker.read_text() == "cleaned"
 
 
 def test_cooperative_code_polls_cancelled(worker: WorkerProcess) -> None:
     call_id = start(worker, "workmod.cooperative", 30)
-    cancel_after(worker, call_id, 0.2)
+    cancel_when_started(worker, call_id)
     assert worker.receive() == [RESULT, call_id, "noticed"]
     assert worker.call("workmod.cooperative", 0.05) == "finished"
 

@@ -34,6 +34,7 @@ export class Worker extends EventEmitter {
   #hello = null
   #state = 'starting' // starting -> ready -> closing -> exited
   #failure = null // makes the error for the calls this worker still holds, once it failed
+  #killed = false
   #interpreter
   #exited
   #killTimer = null
@@ -54,7 +55,7 @@ export class Worker extends EventEmitter {
 
     const reader = new FrameReader((header, buffers) => this.#onFrame(header, buffers), { maxMessageBytes })
     this.#socket.on('data', (chunk) => {
-      if (this.#failure) return // the process is being killed; nothing it sends counts
+      if (this.#failure || this.#killed) return // it is being killed; nothing it sends counts
       try {
         reader.push(chunk)
       } catch (error) {
@@ -92,7 +93,7 @@ export class Worker extends EventEmitter {
 
   // Whether new calls may be sent: not failed, closing or gone.
   get usable() {
-    return this.#failure === null && (this.#state === 'starting' || this.#state === 'ready')
+    return this.#failure === null && !this.#killed && (this.#state === 'starting' || this.#state === 'ready')
   }
 
   get pending() {
@@ -134,10 +135,9 @@ export class Worker extends EventEmitter {
     return this.#exited
   }
 
-  // Kill the process now; the calls it holds fail with `makeError` if given, else as a crash.
-  kill(makeError) {
-    if (makeError) this.#fail(makeError)
-    else this.#failure ??= 'killed' // usable is false from now on; exit reports the crash
+  // Kill the process now (SIGKILL); the exit reports the calls it holds as crashed.
+  kill() {
+    this.#killed = true
     if (this.#state !== 'exited') {
       this.#setRef(true) // whoever kills it waits for the exit
       this.#child.kill('SIGKILL')
@@ -220,7 +220,7 @@ export class Worker extends EventEmitter {
   // Mark the worker failed; the calls it holds reject with `makeError()` once it has exited.
   // `makeError` builds a fresh error per call, so that each caller's stack is its own.
   #fail(makeError) {
-    if (typeof this.#failure !== 'function') this.#failure = makeError
+    this.#failure ??= makeError
   }
 
   #onSpawnError(error) {
@@ -254,7 +254,7 @@ export class Worker extends EventEmitter {
     clearTimeout(this.#killTimer)
     const stderr = [...this.#stderrTail]
     const pid = this.#child.pid
-    let failure = typeof this.#failure === 'function' ? this.#failure : null
+    let failure = this.#failure
     if (failure === null && !started) {
       const how = signal ?? `code ${code}`
       failure = () => new WorkerStartError(

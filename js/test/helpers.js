@@ -110,7 +110,6 @@ export async function rejection(promise) {
 
 // A Python client for one test, checked when the test ends: every call it made has
 // settled, and after close() none of its worker processes is left (zombies count as gone).
-// Use `py.track(promise)` for calls whose outcome the test does not await itself.
 export function pool(t, options = {}) {
   const py = new PythonClass({ path: [fixturesDir], ...options })
   const calls = new Set()
@@ -124,7 +123,6 @@ export function pool(t, options = {}) {
     promise.then(() => { entry.settled = true }, () => { entry.settled = true })
     return promise
   }
-  py.track = (promise) => promise.catch(() => {})
   t.after(async () => {
     await py.close()
     // A settled promise's handlers run within a turn of the event loop.
