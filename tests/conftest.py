@@ -1,4 +1,9 @@
-"""Test helpers: a minimal Python client that drives a real ``python -m pyferry worker``."""
+"""Test helpers: a minimal Python client that drives a real ``python -m pyferry worker``.
+
+The client decodes with the plain codec, so a HANDLE arrives as a
+``pyferry.codec.HandleRef`` (id, type, repr) that can be sent back as it is,
+and a ``CallbackRef(id)`` in a call's arguments stands for a JS function.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +20,18 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from pyferry.codec import decode, encode
-from pyferry.protocol import CALL, ERROR, HELLO, PROTOCOL_VERSION, RESULT, Limits
+from pyferry.protocol import (
+    CALL,
+    CALLBACK,
+    CALLBACK_ERROR,
+    CALLBACK_RESULT,
+    ERROR,
+    HELLO,
+    PROTOCOL_VERSION,
+    RESULT,
+    STREAM_END,
+    Limits,
+)
 from pyferry.transport import Channel
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,6 +77,8 @@ class WorkerProcess:
         theirs.close()
         self.channel = Channel(mine.fileno(), mine.fileno(), Limits())
         self.next_id = 1
+        # Messages read while waiting for another one, in arrival order.
+        self.backlog: list[list[Any]] = []
         frame = self.channel.read_frame()
         assert frame is not None, "worker sent no HELLO"
         self.hello = decode(*frame)
@@ -72,10 +90,92 @@ class WorkerProcess:
         self.channel.write_frame(header, buffers)
 
     def receive(self) -> list[Any]:
+        if self.backlog:
+            return self.backlog.pop(0)
+        return self._read()
+
+    def _read(self) -> list[Any]:
         frame = self.channel.read_frame()
         assert frame is not None, "worker closed the channel"
         message = decode(*frame)
         assert isinstance(message, list)
+        return message
+
+    def wait_for(self, wanted: Callable[[list[Any]], bool]) -> list[Any]:
+        """The first message (backlog first) that ``wanted`` accepts; others stay for later."""
+        for i, message in enumerate(self.backlog):
+            if wanted(message):
+                return self.backlog.pop(i)
+        while True:
+            message = self._read()
+            if wanted(message):
+                return message
+            self.backlog.append(message)
+
+    def start(
+        self,
+        target: Any,
+        args: Sequence[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+        options: dict[str, Any] | None = None,
+    ) -> int:
+        """Send a CALL (with options when given); return its id."""
+        call_id = self.next_id
+        self.next_id += 1
+        message = [CALL, call_id, target, list(args), kwargs or None]
+        if options is not None:
+            message.append(options)
+        self.send(message)
+        return call_id
+
+    def answer(self, call_id: int) -> tuple[list[Any], list[list[Any]]]:
+        """Wait for call ``call_id``'s answer (RESULT, ERROR or STREAM_END).
+
+        Returns the answer and the messages for that call that came before it
+        (DETACHED, PROGRESS, STREAM_ITEMS), in order. Messages for other calls
+        stay in the backlog.
+        """
+        before: list[list[Any]] = []
+        while True:
+            message = self.wait_for(lambda m: m[1] == call_id and m[0] != CALLBACK)
+            if message[0] in (RESULT, ERROR, STREAM_END):
+                return message, before
+            before.append(message)
+
+    def result(
+        self,
+        target: Any,
+        args: Sequence[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+        options: dict[str, Any] | None = None,
+    ) -> Any:
+        """Call and return the RESULT value (an ERROR fails the test)."""
+        reply, _ = self.answer(self.start(target, args, kwargs, options))
+        if reply[0] == ERROR:
+            raise AssertionError(f"call failed: {reply[2]['type']}: {reply[2]['message']}")
+        assert reply[0] == RESULT
+        return reply[2]
+
+    def serve_callback(self, reply: Callable[..., Any]) -> list[Any]:
+        """Answer the next CALLBACK as a JS client would: ``reply(callback_id, *args)``.
+
+        A ``reply`` that raises answers CALLBACK_ERROR (type, message, traceback).
+        Returns the CALLBACK message.
+        """
+        message = self.wait_for(lambda m: m[0] == CALLBACK)
+        _, cid, callback_id, args = message
+        try:
+            value = reply(callback_id, *args)
+        except Exception as exc:
+            info = {
+                "type": type(exc).__name__,
+                "message": str(exc),
+                "traceback": f"{type(exc).__name__}: {exc}\n    at test (test.js:1:1)",
+                "code": "PYFERRY_JS",
+            }
+            self.send([CALLBACK_ERROR, cid, info])
+        else:
+            self.send([CALLBACK_RESULT, cid, value])
         return message
 
     def call_raw(self, target: str, *args: Any, **kwargs: Any) -> list[Any]:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import ast
 import collections
 import contextlib
+import json
 import marshal
 import pickle
 import socket
@@ -36,7 +37,7 @@ from hypothesis import strategies as st
 
 from fuzzing import SEED_FRAMES, SEED_MESSAGES, frame, mutated, read_all, time_limit
 from pyferry.codec import decode, encode
-from pyferry.errors import ProtocolError, PyferryError
+from pyferry.errors import DecodeError, HandleError, ProtocolError, PyferryError
 from pyferry.protocol import CALL, ERROR, pack_prefix
 
 from conftest import ROOT, WorkerProcess, fuzz_settings
@@ -116,11 +117,23 @@ def read_watched(data: bytes) -> list[str]:
 
 @pytest.fixture(autouse=True, scope="module")
 def _warm_up() -> None:
-    # Anything the decoder imports lazily (numpy) is imported now, outside the watch:
-    # an import during a watched decode is then a real finding.
-    for data in SEED_FRAMES:
+    # Anything the decoder imports lazily (numpy; pyarrow and pandas for an ARROW value)
+    # is imported now, outside the watch: an import during a watched decode is then a
+    # real finding.
+    for data in [*SEED_FRAMES, *_arrow_frames()]:
         with contextlib.suppress(PyferryError):
             read_all(data)
+
+
+def _arrow_frames() -> list[bytes]:
+    """Frames holding Arrow tables of every column kind (the ARROW tests' sample frame)."""
+    sys.path.insert(0, str(ROOT / "tests" / "fixtures"))
+    try:
+        import frames
+    finally:
+        sys.path.pop(0)
+    header, buffers = encode([2, 7, [frames.sample(), frames.sample_indexed()]])
+    return [frame(header, [bytes(b) for b in buffers])]
 
 
 # -- the hook itself -----------------------------------------------------------------------
@@ -175,14 +188,66 @@ def test_pickles_in_binary_values_stay_bytes(capfd: pytest.CaptureFixture[str]) 
     assert "unpickled!" not in capfd.readouterr().out
 
 
-# Every extension code but NDARRAY (1), COMPLEX (2) and MessagePack's timestamp (-1).
-@pytest.mark.parametrize("code", [c for c in range(-128, 128) if c not in (-1, 1, 2)])
+# Every extension code but NDARRAY (1), COMPLEX (2), HANDLE (3), CALLBACK (4), ARROW (5)
+# and MessagePack's timestamp (-1).
+@pytest.mark.parametrize("code", [c for c in range(-128, 128) if c not in (-1, 1, 2, 3, 4, 5)])
 def test_pickles_in_extension_types_are_protocol_errors(code: int) -> None:
     for payload in (PICKLE, NUMPY_PICKLE):
         header = b"\x93\x02\x07" + _ext(code, payload)
         with watching() as seen, pytest.raises(ProtocolError, match=f"extension type {code}"):
             decode(header, [])
         assert seen == []
+
+
+def test_pickles_in_handles_and_callbacks_are_ids_and_text() -> None:
+    # HANDLE and CALLBACK payloads hold a u64 id (and, from a worker, text): never unpickled.
+    class NoHandles:
+        def handle(self, handle_id: int) -> Any:
+            raise HandleError(f"no handle {handle_id}")
+
+        def callback(self, callback_id: int, call_id: int) -> Any:
+            return callback_id
+
+    for payload in (PICKLE, NUMPY_PICKLE):
+        with watching() as seen:
+            handle = decode(b"\x93\x02\x07" + _ext(3, payload), [])[2]
+            assert handle.id == int.from_bytes(payload[:8], "little")
+            with pytest.raises(DecodeError, match="callback extension"):
+                decode(b"\x93\x02\x07" + _ext(4, payload), [])
+            call = b"\x95\x01\x05\xa3abs\x91" + _ext(3, payload) + b"\xc0"
+            with pytest.raises(HandleError):
+                decode(call, [], NoHandles())
+        assert seen == []
+
+
+def test_pickles_in_arrow_values_are_decode_errors(capfd: pytest.CaptureFixture[str]) -> None:
+    # As the ARROW payload, and as the buffer it points to: neither is ever unpickled.
+    for header, buffers in (
+        (b"\x93\x02\x07" + _ext(5, PICKLE), []),
+        (b"\x93\x02\x07" + _ext(5, b"\x00\x00\x00\x00"), [PICKLE]),
+        (b"\x93\x02\x07" + _ext(5, b"\x00\x00\x00\x00"), [NUMPY_PICKLE]),
+    ):
+        with watching() as seen, pytest.raises(DecodeError):
+            decode(header, buffers)
+        assert seen == []
+    assert "unpickled!" not in capfd.readouterr().out
+
+
+def test_hostile_pandas_metadata_in_an_arrow_table_runs_nothing() -> None:
+    # The schema's pandas metadata names dtypes: names that are modules, callables or
+    # pickles must not get imported, called or loaded when the table becomes a DataFrame.
+    pa = pytest.importorskip("pyarrow")
+    for numpy_type in ("os.system", "builtins.eval", PICKLE.decode("latin1"), "object"):
+        column = {"name": "a", "field_name": "a", "pandas_type": "object", "numpy_type": numpy_type}
+        metadata = {
+            "index_columns": [{"kind": "range", "name": None, "start": 0, "stop": 1, "step": 1}],
+            "column_indexes": [],
+            "columns": [column],
+            "pandas_version": "2.2.0",
+        }
+        table = pa.table({"a": [1]}).replace_schema_metadata({"pandas": json.dumps(metadata)})
+        header, buffers = encode([2, 7, table])
+        assert decode_watched(header, [bytes(b) for b in buffers]) == []
 
 
 def test_pickles_in_array_buffers_stay_raw_bytes() -> None:

@@ -94,7 +94,10 @@ def _from_tag(key: str, body: Any) -> Any:
         return dt.datetime.fromisoformat(body.replace("Z", "+00:00"))
     if key == "$ndarray":
         data = [from_tagged(x) for x in body["data"]]
-        return np.array(data, dtype=body["dtype"]).reshape(body["shape"])
+        dtype = np.dtype(body["dtype"])
+        if dtype.kind in "Mm":  # time arrays are tagged as their int64 counts
+            return np.array(data, dtype=np.int64).view(dtype).reshape(body["shape"])
+        return np.array(data, dtype=dtype).reshape(body["shape"])
     raise AssertionError(f"unknown tag {key}")
 
 
@@ -191,9 +194,11 @@ def test_vector_files_cover_the_brief() -> None:
         if isinstance(case["value"], dict) and "$ndarray" in case["value"]
     }
     assert len(names) == len(VALUES), "duplicate vector names"
+    units = ["Y", "M", "W", "D", "h", "m", "s", "ms", "us", "ns", "ps", "fs", "as"]
     assert dtypes == {
         "bool", "int8", "uint8", "int16", "uint16", "int32", "uint32",
         "int64", "uint64", "float32", "float64", "complex64", "complex128",
+        *(f"{kind}[{unit}]" for kind in ("datetime64", "timedelta64") for unit in units),
     }  # fmt: skip
     tags = {case["error"] for case in ERRORS}
     assert tags == {"protocol", "truncated", "decode", "decode-protocol"}

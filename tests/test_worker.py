@@ -175,6 +175,49 @@ def test_garbage_frame_is_a_protocol_error_and_exit() -> None:
         w.close()
 
 
+@pytest.mark.parametrize(
+    ("message", "words"),
+    [
+        ([15, 1], "unexpected message kind 15"),
+        ([9, 1, [1, 2]], "kind 9 (STREAM_ITEMS)"),
+        ([10, 1, None], "kind 10 (STREAM_END)"),
+        ([2, 1, 5], "kind 2 (RESULT)"),
+        ([6, 1, 1, []], "kind 6 (CALLBACK)"),
+        ([13, 1, [1, 2, None]], "kind 13 (PROGRESS)"),
+        ([14, 1, None], "kind 14 (DETACHED)"),
+        ([0, 0, {"protocol": PROTOCOL_VERSION}], "kind 0 (HELLO)"),
+        ([True, 1, "sum", [], None], "kind must be an integer"),
+        ([5, 0, [1, 0]], "RELEASE must be"),
+        ([5, 0, 7], "RELEASE must be"),
+        ([5, 0, [True]], "RELEASE must be"),
+        ([11, 1, 0], "STREAM_CREDIT n must be a positive integer"),
+        ([11, 1, 1.5], "STREAM_CREDIT n must be a positive integer"),
+        ([11, 0, 1], "malformed STREAM_CREDIT"),
+        ([12, -1], "malformed STREAM_CLOSE"),
+        ([4, 0], "malformed CANCEL"),
+        ([7, 1], "malformed CALLBACK_RESULT"),
+    ],
+)
+def test_messages_a_client_does_not_send_are_protocol_errors(
+    message: list[object], words: str
+) -> None:
+    w = WorkerProcess()
+    try:
+        w.send(message)
+        kind, call_id, info = w.receive()
+        assert (kind, call_id, info["code"]) == (ERROR, 0, "PYFERRY_PROTOCOL")
+        assert words in info["message"]
+        assert w.proc.wait(timeout=30) == 2
+    finally:
+        w.close()
+
+
+def test_control_messages_for_unknown_ids_are_ignored(worker: WorkerProcess) -> None:
+    for message in ([4, 999], [11, 999, 5], [12, 999], [7, 999, "x"], [8, 999, {}]):
+        worker.send(message)
+    assert worker.call("sum", [1, 2]) == 3
+
+
 def test_protocol_version_mismatch_fails_loudly() -> None:
     w = WorkerProcess(hello={"protocol": PROTOCOL_VERSION + 1})
     try:

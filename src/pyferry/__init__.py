@@ -7,11 +7,14 @@ worker runtime, the wire protocol and the codec. See ``docs/protocol.md``.
 
 from __future__ import annotations
 
+from pyferry.callbacks import JSFunction
+from pyferry.calls import progress, worker_stats
 from pyferry.cancel import cancelled
 from pyferry.errors import (
     Cancelled,
     DecodeError,
     EncodeError,
+    JSError,
     NotAllowedError,
     ProtocolError,
     PyferryError,
@@ -30,6 +33,8 @@ __all__ = [
     "Cancelled",
     "DecodeError",
     "EncodeError",
+    "JSError",
+    "JSFunction",
     "NotAllowedError",
     "ProtocolError",
     "PyferryError",
@@ -40,4 +45,6 @@ __all__ = [
     "VersionMismatchError",
     "__version__",
     "cancelled",
+    "progress",
+    "worker_stats",
 ]

@@ -1,11 +1,17 @@
-"""Cancellation of the running call: the state the worker keeps and ``pyferry.cancelled()``.
+"""Cancellation of running calls: the SIGUSR1 handler and ``pyferry.cancelled()``.
 
-A worker runs one call at a time on its main thread. When the client cancels
-that call (a timeout or an AbortSignal in Node), the worker's reader thread
-records the request here and sends the main thread ``SIGUSR1``. The signal's
-handler raises :class:`~pyferry.errors.Cancelled` in the main thread, but only
-if the call it was meant for is still the one running; a request that arrives
-after its call ended does nothing, so it can never interrupt a later call.
+When the client cancels a call that runs on the main thread (a timeout or an
+AbortSignal in Node), the worker's reader thread marks the call and, if it
+is the innermost call there, sends the main thread ``SIGUSR1``. The handler
+raises :class:`~pyferry.errors.Cancelled` only if the innermost call on the
+main thread at that moment is one the client cancelled, so a request that
+arrives after its call ended can never interrupt another call; and only while
+the main thread is in the called code, never in the worker's own
+bookkeeping (a frame half written, a call taken off the queue and not yet
+registered). Where the worker's own code runs inside a call (a JS callback's
+wait, ``pyferry.progress``), it checks for a cancel itself when it is done.
+An outer call cancelled while a call nested inside it runs (section 3.3)
+sees ``Cancelled`` when the nested call returns.
 
 Python runs signal handlers between bytecodes and when a blocking system call
 (``time.sleep``, ``select``, a lock) is interrupted, so pure-Python loops and
@@ -13,70 +19,113 @@ sleeps stop promptly. A long C call that holds the thread (a BLAS routine, a
 C extension's loop) does not; code that loops in a way Python cannot
 interrupt, or in other threads, can poll :func:`cancelled` instead. What
 neither reaches, the client ends by killing the worker after its grace period.
+
+Calls that run as asyncio tasks are cancelled with ``Task.cancel()`` and
+streams are closed; the worker does that without a signal.
 """
 
 from __future__ import annotations
 
 import signal
 import threading
-from types import FrameType
+from collections.abc import Callable
+from types import CodeType, FrameType
+from typing import Any
 
+from pyferry import calls
+from pyferry.calls import Call
 from pyferry.errors import Cancelled
 
-__all__ = ["CallState", "cancelled"]
+__all__ = ["cancelled", "install", "interrupt", "raise_if_cancelled", "user_code_boundary"]
 
 SIGNAL = signal.SIGUSR1
 
+# Frames of these modules are the worker's own code: a cancel never raises there.
+# pyferry.targets is not among them: resolving a target imports user modules.
+_WORKER_MODULES = frozenset(
+    {
+        "pyferry.aio",
+        "pyferry.arrow",
+        "pyferry.callbacks",
+        "pyferry.calls",
+        "pyferry.cancel",
+        "pyferry.codec",
+        "pyferry.errors",
+        "pyferry.handles",
+        "pyferry.protocol",
+        "pyferry.streams",
+        "pyferry.transport",
+        "pyferry.worker",
+    }
+)
+# Code objects of the worker functions that call user code: below them is the call's code.
+_BOUNDARIES: set[CodeType] = set()
 
-class CallState:
-    """Which call runs on the main thread, and which one the client asked to cancel.
 
-    Both are call ids, 0 for none. Only the main thread writes ``current``;
-    only the reader thread writes ``requested``. Comparing the two (one
-    attribute read each, under the GIL) is what decides whether a request
-    applies, so neither needs a lock.
+def user_code_boundary(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark ``func`` as the worker function that calls a call's code (a decorator).
+
+    The frames that ``func`` calls, directly or not, are the call's code, where
+    a cancel raises; ``func`` itself does no bookkeeping that an exception could
+    leave half done.
     """
+    _BOUNDARIES.add(func.__code__)
+    return func
 
-    def __init__(self) -> None:
-        self.current = 0
-        self.requested = 0
-        self._main = threading.main_thread().ident
 
-    def request(self, call_id: int) -> bool:
-        """Ask to cancel ``call_id``; interrupt it if it is running, and return whether it was.
+def install() -> None:
+    """Install the SIGUSR1 handler that raises ``Cancelled`` (from the main thread only)."""
+    signal.signal(SIGNAL, _on_signal)
 
-        The request is recorded even when the call is not running yet: taken off
-        the queue but not started, it sees the request as it starts. Ids only
-        grow, so a late request for an older call never replaces a newer one.
-        """
-        self.requested = max(self.requested, call_id)
-        if call_id == 0 or call_id != self.current:
+
+_MAIN = threading.main_thread().ident
+
+
+def interrupt(call: Call) -> None:
+    """Signal the main thread if ``call`` is its innermost call (from the reader thread)."""
+    stack = calls.main_calls
+    if stack and stack[-1] is call and _MAIN is not None:
+        signal.pthread_kill(_MAIN, SIGNAL)
+
+
+def _on_signal(signum: int, frame: FrameType | None) -> None:
+    stack = calls.main_calls
+    if not stack:
+        return
+    call = stack[-1]
+    if call.cancel_requested and _in_call_code(frame):
+        call.interrupted = True
+        raise Cancelled(f"call {call.id} was cancelled by the client")
+
+
+def _in_call_code(frame: FrameType | None) -> bool:
+    """Whether ``frame`` runs below a boundary without worker code in between."""
+    while frame is not None:
+        code = frame.f_code
+        if code in _BOUNDARIES:
+            return True
+        if frame.f_globals.get("__name__") in _WORKER_MODULES:
             return False
-        if self._main is not None:
-            signal.pthread_kill(self._main, SIGNAL)
-        return True
-
-    def cancelled(self) -> bool:
-        """Whether the client asked to cancel the call that is running now."""
-        current = self.current
-        return current != 0 and self.requested == current
-
-    def install(self) -> None:
-        """Install the SIGUSR1 handler that raises ``Cancelled`` (from the main thread only)."""
-        signal.signal(SIGNAL, self._on_signal)
-
-    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
-        if self.cancelled():
-            raise Cancelled(f"call {self.current} was cancelled by the client")
+        frame = frame.f_back
+    return False
 
 
-_state = CallState()
+def raise_if_cancelled(call: Call | None) -> None:
+    """Raise ``Cancelled`` in ``call``'s code if it was cancelled and has not been told yet.
+
+    For the worker's own code running inside a call, where the handler does not raise.
+    """
+    if call is not None and call.cancel_requested and not call.interrupted:
+        call.interrupted = True
+        raise Cancelled(f"call {call.id} was cancelled by the client")
 
 
 def cancelled() -> bool:
     """Return True once the client has cancelled the call that is running.
 
     For cooperative checks in long loops, including loops in threads the call
-    started; outside a worker, or between calls, it is False.
+    started; outside a worker, or between calls, it is False. In an asyncio
+    task it is the task's call.
     """
-    return _state.cancelled()
+    call = calls.current_call()
+    return call is not None and call.cancel_requested

@@ -8,26 +8,35 @@
     ├── SerializationError       a value that cannot cross (``path`` says where)
     │   ├── EncodeError          ... when turning a Python value into a frame
     │   └── DecodeError          ... when turning a frame into Python values
-    └── TargetError              the call's dotted name cannot be called
-        ├── TargetNotFoundError  nothing importable or no such attribute
-        └── TargetForbiddenError a private name (a segment starting with ``_``)
-            └── NotAllowedError  outside the worker's allow-list
+    ├── TargetError              the call's target cannot be called
+    │   ├── TargetNotFoundError  nothing importable or no such attribute
+    │   └── TargetForbiddenError a private name (a segment starting with ``_``)
+    │       └── NotAllowedError  outside the worker's allow-list
+    ├── HandleError              a handle id that is not in the worker's table
+    └── CallbackExpiredError     a JS callback called after its call was answered
 
     Cancelled                    raised inside a running call the client cancelled;
                                  a BaseException, so ``except Exception`` lets it pass
+    JSError                      a JS callback threw; not a PyferryError: it is the
+                                 JS code's failure, as a Python exception is the
+                                 called code's
 
 Exceptions raised by the code a client calls are *not* wrapped here: the
 worker sends them as data (qualified type, message, traceback text and the
-cause chain) and the client raises its own ``PythonError``. Every class has a
-stable ``code`` that travels with it, so the client can map it to its own class.
+cause chain) and the client raises its own ``PythonError``. Every pyferry class
+has a stable ``code`` that travels with it, so the client can map it to its own
+class.
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "CallbackExpiredError",
     "Cancelled",
     "DecodeError",
     "EncodeError",
+    "HandleError",
+    "JSError",
     "NotAllowedError",
     "ProtocolError",
     "PyferryError",
@@ -103,6 +112,37 @@ class NotAllowedError(TargetForbiddenError):
     """The worker has an allow-list and the name, or what it resolves to, is not on it."""
 
     code = "PYFERRY_NOT_ALLOWED"
+
+
+class HandleError(PyferryError):
+    """A HANDLE names an id that is not in the worker's handle table (released, or never sent)."""
+
+    code = "PYFERRY_HANDLE"
+
+
+class CallbackExpiredError(PyferryError):
+    """A JS callback was called after the call that received it was answered."""
+
+    code = "PYFERRY_CALLBACK"
+
+
+class JSError(Exception):
+    """A JS callback threw (or its promise rejected); raised where Python called it.
+
+    Args:
+        js_type: the JS error's name (``TypeError``; ``Error`` for a thrown non-Error).
+        js_message: its message.
+        js_stack: its stack text, or empty.
+    """
+
+    def __init__(self, js_type: str, js_message: str, js_stack: str = "") -> None:
+        super().__init__(f"{js_type}: {js_message}")
+        self.js_type = js_type
+        self.js_message = js_message
+        self.js_stack = js_stack
+
+    def __reduce__(self) -> tuple[type[JSError], tuple[str, str, str]]:
+        return (type(self), (self.js_type, self.js_message, self.js_stack))
 
 
 class Cancelled(BaseException):

@@ -11,9 +11,9 @@ header and the out-of-band buffers, back to back, little-endian throughout::
     8+8B        H      header: one MessagePack array, [kind, id, ...]
     8+8B+H      ...    the B buffers, no padding between them
 
-The header is a message: ``[kind, id, *fields]``. Kinds are small integers;
-the ones a later protocol revision will use are reserved here already so that
-a peer meeting one it does not handle can say so instead of misreading it.
+The header is a message: ``[kind, id, *fields]``. Kinds are small integers,
+0 to 14 in version 1; ``CLIENT_KINDS`` and ``WORKER_KINDS`` say which side
+sends each, so that a peer can refuse a kind that is not meant for it.
 ``docs/protocol.md`` is the normative description; this module mirrors it.
 """
 
@@ -27,15 +27,27 @@ from pyferry.errors import ProtocolError
 
 __all__ = [
     "CALL",
+    "CALLBACK",
+    "CALLBACK_ERROR",
+    "CALLBACK_RESULT",
     "CANCEL",
+    "CLIENT_KINDS",
+    "DETACHED",
     "ERROR",
     "HELLO",
+    "KIND_NAMES",
     "MAGIC",
     "MAX_BUFFERS",
     "PREFIX_SIZE",
+    "PROGRESS",
     "PROTOCOL_VERSION",
-    "RESERVED_KINDS",
+    "RELEASE",
     "RESULT",
+    "STREAM_CLOSE",
+    "STREAM_CREDIT",
+    "STREAM_END",
+    "STREAM_ITEMS",
+    "WORKER_KINDS",
     "Limits",
     "pack_prefix",
     "parse_lengths",
@@ -47,28 +59,58 @@ MAGIC: Final = b"PF"
 PREFIX_SIZE: Final = 8
 _PREFIX = struct.Struct("<2sHI")
 
-# Message kinds. Both sides open with HELLO: [0, 0, info].
+# Message kinds (docs/protocol.md, section 3). Both sides open with HELLO: [0, 0, info].
 HELLO: Final = 0
-# Client -> worker: [1, id, target, args, kwargs-or-nil].
+# Client -> worker: [1, id, target, args, kwargs-or-nil] or [..., options-or-nil].
 CALL: Final = 1
 # Worker -> client: [2, id, value].
 RESULT: Final = 2
 # Worker -> client: [3, id, error-info]; id 0 means the worker as a whole failed.
 ERROR: Final = 3
-# Client -> worker: [4, id]. Reserved: cancellation of a running call.
+# Client -> worker: [4, id]: stop that call.
 CANCEL: Final = 4
-# Reserved for remote handles, JS callbacks, streams and progress.
-RESERVED_KINDS: Final = {
-    5: "RELEASE",
-    6: "CALLBACK",
-    7: "CALLBACK_RESULT",
-    8: "CALLBACK_ERROR",
-    9: "STREAM_ITEMS",
-    10: "STREAM_END",
-    11: "STREAM_CREDIT",
-    12: "STREAM_CLOSE",
-    13: "PROGRESS",
+# Client -> worker: [5, 0, [handle-id, ...]]: drop these handles.
+RELEASE: Final = 5
+# Worker -> client: [6, cid, callback-id, args]: call a JS function.
+CALLBACK: Final = 6
+# Client -> worker: [7, cid, value] and [8, cid, error-info]: the JS function's answer.
+CALLBACK_RESULT: Final = 7
+CALLBACK_ERROR: Final = 8
+# Worker -> client: [9, id, [item, ...]] and [10, id, nil]: a stream's items and its end.
+STREAM_ITEMS: Final = 9
+STREAM_END: Final = 10
+# Client -> worker: [11, id, n] (n more items may be sent) and [12, id] (stop the stream).
+STREAM_CREDIT: Final = 11
+STREAM_CLOSE: Final = 12
+# Worker -> client: [13, id, [done, total, message]].
+PROGRESS: Final = 13
+# Worker -> client: [14, id, nil]: the call no longer holds the worker's main thread.
+DETACHED: Final = 14
+
+KIND_NAMES: Final = {
+    HELLO: "HELLO",
+    CALL: "CALL",
+    RESULT: "RESULT",
+    ERROR: "ERROR",
+    CANCEL: "CANCEL",
+    RELEASE: "RELEASE",
+    CALLBACK: "CALLBACK",
+    CALLBACK_RESULT: "CALLBACK_RESULT",
+    CALLBACK_ERROR: "CALLBACK_ERROR",
+    STREAM_ITEMS: "STREAM_ITEMS",
+    STREAM_END: "STREAM_END",
+    STREAM_CREDIT: "STREAM_CREDIT",
+    STREAM_CLOSE: "STREAM_CLOSE",
+    PROGRESS: "PROGRESS",
+    DETACHED: "DETACHED",
 }
+# Which side sends which kind (HELLO: both, once, first).
+CLIENT_KINDS: Final = frozenset(
+    {CALL, CANCEL, RELEASE, CALLBACK_RESULT, CALLBACK_ERROR, STREAM_CREDIT, STREAM_CLOSE}
+)
+WORKER_KINDS: Final = frozenset(
+    {RESULT, ERROR, CALLBACK, STREAM_ITEMS, STREAM_END, PROGRESS, DETACHED}
+)
 
 MAX_BUFFERS: Final = 0xFFFF
 

@@ -52,6 +52,19 @@ The identity of a callable is ``<module>.<qualified name>``, found as follows:
 
 An object with no identity by these rules is refused whenever an allow-list is
 set. Without one, only the public-segment rule applies.
+
+Handle targets and ``get``
+--------------------------
+
+A call may also name an object the client holds a handle to, followed by
+attribute names (``[handle, "most_common"]``, protocol section 3):
+:meth:`Resolver.resolve_in` walks them with the same public-segment rule and,
+under an allow-list, checks the identity of what is called (the method
+``fit`` of a scikit-learn model is
+``sklearn.linear_model._base.LinearRegression.fit``). A call with ``op:
+"get"`` answers with the object itself (:meth:`Resolver.get`), which need not
+be callable; under an allow-list its name must match, and its identity too
+when it is callable.
 """
 
 from __future__ import annotations
@@ -104,6 +117,58 @@ class Resolver:
         """The allow-list patterns; empty when every public name may be called."""
         return self._allow
 
+    def get(self, name: str) -> Any:
+        """Return the object ``name`` designates, callable or not (``op: "get"``; not cached).
+
+        Raises:
+            the errors of :meth:`resolve`, except that a non-callable is no error.
+        """
+        return _resolve(name, self._allow, need_callable=False)
+
+    def resolve_in(self, obj: Any, names: Sequence[Any], label: str, *, get: bool = False) -> Any:
+        """Walk attribute ``names`` from ``obj`` (a handle's object) to what the call uses.
+
+        Args:
+            obj: the object behind the handle.
+            names: attribute names, each public; none means ``obj`` itself.
+            label: how errors name the start (``handle 3 (collections.Counter)``).
+            get: the call answers with the object instead of calling it, so it
+                need not be callable.
+
+        Raises:
+            TargetError: a name is not a non-empty string, or (not ``get``) the
+                object is not callable.
+            TargetForbiddenError: a name starts with ``_``.
+            TargetNotFoundError: an attribute is missing.
+            NotAllowedError: under an allow-list, what is called (or got, when
+                callable) has no identity or one that matches no pattern.
+        """
+        path = label
+        parent: Any = None
+        for name in names:
+            if not isinstance(name, str) or not name:
+                raise TargetError(
+                    f"call target {path}: attribute names must be non-empty strings, "
+                    f"got {name!r:.100}"
+                )
+            if name.startswith("_"):
+                raise TargetForbiddenError(
+                    f"call target {path}.{name} is refused: attribute {name!r} is private"
+                )
+            parent = obj
+            try:
+                obj = getattr(obj, name)
+            except AttributeError:
+                raise TargetNotFoundError(
+                    f"call target {path}.{name} not found: {path} has no attribute {name!r}"
+                ) from None
+            path = f"{path}.{name}"
+        if not get and not callable(obj):
+            raise TargetError(f"call target {path} is a {type(obj).__name__}, not callable")
+        if self._allow and (not get or callable(obj)):
+            _check_identity(path, obj, parent, self._allow)
+        return obj
+
     def resolve(self, name: str) -> Any:
         """Return the callable that ``name`` designates.
 
@@ -122,7 +187,7 @@ class Resolver:
         return target
 
 
-def _resolve(name: str, allow: tuple[str, ...]) -> Any:
+def _resolve(name: str, allow: tuple[str, ...], *, need_callable: bool = True) -> Any:
     if not isinstance(name, str) or not name:
         raise TargetError(f"call target must be a non-empty dotted name, got {name!r:.100}")
     parts = name.split(".")
@@ -147,7 +212,9 @@ def _resolve(name: str, allow: tuple[str, ...]) -> Any:
     else:
         obj, parent = _walk(name, parts)
     if not callable(obj):
-        raise TargetError(f"call target {name!r} is a {type(obj).__name__}, not callable")
+        if need_callable:
+            raise TargetError(f"call target {name!r} is a {type(obj).__name__}, not callable")
+        return obj  # got, not called: only the name is checked against an allow-list
     if allow:
         _check_identity(name, obj, parent, allow)
     return obj

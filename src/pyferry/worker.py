@@ -1,19 +1,32 @@
 """The worker's serve loop: handshake, dispatch, results and errors, shutdown.
 
-Two threads share the work::
+Threads::
 
-    protocol fd --> reader thread --(decoded CALLs)--> queue --> main thread
-                        |                                           |
-                        +--> protocol errors (ERROR id 0), EOF      +--> RESULT / ERROR
-                                                                          (write lock)
+    protocol fd --> reader thread ----(CALLs)----> job queue --> main thread
+                     |   decodes every frame                     runs calls and sync
+                     |   (HANDLE -> object)                      stream steps, one at
+                     |                                           a time; a call waiting
+                     |-- CANCEL: mark the call, SIGUSR1 /        for a JS callback runs
+                     |   Task.cancel() / close its stream        the jobs that arrive
+                     |-- RELEASE: drop handles at once           meanwhile (nested)
+                     |-- CALLBACK_RESULT/ERROR: wake the waiter       |
+                     |-- STREAM_CREDIT/CLOSE: the stream              | awaitables, async
+                     +-- protocol errors (ERROR id 0), EOF            v iterators
+                                                              asyncio thread (lazy):
+    flusher thread (lazy): sends a stream's batch once        tasks, async streams
+    its oldest item has waited 2 ms
 
-The reader keeps taking frames while a call runs, so a CANCEL reaches the
-running call (see ``pyferry.cancel``) and later protocol features (callback
-replies) arrive without waiting for it. Calls run one at a time on the main
-thread, in arrival order. EOF on the protocol channel means the client is
-gone: the worker stops taking calls and exits, at once if a call is running.
-On Linux the worker also asks the kernel to kill it when its parent dies,
-which works even while a C call holds the interpreter.
+    every thread writes whole frames under the channel's write lock
+
+The reader keeps taking frames while calls run, so CANCEL, RELEASE, credit and
+callback answers never wait for the running call. Calls start on the main
+thread in arrival order; one whose target returns an awaitable continues as
+a task on the event loop and one that streams continues as a stream, each
+after a DETACHED, so the main thread is free for the next call. EOF on the
+protocol channel means the client is gone: the worker exits, at once if
+anything is still running. On Linux the worker also asks the kernel to kill
+it when its parent dies, which works even while a C call holds the
+interpreter.
 
 Startup keeps the protocol private: the descriptor(s) handed over are
 duplicated to non-inheritable descriptors and the originals closed, descriptor
@@ -23,9 +36,12 @@ duplicated to non-inheritable descriptors and the originals closed, descriptor
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import faulthandler
 import importlib
+import inspect
+import itertools
 import os
 import platform
 import queue
@@ -33,37 +49,57 @@ import signal
 import sys
 import threading
 import traceback
+import types
 from collections.abc import Sequence
 from typing import Any
 
-from pyferry import __version__
-from pyferry.cancel import _state as _call_state
-from pyferry.codec import decode, encode, explain, qualname
+from pyferry import __version__, calls, cancel
+from pyferry.aio import EventLoopThread
+from pyferry.callbacks import JSFunction, Waiter, cancelled_wait, js_error
+from pyferry.calls import MAIN, STREAM, TASK, Call
+from pyferry.codec import AsHandle, TargetHandle, decode, encode, explain, qualname
 from pyferry.errors import (
     Cancelled,
     DecodeError,
     EncodeError,
+    HandleError,
     ProtocolError,
     PyferryError,
     SerializationError,
+    TargetError,
     VersionMismatchError,
 )
+from pyferry.handles import HandleTable
 from pyferry.protocol import (
     CALL,
+    CALLBACK,
+    CALLBACK_ERROR,
+    CALLBACK_RESULT,
     CANCEL,
+    DETACHED,
     ERROR,
     HELLO,
+    KIND_NAMES,
+    PROGRESS,
     PROTOCOL_VERSION,
-    RESERVED_KINDS,
+    RELEASE,
     RESULT,
+    STREAM_CLOSE,
+    STREAM_CREDIT,
+    STREAM_END,
+    STREAM_ITEMS,
     Limits,
 )
+from pyferry.streams import CANCEL as CLOSE_CANCEL
+from pyferry.streams import CLOSE, Flusher, Stream
 from pyferry.targets import Resolver
 from pyferry.transport import Channel
 
 __all__ = ["Worker", "describe_exception", "hello_info", "main"]
 
-_STOP = None
+# Main-thread jobs besides Call and Stream objects: the end, and "look again".
+_STOP = object()
+_WAKE = object()
 
 
 def hello_info() -> dict[str, Any]:
@@ -169,26 +205,184 @@ class Worker:
     def __init__(self, channel: Channel, limits: Limits, allow: Sequence[str] = ()) -> None:
         self._channel = channel
         self._limit = limits.max_message_bytes
-        self._calls: queue.SimpleQueue[tuple[int, str, list[Any], dict[str, Any]] | None]
-        self._calls = queue.SimpleQueue()
+        self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._resolver = Resolver(allow=allow)
-        self._busy = False
-        # Ids of calls taken by the reader but not yet started, and those of them
-        # the client cancelled; both guarded by the lock (reader and main thread).
-        self._lock = threading.Lock()
-        self._queued: set[int] = set()
-        self._cancelled: set[int] = set()
+        self._handles = HandleTable()
+        # Calls taken and not yet answered, by id: what a CANCEL can reach.
+        self._live: dict[int, Call] = {}
+        # CALLBACKs waiting for their answer, by cid.
+        self._waiters: dict[int, Waiter] = {}
+        self._cids = itertools.count(1)
+        # JSFunctions made while decoding the current CALL (reader thread only).
+        self._new_callbacks: list[JSFunction] = []
+        # Orders a call's PROGRESS frames before its answer (calls that asked only).
+        self._progress_lock = threading.Lock()
+        self._loop = EventLoopThread()
+        self.flusher = Flusher()
+        self._main = threading.main_thread().ident  # serve() says which thread it is
+
+    # -- sending ----------------------------------------------------------------------
 
     def _send(self, message: list[Any]) -> None:
-        header, buffers = encode(message)
-        size = len(header) + sum(b.nbytes for b in buffers)
-        if size > self._limit:
-            # The client would refuse the frame and could not tell which call it was for.
-            raise EncodeError(f"message of {size} bytes exceeds the limit of {self._limit} bytes")
+        """Encode and write a message of plain values (HELLO, errors, control messages)."""
+        header, buffers = encode(message, limit=self._limit)
         self._channel.write_frame(header, buffers)
 
     def _send_error(self, call_id: int, exc: BaseException, skip_frames: int = 0) -> None:
-        self._send([ERROR, call_id, describe_exception(exc, skip_frames=skip_frames)])
+        self._channel.write_frame(*self._error_frame(call_id, exc, skip_frames))
+
+    def _error_frame(
+        self, call_id: int, exc: BaseException, skip_frames: int = 0
+    ) -> tuple[bytes, list[memoryview]]:
+        info = describe_exception(exc, skip_frames=skip_frames)
+        try:
+            return encode([ERROR, call_id, info], limit=self._limit)
+        except EncodeError:
+            # A traceback larger than the client's frame limit: the type and the
+            # start of the message still say what happened.
+            info = {k: info[k] for k in ("type", "code")}
+            info.update(message=_one_line(exc)[:1000], traceback="", chain=[])
+            return encode([ERROR, call_id, info], limit=self._limit)
+
+    def _finish(self, call: Call) -> None:
+        """Mark ``call`` answered (its callbacks expire, its PROGRESS stops) before the answer."""
+        if call.progress:
+            with self._progress_lock:
+                call.answered = True
+        else:
+            call.answered = True
+        self._live.pop(call.id, None)
+        # A JSFunction kept by user code keeps the call: not its arguments.
+        call.target, call.args, call.kwargs = None, _NO_ARGS, _NO_KWARGS
+
+    def _answer_value(self, call: Call, value: Any) -> None:
+        mode = call.result
+        try:
+            header, buffers = encode(
+                [RESULT, call.id, AsHandle(value) if mode == "handle" else value],
+                handles=self._handles,
+                by_value=mode == "value",
+                limit=self._limit,
+            )
+        except EncodeError as exc:
+            # A part of the result that cannot cross has a path; a whole-message
+            # problem (too large, too many arrays) is about the result as a whole.
+            if exc.path:
+                exc = explain(value, "result", handles=mode == "auto")
+            else:
+                exc = EncodeError(exc.reason, "result")
+            self._answer_error(call, exc)
+            return
+        self._finish(call)
+        self._channel.write_frame(header, buffers)
+
+    def _answer_error(self, call: Call, exc: BaseException, skip_frames: int = 0) -> None:
+        frame = self._error_frame(call.id, exc, skip_frames)
+        self._finish(call)
+        self._channel.write_frame(*frame)
+
+    # -- Runtime, for pyferry.calls ----------------------------------------------------
+
+    def send_progress(self, call: Call, report: list[Any]) -> None:
+        """PROGRESS for ``call``, unless it has been answered already."""
+        header, buffers = encode([PROGRESS, call.id, report], limit=self._limit)
+        with self._progress_lock:
+            if call.answered:
+                return
+            self._channel.write_frame(header, buffers)
+        if threading.get_ident() == self._main and calls.main_calls[-1:] == [call]:
+            cancel.raise_if_cancelled(call)  # a cancel signal that came while we wrote
+
+    def stats(self) -> dict[str, int]:
+        live = list(self._live.values())
+        return {
+            "handles": len(self._handles),
+            "tasks": sum(1 for call in live if call.where == TASK),
+            "streams": sum(1 for call in live if call.where == STREAM),
+        }
+
+    def call_js(self, call: Call, callback_id: int, args: tuple[Any, ...]) -> Any:
+        """Call JS function ``callback_id`` of ``call`` and wait for its answer (section 3.3)."""
+        main = threading.get_ident() == self._main
+        if main:
+            running = calls.main_calls[-1] if calls.main_calls else None
+        else:
+            running = calls._current.get()
+        cid = next(self._cids)
+        try:
+            header, buffers = encode(
+                [CALLBACK, cid, callback_id, list(args)], handles=self._handles, limit=self._limit
+            )
+        except EncodeError as exc:
+            if exc.path:
+                raise explain(list(args), "args", handles=True) from None
+            raise EncodeError(exc.reason, "args") from None
+        waiter = Waiter(running, main)
+        self._waiters[cid] = waiter
+        try:
+            self._channel.write_frame(header, buffers)
+            if main:
+                self._run_jobs(waiter)
+            else:
+                waiter.wait()
+        finally:
+            self._waiters.pop(cid, None)
+        if main:
+            cancel.raise_if_cancelled(running)  # cancelled as the answer came
+        return waiter.outcome()
+
+    # -- Peer, for decode (reader thread) ------------------------------------------------
+
+    def handle(self, handle_id: int) -> Any:
+        return self._handles.handle(handle_id)
+
+    def callback(self, callback_id: int, call_id: int) -> JSFunction:
+        function = JSFunction(callback_id)
+        self._new_callbacks.append(function)  # bound to its Call once that exists
+        return function
+
+    # -- StreamHost, for pyferry.streams ---------------------------------------------------
+
+    def encode_items(self, call: Call, items: list[Any]) -> tuple[bytes, list[memoryview]]:
+        mode = call.result
+        try:
+            return encode(
+                [
+                    STREAM_ITEMS,
+                    call.id,
+                    [AsHandle(x) for x in items] if mode == "handle" else items,
+                ],
+                handles=self._handles,
+                by_value=mode == "value",
+                limit=self._limit,
+            )
+        except EncodeError as exc:
+            if not exc.path:
+                raise EncodeError(exc.reason) from None
+            raise explain(items, "", handles=mode == "auto") from None
+
+    def write(self, header: bytes, buffers: list[memoryview]) -> None:
+        self._channel.write_frame(header, buffers)
+
+    def finish_stream(self, stream: Stream, error: BaseException | None, skip: int) -> None:
+        call = stream.call
+        if error is not None:
+            self._answer_error(call, error, skip)
+            return
+        header, buffers = encode([STREAM_END, call.id, None])
+        self._finish(call)
+        self._channel.write_frame(header, buffers)
+
+    def requeue(self, stream: Stream) -> None:
+        self._jobs.put(stream)
+
+    def jobs_waiting(self) -> bool:
+        return not self._jobs.empty()
+
+    def call_soon(self, func: Any, *args: Any) -> None:
+        self._loop.call_soon(func, *args)
+
+    # -- handshake and the main thread ---------------------------------------------------
 
     def handshake(self) -> None:
         """Send HELLO, then read and check the client's HELLO.
@@ -216,45 +410,162 @@ class Worker:
     def serve(self) -> None:
         """Run calls until the channel reaches EOF; protocol failures end the worker."""
         if threading.current_thread() is threading.main_thread():
-            _call_state.install()
+            cancel.install()
+        self._main = threading.get_ident()  # the thread that runs calls
+        calls.set_runtime(self)
         reader = threading.Thread(target=self._read_loop, name="pyferry-reader", daemon=True)
         reader.start()
-        while True:
-            item = self._calls.get()
-            if item is _STOP:
-                return
-            with self._lock:
-                self._queued.discard(item[0])
-                cancelled = item[0] in self._cancelled
-                self._cancelled.discard(item[0])
-            try:
-                if cancelled:
-                    self._send_error(item[0], Cancelled("the call was cancelled before it started"))
-                else:
-                    self._run(*item)
-            except OSError:
-                return  # a reply could not be written: the client is gone
+        try:
+            self._run_jobs(None)
+        except OSError:
+            return  # a reply could not be written: the client is gone
 
-    def _run(self, call_id: int, target: str, args: list[Any], kwargs: dict[str, Any]) -> None:
-        self._busy = True
+    def _run_jobs(self, until: Waiter | None) -> None:
+        """Run main-thread jobs until STOP, or (nested, in a callback wait) until ``until`` is done.
+
+        A nested loop ends with ``Cancelled`` when the call whose code waits is
+        cancelled, checked between jobs: after a nested call returns, say.
+        """
+        jobs = self._jobs
+        while True:
+            if until is not None:
+                if until.done:
+                    return
+                running = until.running
+                if running is not None and running.cancel_requested and not running.interrupted:
+                    raise cancelled_wait(running)
+            job = jobs.get()
+            if type(job) is Call:
+                self._run_call(job)
+            elif type(job) is Stream:
+                self._run_step(job)
+            elif job is _STOP and until is None:
+                return
+            # _WAKE: look at ``until`` again
+
+    def _run_call(self, call: Call) -> None:
+        if call.cancel_requested:
+            self._answer_error(call, Cancelled("the call was cancelled before it started"))
+            return
+        call.where = MAIN
+        stack = calls.main_calls
+        stack.append(call)
+        token = calls._current.set(call)
+        failure: BaseException | None = None
+        try:
+            value = _call_user(self._resolver, call)
+        except BaseException as exc:
+            failure = exc
+        finally:
+            calls._current.reset(token)
+            stack.pop()
+        if failure is not None:
+            self._answer_error(call, failure, skip_frames=2)
+        elif call.window:
+            if not call.op_get and _is_awaitable(value) and not _is_iterable(value):
+                self._start_task(call, value)  # streams what the awaitable gives
+            else:
+                self._start_stream(call, value)
+        elif not call.op_get and _is_awaitable(value):
+            self._start_task(call, value)
+        else:
+            self._answer_value(call, value)
+
+    def _run_step(self, stream: Stream) -> None:
+        if stream.finished:
+            return
+        stack = calls.main_calls
+        stack.append(stream.call)
+        token = calls._current.set(stream.call)
+        try:
+            stream.step()
+        finally:
+            calls._current.reset(token)
+            stack.pop()
+
+    # -- tasks and streams -----------------------------------------------------------------
+
+    def _start_task(self, call: Call, awaitable: Any) -> None:
+        """Run ``awaitable`` as a task on the event loop; the main thread is free (DETACHED)."""
+        call.where = TASK
+        self._send([DETACHED, call.id, None])
+        self._loop.call_soon(self._spawn, call, awaitable)
+
+    def _spawn(self, call: Call, awaitable: Any) -> None:
+        task = asyncio.get_running_loop().create_task(self._task(call, awaitable))
+        call.task = task
+        task.add_done_callback(lambda done: self._task_done(call, awaitable, done))
+        if call.cancel_requested:
+            task.cancel()
+
+    async def _task(self, call: Call, awaitable: Any) -> None:
+        calls._current.set(call)
         try:
             try:
-                result = _invoke(call_id, self._resolver, target, args, kwargs)
-            except BaseException as exc:
-                self._send_error(call_id, exc, skip_frames=2)
+                value = await awaitable
+            except asyncio.CancelledError as exc:
+                self._answer_error(call, _task_cancelled(call, exc), skip_frames=1)
                 return
-            try:
-                self._send([RESULT, call_id, result])
-            except EncodeError as exc:
-                # A part of the result that cannot cross has a path; a whole-message
-                # problem (too large, too many arrays) is about the result as a whole.
-                whole = not exc.path
-                self._send_error(
-                    call_id,
-                    EncodeError(exc.reason, "result") if whole else explain(result, "result"),
-                )
-        finally:
-            self._busy = False
+            except BaseException as exc:
+                self._answer_error(call, exc, skip_frames=1)
+                return
+            if call.window:
+                self._start_stream(call, value, detached=True)
+            else:
+                self._answer_value(call, value)
+        except OSError:
+            pass  # the client is gone; the reader thread ends the worker
+
+    def _task_done(self, call: Call, awaitable: Any, task: asyncio.Task[None]) -> None:
+        """Answer a task cancelled before it ran (its body never started); tidy up."""
+        if inspect.iscoroutine(awaitable):
+            awaitable.close()  # never awaited if the task was cancelled first: no warning
+        if task.cancelled():
+            if not call.answered and call.where == TASK:
+                with contextlib.suppress(OSError):
+                    self._answer_error(
+                        call, Cancelled(f"call {call.id} was cancelled by the client")
+                    )
+        elif task.exception() is not None:  # a bug here: say so instead of losing it
+            with contextlib.suppress(OSError):
+                if not call.answered:
+                    self._answer_error(call, task.exception())  # type: ignore[arg-type]
+
+    def _cancel_task(self, call: Call) -> None:
+        if call.task is not None:
+            call.task.cancel()
+
+    def _start_stream(self, call: Call, value: Any, *, detached: bool = False) -> None:
+        """Stream the items of ``value`` (section 3.4), after a DETACHED."""
+        try:
+            if hasattr(type(value), "__aiter__"):
+                iterator, is_async = aiter(value), True
+            else:
+                iterator, is_async = iter(value), False
+        except TypeError:
+            self._answer_error(
+                call,
+                TargetError(
+                    f"call {call.id} asked for a stream, but its answer, a "
+                    f"{qualname(type(value))}, is neither iterable nor async iterable"
+                ),
+            )
+            return
+        except BaseException as exc:
+            self._answer_error(call, exc)
+            return
+        stream = Stream(self, call, iterator, is_async)
+        call.stream = stream
+        call.where = STREAM
+        if not detached:
+            self._send([DETACHED, call.id, None])
+        if is_async:
+            self._loop.call_soon(stream.start_async)
+        else:
+            stream.queued = True
+            self._jobs.put(stream)
+
+    # -- the reader thread -------------------------------------------------------------------
 
     def _read_loop(self) -> None:
         try:
@@ -271,90 +582,278 @@ class Worker:
         self._exit(0)
 
     def _exit(self, status: int) -> None:
-        if self._busy or status:
-            # The client is gone (or the stream is broken) while a call runs:
-            # nobody can receive its result, so end the process now.
+        if self._live or self._waiters or status:
+            # The client is gone (or the stream is broken) while calls run, or a
+            # thread waits for a JS answer: nobody can receive the answers or send
+            # one, so end the process now.
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(status)
-        self._calls.put(_STOP)
+        self._jobs.put(_STOP)
 
     def _dispatch(self, header: bytes, buffers: list[Any]) -> None:
+        if self._new_callbacks:
+            self._new_callbacks.clear()  # those of a CALL that was refused
         try:
-            message = decode(header, buffers)
-        except DecodeError as exc:
-            call_id = _peek_call_id(header)
-            if call_id is None:
-                raise ProtocolError(f"undecodable frame: {exc}") from exc
-            self._send_error(call_id, DecodeError(f"the call cannot be decoded: {exc.reason}"))
+            message = decode(header, buffers, self)
+        except (DecodeError, HandleError) as exc:
+            self._undecodable(header, exc)
             return
         if not isinstance(message, list) or len(message) < 2:
             raise ProtocolError(f"a message must be an array [kind, id, ...], got {message!r:.80}")
-        kind, call_id = message[0], message[1]
-        if kind == CANCEL and isinstance(call_id, int) and call_id > 0:
-            self._cancel(call_id)
-            return
-        if kind != CALL:
-            if kind in RESERVED_KINDS:
-                name = RESERVED_KINDS[kind]
-                raise ProtocolError(f"message kind {kind} ({name}) is reserved, not in version 1")
-            raise ProtocolError(f"unexpected message kind {kind!r} from the client")
-        if len(message) != 5 or not isinstance(call_id, int) or call_id <= 0:
+        kind = message[0]
+        if type(kind) is not int:
+            raise ProtocolError(f"message kind must be an integer, got {kind!r:.80}")
+        if kind == CALL:
+            self._take_call(message)
+        elif kind == CANCEL:
+            self._cancel(_positive_id(message, "CANCEL"))
+        elif kind == RELEASE:
+            self._release(message)
+        elif kind in (CALLBACK_RESULT, CALLBACK_ERROR):
+            self._callback_answer(message)
+        elif kind == STREAM_CREDIT:
+            self._credit(message)
+        elif kind == STREAM_CLOSE:
+            self._stream_close(_positive_id(message, "STREAM_CLOSE"))
+        else:
+            name = KIND_NAMES.get(kind)
+            shown = f"{kind} ({name})" if name else repr(kind)
+            raise ProtocolError(f"unexpected message kind {shown} from the client")
+
+    def _undecodable(self, header: bytes, exc: DecodeError | HandleError) -> None:
+        """A header that does not decode: fail its call or callback if the envelope says which."""
+        kind, ident = _peek_envelope(header)
+        if kind == CALL and ident:
+            if isinstance(exc, DecodeError):
+                exc = DecodeError(f"the call cannot be decoded: {exc.reason}")
+            self._send_error(ident, exc)
+        elif kind in (CALLBACK_RESULT, CALLBACK_ERROR) and ident:
+            # The JS function's answer cannot be read: the Python call raises why.
+            self._wake(self._waiters.pop(ident, None), error=exc)
+        else:
+            raise ProtocolError(f"undecodable frame: {exc}") from exc
+
+    def _take_call(self, message: list[Any]) -> None:
+        call_id = message[1]
+        if len(message) not in (5, 6) or type(call_id) is not int or call_id <= 0:
             raise ProtocolError(f"malformed CALL message {message!r:.80}")
-        _, _, target, args, kwargs = message
+        target, args, kwargs = message[2], message[3], message[4]
         if not isinstance(args, list) or not isinstance(kwargs, (dict, type(None))):
             self._send_error(call_id, DecodeError("CALL args must be an array, kwargs a map"))
             return
         if kwargs and not all(isinstance(k, str) for k in kwargs):
             self._send_error(call_id, DecodeError("keyword argument names must be strings"))
             return
-        with self._lock:
-            self._queued.add(call_id)
-        self._calls.put((call_id, target, args, kwargs or {}))
+        call = Call(self, call_id, target, args, kwargs or _NO_KWARGS)
+        if len(message) == 6 and message[5] is not None:
+            try:
+                _set_options(call, message[5])
+            except SerializationError as exc:
+                self._send_error(call_id, exc)
+                return
+        if self._new_callbacks:
+            for function in self._new_callbacks:
+                function._call = call
+            self._new_callbacks.clear()
+        self._live[call_id] = call
+        self._jobs.put(call)
 
     def _cancel(self, call_id: int) -> None:
-        """Cancel a call: not started yet, it is answered without running; running, interrupted.
+        """Cancel a call: not started, it is answered without running; running, stopped.
 
-        A CANCEL for a call that has already been answered is ignored: it crossed the reply.
+        A CANCEL for a call that has been answered is ignored: it crossed the reply.
+        The flag goes first, then the call's state is read: a call that moves on
+        meanwhile (queue -> main thread -> task or stream) checks the flag itself.
         """
-        with self._lock:
-            if call_id in self._queued:
-                self._cancelled.add(call_id)
-                return
-        _call_state.request(call_id)
+        call = self._live.get(call_id)
+        if call is None:
+            return
+        call.cancel_requested = True
+        where = call.where
+        if where == TASK:
+            self._loop.call_soon(self._cancel_task, call)
+        elif where == STREAM:
+            call.stream.close(CLOSE_CANCEL)  # between steps (or an async one)
+        if where == MAIN or (where == STREAM and not call.stream.is_async):
+            cancel.interrupt(call)  # running its code (a sync stream: in a step)
+            self._jobs.put(_WAKE)  # waiting for a callback on the main thread: look again
+        for waiter in list(self._waiters.values()):
+            if waiter.running is call and not waiter.main:
+                waiter.finish(error=cancelled_wait(call))
+
+    def _release(self, message: list[Any]) -> None:
+        ids = message[2] if len(message) >= 3 else None
+        if not isinstance(ids, list) or not all(type(i) is int and i > 0 for i in ids):
+            raise ProtocolError(
+                f"RELEASE must be [5, 0, [handle-id, ...]] with positive integer ids, "
+                f"got {message!r:.80}"
+            )
+        self._handles.discard(ids)
+
+    def _callback_answer(self, message: list[Any]) -> None:
+        cid = _positive_id(message, KIND_NAMES[message[0]])
+        if len(message) < 3:
+            raise ProtocolError(f"malformed {KIND_NAMES[message[0]]} message {message!r:.80}")
+        waiter = self._waiters.pop(cid, None)
+        if message[0] == CALLBACK_RESULT:
+            self._wake(waiter, value=message[2])
+        else:
+            self._wake(waiter, error=js_error(message[2]))
+
+    def _wake(
+        self, waiter: Waiter | None, value: Any = None, error: BaseException | None = None
+    ) -> None:
+        if waiter is None:
+            return  # nobody waits: its call was cancelled, or the cid is unknown
+        waiter.finish(value, error)
+        if waiter.main:
+            self._jobs.put(_WAKE)
+
+    def _credit(self, message: list[Any]) -> None:
+        call_id = _positive_id(message, "STREAM_CREDIT")
+        n = message[2] if len(message) >= 3 else None
+        if type(n) is not int or n <= 0:
+            raise ProtocolError(f"STREAM_CREDIT n must be a positive integer, got {n!r:.80}")
+        call = self._live.get(call_id)
+        if call is not None and call.stream is not None:
+            call.stream.add_credit(n)
+
+    def _stream_close(self, call_id: int) -> None:
+        call = self._live.get(call_id)
+        if call is None:
+            return
+        if call.stream is not None:
+            call.stream.close(CLOSE)
+        else:
+            call.close_requested = True  # not streaming yet: the stream closes as it starts
 
 
-def _invoke(
-    call_id: int, resolver: Resolver, target: str, args: list[Any], kwargs: dict[str, Any]
-) -> Any:
-    """Resolve and call ``target`` as call ``call_id``; a CANCEL for that id interrupts both.
+_NO_ARGS: list[Any] = []
+_NO_KWARGS: dict[str, Any] = {}
+_PLAIN_TYPES = frozenset({int, float, str, bytes, list, dict, tuple, bool, type(None)})
 
-    Resolving may import a slow module, so it is inside the window too. Once
-    ``current`` is reset, a late interrupt no longer applies, so ``Cancelled``
-    can come out of this function only for this call.
+
+def _is_awaitable(value: Any) -> bool:
+    """``inspect.isawaitable``, quicker for the common answers (numbers, arrays, ...)."""
+    kind = type(value)
+    if kind in _PLAIN_TYPES:
+        return False
+    if hasattr(kind, "__await__"):
+        return True
+    return kind is types.GeneratorType and inspect.isawaitable(value)
+
+
+def _is_iterable(value: Any) -> bool:
+    return hasattr(type(value), "__aiter__") or hasattr(type(value), "__iter__")
+
+
+def _task_cancelled(call: Call, exc: asyncio.CancelledError) -> BaseException:
+    """What a task that ended in CancelledError is answered with."""
+    if call.cancel_requested:
+        call.interrupted = True
+        return Cancelled(f"call {call.id} was cancelled by the client").with_traceback(
+            exc.__traceback__
+        )
+    return exc  # cancelled by its own code, not by the client: a Python error
+
+
+@cancel.user_code_boundary
+def _call_user(resolver: Resolver, call: Call) -> Any:
+    """Resolve ``call``'s target and call it (or get it): where a cancel interrupts the call.
+
+    Resolving may import a slow module, so it is inside the call's code too.
     """
-    _call_state.current = call_id
+    if call.cancel_requested:  # cancelled between leaving the queue and this point
+        call.interrupted = True
+        raise Cancelled(f"call {call.id} was cancelled by the client")
+    target = call.target
+    if type(target) is str:
+        func = resolver.get(target) if call.op_get else resolver.resolve(target)
+    elif isinstance(target, list) and target and isinstance(target[0], TargetHandle):
+        head = target[0]
+        label = f"handle {head.id} ({qualname(type(head.obj))})"
+        func = resolver.resolve_in(head.obj, target[1:], label, get=call.op_get)
+    elif isinstance(target, list):
+        raise TargetError(
+            f"a call target array must be [handle, name, ...] with a HANDLE first, "
+            f"got {target!r:.100}"
+        )
+    else:
+        func = resolver.resolve(target)  # refuses it, naming what it got
+    if call.op_get:
+        return func
+    return func(*call.args, **call.kwargs)
+
+
+_OPS = {"call": False, "get": True}
+_RESULTS = ("auto", "value", "handle")
+
+
+def _set_options(call: Call, options: Any) -> None:
+    """Check a CALL's options and set them on ``call``.
+
+    A nil value for an option means its default, as an absent key does.
+
+    Raises:
+        SerializationError: options not a map, or a known option with a bad value.
+    """
+    if not isinstance(options, dict):
+        raise SerializationError(f"CALL options must be a map or nil, got {options!r:.100}")
+    op = options.get("op")
+    if op is not None and op not in _OPS:
+        raise SerializationError(f'option "op" must be "call" or "get", got {op!r:.100}')
+    result = options.get("result")
+    if result is not None and result not in _RESULTS:
+        raise SerializationError(
+            f'option "result" must be "auto", "value" or "handle", got {result!r:.100}'
+        )
+    window = options.get("stream")
+    if window is not None and (type(window) is not int or window < 1):
+        raise SerializationError(
+            f'option "stream" must be an integer of at least 1 (the window), got {window!r:.100}'
+        )
+    progress = options.get("progress")
+    if progress is not None and type(progress) is not bool:
+        raise SerializationError(f'option "progress" must be true or false, got {progress!r:.100}')
+    if op == "get" and (call.args or call.kwargs):
+        raise SerializationError('option "op": "get" takes no args and no kwargs')
+    call.op_get = op == "get"
+    call.result = result or "auto"
+    call.window = window or 0
+    call.progress = bool(progress)
+
+
+def _positive_id(message: list[Any], name: str) -> int:
+    ident = message[1]
+    if type(ident) is not int or ident <= 0:
+        raise ProtocolError(f"malformed {name} message {message!r:.80}: the id must be positive")
+    return ident
+
+
+def _one_line(exc: BaseException) -> str:
     try:
-        if _call_state.cancelled():  # cancelled between leaving the queue and this point
-            raise Cancelled(f"call {call_id} was cancelled by the client")
-        return resolver.resolve(target)(*args, **kwargs)
-    finally:
-        _call_state.current = 0
+        return str(exc)
+    except BaseException:
+        return f"<unprintable {type(exc).__name__} object>"
 
 
-def _peek_call_id(header: bytes) -> int | None:
-    """The id of a CALL whose arguments could not be decoded, if its envelope is intact."""
+def _peek_envelope(header: bytes) -> tuple[int | None, int | None]:
+    """The kind and id of a message whose body could not be decoded, if its envelope is intact."""
     import msgpack
 
     try:
         unpacker = msgpack.Unpacker(raw=False, max_buffer_size=max(len(header), 1))
         unpacker.feed(header)
-        if unpacker.read_array_header() < 2 or unpacker.unpack() != CALL:
-            return None
-        call_id = unpacker.unpack()
+        if unpacker.read_array_header() < 2:
+            return None, None
+        kind = unpacker.unpack()
+        ident = unpacker.unpack()
     except Exception:
-        return None
-    return call_id if isinstance(call_id, int) and call_id > 0 else None
+        return None, None
+    if type(kind) is not int or type(ident) is not int or ident <= 0:
+        return None, None
+    return kind, ident
 
 
 def _widen_socket_buffers(fds: set[int], size: int = 1 << 20) -> None:
