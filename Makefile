@@ -11,17 +11,22 @@ export PYFERRY_PYTHON := $(abspath $(PY))
 
 .PHONY: setup demo test bench lint typecheck pytest jstest tstest fuzz clean
 
-setup: $(VENV)/.stamp js/node_modules/.stamp node_modules/pyferry
+setup: $(VENV)/.stamp js/node_modules/.stamp node_modules/pyferry node_modules/apache-arrow
 
 # Lets examples/ import 'pyferry' as an application would.
 node_modules/pyferry:
 	mkdir -p node_modules
 	ln -sfn ../js node_modules/pyferry
 
+# ... and its optional peer apache-arrow (examples/dataframe.mjs), the very copy pyferry loads.
+node_modules/apache-arrow: | js/node_modules/.stamp
+	mkdir -p node_modules
+	ln -sfn ../js/node_modules/apache-arrow node_modules/apache-arrow
+
 $(VENV)/.stamp: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade "pip>=25.1"
-	$(PY) -m pip install --quiet --group dev -e ".[scipy]"
+	$(PY) -m pip install --quiet --group dev -e ".[scipy,dataframe]"
 	touch $@
 
 js/node_modules/.stamp: js/package.json js/package-lock.json
@@ -31,6 +36,8 @@ js/node_modules/.stamp: js/package.json js/package-lock.json
 demo: setup
 	node examples/start.mjs
 	node examples/spectrum.mjs
+	node examples/dataframe.mjs
+	node examples/optimize.mjs
 
 test: setup lint typecheck pytest jstest tstest
 

@@ -76,8 +76,10 @@ export interface PythonOptions {
   killGrace?: number | undefined
   /**
    * Replace a worker once it has served this many calls (for code that
-   * leaks): it finishes its call, is closed and a new one takes its place.
-   * An integer of at least 1, or `Infinity` (the default: never).
+   * leaks): it finishes its calls, is closed and a new one takes its place.
+   * Not while this client holds handles of objects in it: then once the
+   * last of them is released. An integer of at least 1, or `Infinity` (the
+   * default: never).
    */
   maxCallsPerWorker?: number | undefined
   /**
@@ -144,10 +146,22 @@ export interface WorkerStats {
    * no longer counts as `live`.
    */
   state: 'starting' | 'ready' | 'closing' | 'exited'
-  /** Whether it is running a call (one that is being cancelled included). */
+  /**
+   * Whether a call holds its main thread: sent, and neither answered nor
+   * DETACHED (an `async def` call or a stream no longer holds it), one being
+   * cancelled included. A worker that is not busy takes the next call.
+   */
   busy: boolean
-  /** Calls it has answered: what `maxCallsPerWorker` counts. */
+  /** Answers it has sent (results, errors, ends of streams): what `maxCallsPerWorker` counts. */
   calls: number
+  /** Calls sent to it and not answered yet, DETACHED ones included. */
+  inFlight: number
+  /** Calls waiting for this worker in particular: they name its handles. */
+  queued: number
+  /** Live handles this client holds of objects in this worker (see {@link PyHandle}). */
+  handles: number
+  /** Frames received from it (handshake, answers, stream batches, callbacks, progress). */
+  frames: number
 }
 
 /** A snapshot of a client's pool, from `py.stats()`. */
@@ -156,15 +170,18 @@ export interface PythonStats {
   size: number
   /** Workers that take calls: starting or ready, not closing, failed or being killed. */
   live: number
-  /** Workers running a call, live or not (a closing worker may still finish one). */
+  /** Workers a call holds (see {@link WorkerStats.busy}), live or not (a closing worker may still finish one). */
   busy: number
-  /** Calls waiting in the queue for an idle worker. */
+  /** Calls waiting for a worker: in the shared queue, or for the one worker that holds their handles. */
   queued: number
   /**
    * Calls sent to a worker and not answered yet. A worker runs one call at a
-   * time, so this equals `busy`.
+   * time on its main thread, but `async def` calls and streams let it go
+   * (DETACHED) while they run, so this may exceed `busy`.
    */
   inFlight: number
+  /** Live handles this client holds, all workers together (see {@link PyHandle}). */
+  handles: number
   /**
    * Workers that ended, after their handshake, other than by being closed:
    * they crashed, or were killed (after `killGrace`, on a protocol failure,
@@ -222,9 +239,37 @@ export interface CallOptionsInit {
   /**
    * Aborting it rejects the call with `AbortError`, whose `cause` is the
    * signal's `reason`. A signal already aborted rejects the call at once,
-   * and nothing is sent.
+   * and nothing is sent. It stops streams too (`py.stream()`).
    */
   signal?: AbortSignal | undefined
+  /**
+   * `true`: the answer comes as a {@link PyHandle} whatever it is, even a
+   * value that could cross (for `py.stream()`: each item). Default: by value
+   * when it can cross, as a handle otherwise.
+   */
+  handle?: boolean | undefined
+  /**
+   * Called, in order, for each `pyferry.progress(done, total, message)` the
+   * Python code reports during the call, before the call resolves. Without
+   * it the worker reports nothing. An exception it throws is not the call's:
+   * it is rethrown on its own (an uncaught exception, as an event listener's).
+   */
+  onProgress?: ((progress: Progress) => void) | undefined
+  /**
+   * `py.stream()` only: how many items the worker may send ahead of the
+   * consumer, an integer from 1 to 2**32 - 1; default 1024. Ignored by calls.
+   */
+  window?: number | undefined
+}
+
+/** What `pyferry.progress(done, total=None, message=None)` reported, as `onProgress` gets it. */
+export interface Progress {
+  /** How far the work is (any number the code chooses), or `null`. */
+  done: number | null
+  /** Where `done` ends, or `null` when the code did not say. */
+  total: number | null
+  /** A line about the step, or `null`. */
+  message: string | null
 }
 
 /**
@@ -243,14 +288,22 @@ export declare class CallOptions {
   /**
    * Check and keep `options`.
    *
-   * @throws {TypeError} `options` is not an object, or `signal` is not an `AbortSignal`.
-   * @throws {RangeError} `timeout` is not a whole number from 0 to 2**31 - 1.
+   * @throws {TypeError} `options` is not an object, `signal` is not an
+   *   `AbortSignal`, `handle` not a boolean or `onProgress` not a function.
+   * @throws {RangeError} `timeout` is not a whole number from 0 to 2**31 - 1,
+   *   or `window` not one from 1 to 2**32 - 1.
    */
   constructor(options: CallOptionsInit)
   /** Milliseconds the call may take, or `undefined` for the client's `timeout`. */
   readonly timeout: number | undefined
   /** The signal that aborts the call, if any. */
   readonly signal: AbortSignal | undefined
+  /** Whether the answer is to come as a handle. */
+  readonly handle: boolean | undefined
+  /** The progress handler, if any. */
+  readonly onProgress: ((progress: Progress) => void) | undefined
+  /** The stream window, if given. */
+  readonly window: number | undefined
 }
 
 /**
@@ -274,7 +327,10 @@ export declare function opts(options: CallOptionsInit): CallOptions
  * up to `workers` of them (or all at once with `start()`), and stay alive
  * between calls. A worker runs one call at a time: calls wait in a queue in
  * Node and each goes, in the order made, to the oldest idle worker, so a slow
- * call never holds up a call that another worker could take.
+ * call never holds up a call that another worker could take. (An `async def`
+ * call or a stream frees its worker while it waits; a call naming handles
+ * waits for their worker; calls made inside a JS callback go to the worker
+ * that called it.)
  *
  * A worker that dies fails only the call it was running (a call that was sent
  * is never sent again) and is replaced at once; queued calls run on the other
@@ -335,16 +391,21 @@ export declare class Python extends EventEmitter {
    * `target` is a dotted name: a module path, then attributes
    * (`'numpy.fft.rfft'`, `'mymodule.MyClass.method'`). A trailing `kw({...})`
    * argument gives keyword arguments, and a trailing `opts({...})` argument
-   * options for this call (`timeout`, `signal`: see {@link CallOptions}); with
-   * both, either may come last. Arguments and the result are copied across
-   * by value (see the codec table in the README): numbers, BigInts, strings,
-   * booleans, `null`/`undefined`, arrays, plain objects, Maps, Dates,
-   * `Uint8Array` (as `bytes`), other TypedArrays and `NDArray` (as numpy
-   * arrays), `Complex`.
+   * options for this call (`timeout`, `signal`, `handle`, `onProgress`: see
+   * {@link CallOptionsInit}); with both, either may come last. Arguments and
+   * the result are copied across by value (see the codec table in the
+   * README): numbers, BigInts, strings, booleans, `null`/`undefined`,
+   * arrays, plain objects, Maps, Dates, `Uint8Array` (as `bytes`), other
+   * TypedArrays and `NDArray` (as numpy arrays), `Complex`. A Python object
+   * that has no such form arrives as a {@link PyHandle} (and a handle can be
+   * passed back, to the worker that holds it). A JS function in the
+   * arguments becomes a Python callable that calls it back (valid until this
+   * call settles); the calls it makes go to the same worker.
    *
-   * The call waits in the queue until a worker is idle, then runs there.
-   * The result type is `unknown` unless you name it: `call<number>(...)` is
-   * an unchecked assertion, not a conversion.
+   * The call waits in the queue until a worker is free, then runs there (a
+   * call naming handles: on their worker). The result type is `unknown`
+   * unless you name it: `call<number>(...)` is an unchecked assertion, not a
+   * conversion.
    *
    * Rejects with `PythonError` (the Python code raised), `TargetNotFoundError`,
    * `TargetForbiddenError` (a private name) or its subclass `NotAllowedError`
@@ -354,15 +415,77 @@ export declare class Python extends EventEmitter {
    * waiting), `WorkerCrashedError` (its worker died while running it),
    * `WorkerStartError` or `VersionMismatchError` (no worker could be
    * started), `ProtocolError`, `PoolClosedError` (the client was closed or
-   * destroyed first), or `TypeError` when `target` is not a non-empty string.
+   * destroyed first), `HandleError` and its subclasses (an argument is a
+   * handle that cannot be used: see {@link PyHandle}), or `TypeError` when
+   * `target` is not a non-empty string.
    *
    * @example
    * ```ts
    * const total = await py.call<number>('numpy.sum', [[1, 2], [3, 4]], kw({ axis: null }))
    * const roots = await py.call('numpy.roots', [1, 0, -1], opts({ timeout: 1000, signal }))
+   * const best = await py.call('scipy.optimize.minimize', (x: Float64Array) => (x[0]! - 1) ** 2, [0])
    * ```
    */
   call<T = unknown>(target: string, ...args: unknown[]): Promise<T>
+
+  /**
+   * Read the object named `name` (a dotted name, as for `call()`, that need
+   * not be callable): its value, or a {@link PyHandle} when it cannot cross.
+   * Takes no arguments but a trailing `opts()`.
+   *
+   * @example
+   * ```ts
+   * const pi = await py.get<number>('numpy.pi')
+   * ```
+   */
+  get<T = unknown>(name: string, options?: CallOptions): Promise<T>
+
+  /**
+   * A proxy for the Python module (or any dotted name) `name`, at once and
+   * without a round trip: property access extends the dotted name, calling
+   * it calls that name as `call()` does (`kw()` and `opts()` included).
+   * Nothing checks that the name exists until it is called.
+   *
+   * By default the proxy is a {@link PyModule}: every name is another
+   * `PyModule`, every call resolves with `unknown`. Name the shape you use
+   * for better types (an unchecked assertion, as `call<T>()`):
+   *
+   * @example
+   * ```ts
+   * const np = py.import('numpy')
+   * const spectrum = await np.fft.rfft(samples)               // unknown
+   * const x = await np.linspace<Float64Array>(0, 1, kw({ num: 5 }))
+   * interface Numpy { linspace(start: number, stop: number, kw?: Kwargs): Promise<Float64Array> }
+   * const typed = py.import<Numpy>('numpy')
+   * ```
+   * @throws {TypeError} `name` is not a dotted name such as `'numpy'` or `'scipy.optimize'`.
+   */
+  import<M = PyModule>(name: string): M
+
+  /**
+   * Iterate what a Python iterable yields: `target` (a dotted name, called
+   * with `args` as by `call()`; or a {@link PyHandle}, iterated itself)
+   * gives a generator, async generator or any iterable, whose items arrive
+   * in batches while the consumer keeps up (`opts({ window })` items ahead
+   * at most, default 1024). Nothing is sent before the first `next()`.
+   * Leaving a `for await` loop early (`break`, `return`, a throw) closes the
+   * iterator in Python: the loop is left once its `finally` has run.
+   *
+   * A stream has no timeout (the client's `timeout` does not apply);
+   * `opts({ signal })` aborts it (`AbortError`). Items and the end reject
+   * as `call()` does; an exception raised by the iterator comes after the
+   * items before it; `TargetError` if the target gave no iterable. The
+   * worker is free for other calls while the consumer holds the stream.
+   *
+   * @example
+   * ```ts
+   * for await (const row of py.stream<number[]>('mymodule.read_rows', path, opts({ window: 256 }))) {
+   *   if (row[0] === 0) break
+   * }
+   * ```
+   * @throws {TypeError} `target` is neither a non-empty string nor a `PyHandle`.
+   */
+  stream<T = unknown>(target: string | PyHandle, ...args: unknown[]): PyStream<T>
 
   /**
    * The handshake info of the oldest ready worker (the one a lone caller's
@@ -422,6 +545,117 @@ export declare class Python extends EventEmitter {
   off<E extends keyof PythonEvents>(event: E, listener: (...args: PythonEvents[E]) => void): this
 }
 
+// ----------------------------------------------- handle.js, proxy.js, stream.js
+
+/**
+ * One Python object held by one worker, for a Python object that cannot
+ * cross by value (or any answer with `opts({ handle: true })`). Calls on it
+ * run in the worker that holds it; passed as an argument (to that worker
+ * only) it stands for the object itself.
+ *
+ * Handles arrive wrapped in a Proxy: besides the members below, any other
+ * name calls the object's method of that name (`await counter.most_common(2)`;
+ * see {@link Remote} for types that allow it). `then` is `undefined`, so a
+ * handle is not thenable.
+ *
+ * Release it when done (`release()`, or `using`); one garbage-collected
+ * unreleased is released then. Using a released handle rejects with
+ * `HandleReleasedError`; one whose worker exited, with
+ * `HandleInvalidatedError`; handles of two workers in one call, with
+ * `HandleError`.
+ *
+ * @example
+ * ```ts
+ * const counter = await py.call<Remote>('collections.Counter', 'abracadabra', opts({ handle: true }))
+ * await counter.most_common!(2)     // [['a', 5], ['b', 2]]  (`!`: see Remote)
+ * await counter.callMethod('get', 'a')
+ * counter.release()
+ * ```
+ */
+export declare class PyHandle {
+  /** Handles are made by the client when a worker sends one. */
+  private constructor()
+  /** Qualified Python type name, e.g. `'collections.Counter'`. */
+  readonly type: string
+  /** `repr()` of the object when it crossed (at most 1000 characters). */
+  readonly repr: string
+  /** Its id in its worker's handle table (each crossing has its own). */
+  readonly id: number
+  /** The pid of the worker that holds the object. */
+  readonly pid: number
+  /** Whether `release()` was called. */
+  readonly released: boolean
+  /** Not thenable. */
+  readonly then?: undefined
+  /** Read the attribute `name` (dotted names walk on: `'shape.ndim'`): its value, or a handle. */
+  get<T = unknown>(name: string, options?: CallOptions): Promise<T>
+  /** Call the object itself with `args` (with `kw()` / `opts()` as `call()`). */
+  call<T = unknown>(...args: unknown[]): Promise<T>
+  /** Call its method `name` (what `handle.name(...args)` does, for names the handle uses itself, such as `get`). */
+  callMethod<T = unknown>(name: string, ...args: unknown[]): Promise<T>
+  /** The object by value; rejects with `SerializationError` if it cannot cross. */
+  value<T = unknown>(options?: CallOptions): Promise<T>
+  /** Let the worker drop the object (batched, after the calls that name it). Idempotent. */
+  release(): void
+  /** Same as `release()`, for `using`. */
+  [Symbol.dispose](): void
+  /** Same as `release()`, for `await using`. */
+  [Symbol.asyncDispose](): Promise<void>
+  /** `<PyHandle <type>: <repr>>`. */
+  toString(): string
+  /** What `JSON.stringify` writes: the id, type and repr, never a remote call. */
+  toJSON(): { pyHandle: number; type: string; repr: string }
+}
+
+/** A method of a remote object or module: `unknown` results unless named. */
+export interface PyMethod {
+  <T = unknown>(...args: unknown[]): Promise<T>
+}
+
+/** Any other name of a handle: a method of the Python object. */
+export interface PyMethods {
+  readonly [method: string]: PyMethod
+}
+
+/**
+ * A handle with its method names typed: `Remote` (every name a
+ * {@link PyMethod}) or `Remote<{ most_common(n: number): Promise<[string, number][]> }>`,
+ * an unchecked assertion as `call<T>()` is. With `noUncheckedIndexedAccess`,
+ * names from `PyMethods` are possibly undefined to TypeScript: write
+ * `counter.most_common!(2)`, or name the methods.
+ */
+export type Remote<M extends object = PyMethods> = PyHandle & M
+
+/** The callable side of a {@link PyModule}. */
+export interface PyModuleFunction {
+  /** Call the dotted name (`kw()` / `opts()` as in `call()`). */
+  <T = unknown>(...args: unknown[]): Promise<T>
+  /** Not thenable: `await np` is `np`. */
+  readonly then: undefined
+  /** `'<PyModule numpy.fft>'`. */
+  toString(): string
+}
+
+/**
+ * What `py.import()` returns by default: a dotted name you can call, whose
+ * every property is the longer name (`np.fft.rfft`). With
+ * `noUncheckedIndexedAccess`, properties are possibly undefined to
+ * TypeScript (`np.fft!.rfft!(x)`): name the shape in `py.import<M>()` instead.
+ */
+export type PyModule = PyModuleFunction & { readonly [name: string]: PyModule }
+
+/**
+ * The items of a Python iterable (`py.stream()`), as an async iterator;
+ * `T` is what you assert they are.
+ */
+export interface PyStream<T = unknown> extends AsyncIterator<T, undefined, undefined> {
+  /** The next item; the first call sends the call. */
+  next(): Promise<IteratorResult<T, undefined>>
+  /** Stop: closes the iterator in Python and resolves once it is closed (its `finally` has run). */
+  return(): Promise<IteratorReturnResult<undefined>>
+  [Symbol.asyncIterator](): PyStream<T>
+}
+
 // ----------------------------------------------------------------- codec.js
 
 /**
@@ -461,13 +695,23 @@ export declare function kw<T extends object>(values: KeywordArguments<T>): Kwarg
 
 // --------------------------------------------------------------- ndarray.js
 
+/** numpy's time units, from years (`'Y'`) to attoseconds (`'as'`). */
+export type TimeUnit = 'Y' | 'M' | 'W' | 'D' | 'h' | 'm' | 's' | 'ms' | 'us' | 'ns' | 'ps' | 'fs' | 'as'
+
+/**
+ * numpy's time dtypes, e.g. `'datetime64[ms]'`: int64 counts of the unit
+ * (since 1970-01-01 for datetime64), NaT being `-(2n ** 63n)`.
+ */
+export type TimeDType = `datetime64[${TimeUnit}]` | `timedelta64[${TimeUnit}]`
+
 /**
  * The TypedArray that holds the data of an array of each numpy dtype.
  *
  * `bool` uses one byte per element (0 or 1); complex dtypes use two floats per
- * element (real, imaginary), so their `data` is twice as long as `size`.
+ * element (real, imaginary), so their `data` is twice as long as `size`; time
+ * dtypes hold int64 counts in a `BigInt64Array`.
  */
-export interface DTypeArrays {
+export interface DTypeArrays extends Record<TimeDType, BigInt64Array> {
   bool: Uint8Array
   int8: Int8Array
   uint8: Uint8Array
@@ -483,11 +727,14 @@ export interface DTypeArrays {
   complex128: Float64Array
 }
 
-/** The numpy dtypes that can cross: `'bool'`, `'int8'` ... `'uint64'`, `'float32'`, `'float64'`, `'complex64'`, `'complex128'`. */
+/**
+ * The numpy dtypes that can cross: `'bool'`, `'int8'` ... `'uint64'`, `'float32'`, `'float64'`,
+ * `'complex64'`, `'complex128'`, and the time dtypes (`'datetime64[ms]'`, `'timedelta64[ns]'`, ...).
+ */
 export type DType = keyof DTypeArrays
 
 /** The JS value of one element of an array of each dtype (what `get()` returns). */
-export interface DTypeElements {
+export interface DTypeElements extends Record<TimeDType, bigint> {
   bool: boolean
   int8: number
   uint8: number
@@ -504,7 +751,7 @@ export interface DTypeElements {
 }
 
 /** The dtypes an `NDArray` gets when constructed without one (from the TypedArray's class). */
-export type DefaultDType = Exclude<DType, 'bool' | 'complex64' | 'complex128'>
+export type DefaultDType = Exclude<DType, 'bool' | 'complex64' | 'complex128' | TimeDType>
 
 /** Nested plain arrays, as returned by `NDArray#toArray()`. */
 export type NestedArray<T> = Array<T | NestedArray<T>>
@@ -638,7 +885,10 @@ export declare class Complex {
  * ├── TimeoutError              PYFERRY_TIMEOUT             the call's `timeout` ran out
  * ├── AbortError                ABORT_ERR                   the call's `signal` aborted (`cause`: its reason)
  * ├── QueueFullError            PYFERRY_QUEUE_FULL          `maxQueue` calls were already waiting
- * └── PoolClosedError           PYFERRY_POOL_CLOSED         the client was closed or destroyed
+ * ├── PoolClosedError           PYFERRY_POOL_CLOSED         the client was closed or destroyed
+ * └── HandleError               PYFERRY_HANDLE              a PyHandle cannot be used in this call
+ *     ├── HandleReleasedError   PYFERRY_HANDLE_RELEASED     it was released
+ *     └── HandleInvalidatedError PYFERRY_HANDLE_INVALIDATED its worker exited
  * ```
  *
  * `name` and `code` live on each class's prototype, as on Node's own errors;
@@ -855,6 +1105,36 @@ export declare class QueueFullError extends PyferryError {
  */
 export declare class PoolClosedError extends PyferryError {
   readonly code: 'PYFERRY_POOL_CLOSED'
+}
+
+/**
+ * A {@link PyHandle} cannot be used in this call: as such, handles of two
+ * workers named in one call (refused before anything is sent). Its
+ * subclasses say why a single handle cannot be used.
+ */
+export declare class HandleError extends PyferryError {
+  readonly code: 'PYFERRY_HANDLE' | 'PYFERRY_HANDLE_RELEASED' | 'PYFERRY_HANDLE_INVALIDATED'
+  /** Qualified Python type of the worker's error, when the worker reported it. */
+  readonly pythonType?: string
+  /** The worker's traceback text, when the worker reported it. */
+  readonly pythonTraceback?: string
+}
+
+/**
+ * The handle was released (`release()`), so it cannot be used any more; or
+ * the worker no longer has the object (its ERROR `PYFERRY_HANDLE`).
+ */
+export declare class HandleReleasedError extends HandleError {
+  readonly code: 'PYFERRY_HANDLE_RELEASED'
+}
+
+/**
+ * The worker that held the object exited (crashed, killed, closed): its
+ * handles are gone, and calls still waiting for it that name them reject
+ * with this.
+ */
+export declare class HandleInvalidatedError extends HandleError {
+  readonly code: 'PYFERRY_HANDLE_INVALIDATED'
 }
 
 // -------------------------------------------------------------- protocol.js

@@ -12,27 +12,45 @@
 // Date                        ext -1 (timestamp)           datetime (UTC)
 // Complex                     ext 2                        complex
 // other TypedArray, NDArray   ext 1 + out-of-band buffer   numpy.ndarray
+// apache-arrow Table          ext 5 + Arrow IPC buffer     pandas.DataFrame (see arrow.js)
+// PyHandle (of that worker)   ext 3 (u64 handle id)        the object in its handle table
+// function (CALL args only)   ext 4 (u64 callback id)      pyferry.JSFunction
 //
+// Arriving HANDLEs become PyHandles bound to the worker that sent them (see handle.js);
+// a CALLBACK in a message to the client is a protocol error.
 // Arriving maps whose keys are all strings become plain objects, others Map.
 // Arriving 1-d arrays of a dtype with its own TypedArray become that TypedArray;
-// other arrays (n-d, bool, uint8, complex) become NDArray.
+// other arrays (n-d, bool, uint8, complex, datetime64, timedelta64) become NDArray.
 
-import { SerializationError, ProtocolError } from './errors.js'
+import { EXT_ARROW, arrowLoaded, finishFrame, isArrowTable, messageReady, readTable, settlePending, tableBuffer } from './arrow.js'
+import { HandleError, SerializationError, ProtocolError } from './errors.js'
+import { HandleTable, checkUsable, describe as describeHandle, handleState } from './handle.js'
 import { Reader, Writer } from './msgpack.js'
-import { Complex, DTYPES, NDArray, STANDALONE, dtypeOf } from './ndarray.js'
-import { PREFIX_SIZE, frameChunks } from './protocol.js'
+import { Complex, DTYPES, NDArray, STANDALONE, TIME_UNITS, dtypeOf } from './ndarray.js'
+import { PREFIX_SIZE } from './protocol.js'
+import { isModuleProxy } from './proxy.js'
 
 export const EXT_NDARRAY = 1
 export const EXT_COMPLEX = 2
 export const EXT_TIMESTAMP = -1
-// Reserved for a later protocol version; named in errors.
-export const RESERVED_EXTENSIONS = { 3: 'handle', 4: 'JS callback', 5: 'Arrow table' }
+export const EXT_HANDLE = 3
+export const EXT_CALLBACK = 4
+// Reserved for a later protocol version; named in errors (none today).
+export const RESERVED_EXTENSIONS = {}
+// messageReady(message): the message, or a Promise of it while a table in it waits for apache-arrow.
+export { EXT_ARROW, messageReady }
 
 export const DTYPE_CODES = {
   bool: 1, int8: 2, uint8: 3, int16: 4, uint16: 5, int32: 6, uint32: 7,
   int64: 8, uint64: 9, float32: 10, float64: 11, complex64: 12, complex128: 13,
 }
 const DTYPE_NAMES = Object.fromEntries(Object.entries(DTYPE_CODES).map(([k, v]) => [v, k]))
+// datetime64 and timedelta64: dtype code 14 or 15 plus a time unit byte (1 for 'Y' ... 13 for 'as').
+const TIME_CODES = { datetime64: 14, timedelta64: 15 }
+const TIME_KINDS = { 14: 'datetime64', 15: 'timedelta64' }
+// dtype name -> time unit byte, for the time dtypes only
+const UNIT_CODES = Object.fromEntries(Object.keys(TIME_CODES).flatMap(
+  (kind) => TIME_UNITS.map((unit, i) => [`${kind}[${unit}]`, i + 1])))
 const MAX_DEPTH = 512
 const MAP_KEY = Symbol('map key') // a Map key adds no path segment of its own
 const INT64_MIN = -(2n ** 63n)
@@ -51,6 +69,53 @@ export class Kwargs {
 // Mark an object as keyword arguments (valid only at the end of a call's arguments).
 export function kw(values) {
   return new Kwargs(values)
+}
+
+// What a message names besides values, collected while it is encoded: the handles (all
+// of one worker: `table`) and, where functions may cross (a CALL's arguments), the
+// functions sent as CALLBACK ids.
+export class Refs {
+  handles = new Set() // handle states
+  callbacks = new Map() // callback id -> function
+  #ids = new Map() // function -> callback id
+  #nextCallbackId
+
+  // table: the worker the message goes to, if already known (a callback's answer);
+  // nextCallbackId: () => a new id, or null where no function may cross.
+  constructor({ table = null, nextCallbackId = null } = {}) {
+    this.table = table
+    this.#nextCallbackId = nextCallbackId
+  }
+
+  handle(state) {
+    checkUsable(state)
+    if (this.table === null) this.table = state.table
+    else if (state.table !== this.table) {
+      throw new HandleError(`${describeHandle(state)} cannot go to worker ${this.table.pid}: ` +
+        'a call can only name handles of the worker that runs it')
+    }
+    this.handles.add(state)
+    return state.id
+  }
+
+  callback(fn) {
+    if (this.#nextCallbackId === null) throw new PathError('a function can only cross in the arguments of a call')
+    let id = this.#ids.get(fn)
+    if (id === undefined) {
+      id = this.#nextCallbackId()
+      this.#ids.set(fn, id)
+      this.callbacks.set(id, fn)
+    }
+    return id
+  }
+}
+
+let outgoing = null // the Refs of the message being encoded
+
+function u64(n) {
+  const payload = Buffer.alloc(8)
+  payload.writeBigUInt64LE(BigInt(n), 0)
+  return payload
 }
 
 // Thrown while walking a value; turned into a SerializationError with the full path.
@@ -102,6 +167,13 @@ function writeValue(w, value, buffers, depth) {
       // depth counts enclosing containers, as the decoder does: at most MAX_DEPTH levels.
       if (depth >= MAX_DEPTH) throw new PathError(`nesting deeper than ${MAX_DEPTH} (a cycle?)`)
       return writeObject(w, value, buffers, depth + 1)
+    case 'function':
+      if (isModuleProxy(value)) {
+        throw new PathError(`${String(value)} names a Python object and cannot cross; pass the value of py.get() instead`)
+      }
+      if (outgoing === null) throw new PathError('a function can only cross in the arguments of a call')
+      w.ext(EXT_CALLBACK, u64(outgoing.callback(value)))
+      return
     default:
       throw new PathError(`a ${typeof value} cannot cross by value`)
   }
@@ -146,6 +218,11 @@ function writeObject(w, value, buffers, depth) {
       w.str(k)
       writeChild(w, value[k], buffers, depth, k)
     }
+  } else if (isArrowTable(value)) {
+    w.ext(EXT_ARROW, tableBuffer(value, buffers))
+  } else if (handleState(value) !== undefined) {
+    if (outgoing === null) throw new PathError('a PyHandle can only cross in a call or a callback\'s answer')
+    w.ext(EXT_HANDLE, u64(outgoing.handle(handleState(value))))
   } else {
     throw new PathError(`a ${describe(value)} cannot cross by value`)
   }
@@ -164,8 +241,10 @@ function writeArray(w, data, shape, dtype, buffers) {
   if (shape.length > 64) throw new PathError(`an array of ${shape.length} dimensions (numpy allows 64)`)
   const payload = Buffer.alloc(8 + 8 * shape.length)
   payload.writeUInt32LE(buffers.length, 0)
-  payload[4] = DTYPE_CODES[dtype]
+  const unit = UNIT_CODES[dtype]
+  payload[4] = unit === undefined ? DTYPE_CODES[dtype] : TIME_CODES[dtype.slice(0, dtype.indexOf('['))]
   payload[5] = shape.length
+  payload[6] = unit ?? 0
   for (let i = 0; i < shape.length; i++) payload.writeBigUInt64LE(BigInt(shape[i]), 8 + 8 * i)
   buffers.push(new Uint8Array(data.buffer, data.byteOffset, data.byteLength))
   w.ext(EXT_NDARRAY, payload)
@@ -203,37 +282,73 @@ function fail(error, root) {
   throw new SerializationError(error.message, root + path)
 }
 
-// Encode a message array into the chunks of one frame.
-export function encodeMessage(message, root = 'message') {
+// Encode a message array into the chunks of one frame (a Promise of them while
+// an Arrow table waits for apache-arrow to load: see arrow.js).
+// `refs` (a Refs) collects the handles the message names; without it none may cross.
+export function encodeMessage(message, root = 'message', refs = null) {
   const w = new Writer(PREFIX_SIZE)
   const buffers = []
+  const outer = outgoing // a getter run while encoding may itself encode a call
+  outgoing = refs
   try {
     writeValue(w, message, buffers, 0)
   } catch (error) {
     fail(error, root)
+  } finally {
+    outgoing = outer
   }
-  return frameChunks(w.buf.subarray(0, w.pos), PREFIX_SIZE, buffers)
+  return finishFrame(w.buf.subarray(0, w.pos), buffers)
 }
 
-// Encode a CALL message; errors name `args[i]...` or `kwargs.name...`.
-export function encodeCall(kind, id, target, args, kwargs) {
+// Encode [kind, id, value], a callback's answer; errors name `result...`.
+export function encodeAnswer(kind, id, value, refs) {
   const w = new Writer(PREFIX_SIZE)
   const buffers = []
-  w.arrayHeader(5)
+  const outer = outgoing
+  outgoing = refs
+  w.arrayHeader(3)
   w.int(kind)
   w.int(id)
-  w.str(target)
-  let root = 'args'
   try {
+    writeValue(w, value, buffers, 1)
+  } catch (error) {
+    fail(error, 'result')
+  } finally {
+    outgoing = outer
+  }
+  return finishFrame(w.buf.subarray(0, w.pos), buffers)
+}
+
+// Encode a CALL message; errors name `target`, `args[i]...` or `kwargs.name...`. `target`
+// is a dotted name or an array [PyHandle, name, ...]; `options` a map or undefined (a
+// 5-element CALL); `refs` collects the handles and functions it names. Returns chunks, or
+// a Promise of them as encodeMessage does.
+export function encodeCall(kind, id, target, args, kwargs, options, refs = new Refs()) {
+  const w = new Writer(PREFIX_SIZE)
+  const buffers = []
+  const outer = outgoing
+  outgoing = refs
+  w.arrayHeader(options === undefined ? 5 : 6)
+  w.int(kind)
+  w.int(id)
+  let root = 'target'
+  try {
+    if (typeof target === 'string') w.str(target)
+    else writeValue(w, target, buffers, 1)
+    root = 'args'
     w.arrayHeader(args.length)
     for (let i = 0; i < args.length; i++) writeChild(w, args[i], buffers, 2, i)
     root = 'kwargs'
     if (kwargs === undefined) w.nil()
     else writeValue(w, kwargs, buffers, 1)
+    root = 'options'
+    if (options !== undefined) writeValue(w, options, buffers, 1)
   } catch (error) {
     fail(error, root)
+  } finally {
+    outgoing = outer
   }
-  return frameChunks(w.buf.subarray(0, w.pos), PREFIX_SIZE, buffers)
+  return finishFrame(w.buf.subarray(0, w.pos), buffers)
 }
 
 // The [kind, id] of a message whose body could not be decoded, if its envelope is intact.
@@ -251,17 +366,28 @@ export function peekEnvelope(header) {
 // Throws ProtocolError for an extension type version 1 does not define (a
 // version 1 peer never sends one, so the stream cannot be trusted), wherever it
 // sits in the header; SerializationError for anything else that does not decode
-// (bad MessagePack, a malformed NDARRAY, COMPLEX or timestamp payload): that
-// concerns this one message only.
-export function decodeMessage(header, buffers) {
+// (bad MessagePack, a malformed NDARRAY, COMPLEX, ARROW or timestamp payload):
+// that concerns this one message only. An Arrow table decoded before
+// apache-arrow has loaded makes the element of the message holding it a
+// Promise (see arrow.js).
+//
+// A HANDLE becomes `context.handle(id, type, repr)`: the worker that read the frame
+// binds it to itself. Without a context it is a PyHandle of no worker (unusable).
+// A CALLBACK is a ProtocolError: only the client sends them.
+export function decodeMessage(header, buffers, context = undefined) {
   let bad = null // the first malformed value of a known extension type
+  let pending = false // an Arrow table waits for apache-arrow
   const reader = new Reader((type, data) => {
-    if (type !== EXT_NDARRAY && type !== EXT_COMPLEX && type !== EXT_TIMESTAMP) {
+    if (type === EXT_CALLBACK) {
+      throw new ProtocolError('a CALLBACK (extension type 4) in a message to the client: only calls carry JS functions')
+    }
+    if (type !== EXT_NDARRAY && type !== EXT_COMPLEX && type !== EXT_TIMESTAMP && type !== EXT_ARROW && type !== EXT_HANDLE) {
       throw new ProtocolError(unknownExtension(type))
     }
     if (bad !== null) return null
+    if (type === EXT_ARROW && !arrowLoaded()) pending = true
     try {
-      return readExt(type, data, buffers)
+      return type === EXT_HANDLE ? readHandle(data, context) : readExt(type, data, buffers)
     } catch (error) {
       // Keep reading: an unknown extension type later in the header still has to be found.
       bad = error instanceof SerializationError
@@ -278,7 +404,7 @@ export function decodeMessage(header, buffers) {
     throw bad ?? new SerializationError(`undecodable message: ${error.message}`, '', { cause: error })
   }
   if (bad !== null) throw bad
-  return message
+  return pending ? settlePending(message) : message
 }
 
 function unknownExtension(type) {
@@ -288,9 +414,30 @@ function unknownExtension(type) {
     : `extension type ${type} (${reserved}) is reserved, not in protocol version 1`
 }
 
+const utf8 = new TextDecoder('utf-8', { fatal: true })
+let detached = null // the table of handles decoded without a worker
+
+// HANDLE: u64 id (at least 1), then from the worker `<type>\n<repr>` in UTF-8.
+function readHandle(data, context) {
+  if (data.length < 8) throw new SerializationError(`handle extension of ${data.length} bytes, expected at least 8`)
+  const big = new DataView(data.buffer, data.byteOffset, 8).getBigUint64(0, true)
+  if (big === 0n) throw new SerializationError('handle id 0 (ids start at 1)')
+  // Ids count up from 1 per worker: one past 2**53 would take that many handles.
+  if (big > BigInt(Number.MAX_SAFE_INTEGER)) throw new SerializationError(`handle id ${big} is beyond 2**53 - 1`)
+  const id = Number(big)
+  const text = utf8.decode(data.subarray(8))
+  const newline = text.indexOf('\n')
+  const type = newline < 0 ? text : text.slice(0, newline)
+  const repr = newline < 0 ? '' : text.slice(newline + 1)
+  if (context?.handle) return context.handle(id, type, repr)
+  detached ??= HandleTable.detached()
+  return detached.adopt(id, type, repr)
+}
+
 function readExt(type, data, buffers) {
   const view = new DataView(data.buffer, data.byteOffset, data.byteLength)
   if (type === EXT_NDARRAY) return readArray(view, buffers)
+  if (type === EXT_ARROW) return readTable(view, buffers)
   if (type === EXT_COMPLEX) {
     if (data.length !== 16) throw new SerializationError(`complex extension of ${data.length} bytes, expected 16`)
     return new Complex(view.getFloat64(0, true), view.getFloat64(8, true))
@@ -301,10 +448,11 @@ function readExt(type, data, buffers) {
 function readArray(view, buffers) {
   if (view.byteLength < 8) throw new SerializationError('ndarray extension too short')
   const index = view.getUint32(0, true)
-  const dtype = DTYPE_NAMES[view.getUint8(4)]
+  const code = view.getUint8(4)
   const ndim = view.getUint8(5)
   if (view.byteLength !== 8 + 8 * ndim) throw new SerializationError(`ndarray extension does not match ndim ${ndim}`)
-  if (dtype === undefined) throw new SerializationError(`unknown dtype code ${view.getUint8(4)}`)
+  const dtype = TIME_KINDS[code] === undefined ? DTYPE_NAMES[code] : timeDtype(code, view.getUint8(6))
+  if (dtype === undefined) throw new SerializationError(`unknown dtype code ${code}`)
   if (index >= buffers.length) throw new SerializationError(`ndarray refers to buffer ${index}, frame has ${buffers.length}`)
   const shape = []
   let size = 1
@@ -321,6 +469,14 @@ function readArray(view, buffers) {
   const data = new Type(bytes.buffer, bytes.byteOffset, size * per)
   if (ndim === 1 && STANDALONE.has(dtype)) return data
   return new NDArray(data, shape, dtype)
+}
+
+// 'datetime64[ms]' for code 14 and unit byte 8; the unit byte must be 1..13.
+function timeDtype(code, unit) {
+  if (unit < 1 || unit > TIME_UNITS.length) {
+    throw new SerializationError(`dtype code ${code} with time unit ${unit}, not one of 1..${TIME_UNITS.length}`)
+  }
+  return `${TIME_KINDS[code]}[${TIME_UNITS[unit - 1]}]`
 }
 
 function readTimestamp(view) {

@@ -14,7 +14,10 @@
 // ├── TimeoutError              PYFERRY_TIMEOUT             the call's `timeout` ran out
 // ├── AbortError                ABORT_ERR                   the call's `signal` aborted (`cause`: its reason)
 // ├── QueueFullError            PYFERRY_QUEUE_FULL          `maxQueue` calls were already waiting
-// └── PoolClosedError           PYFERRY_POOL_CLOSED         the client was closed or destroyed
+// ├── PoolClosedError           PYFERRY_POOL_CLOSED         the client was closed or destroyed
+// └── HandleError               PYFERRY_HANDLE              a PyHandle cannot be used in this call
+//     ├── HandleReleasedError   PYFERRY_HANDLE_RELEASED     it was released (or the worker no longer has it)
+//     └── HandleInvalidatedError PYFERRY_HANDLE_INVALIDATED its worker exited
 
 export class PyferryError extends Error {}
 
@@ -53,6 +56,9 @@ export const NotAllowedError = define('NotAllowedError', 'PYFERRY_NOT_ALLOWED', 
 export const TimeoutError = define('TimeoutError', 'PYFERRY_TIMEOUT')
 export const QueueFullError = define('QueueFullError', 'PYFERRY_QUEUE_FULL')
 export const PoolClosedError = define('PoolClosedError', 'PYFERRY_POOL_CLOSED')
+export const HandleError = define('HandleError', 'PYFERRY_HANDLE')
+export const HandleReleasedError = define('HandleReleasedError', 'PYFERRY_HANDLE_RELEASED', HandleError)
+export const HandleInvalidatedError = define('HandleInvalidatedError', 'PYFERRY_HANDLE_INVALIDATED', HandleError)
 
 // Named and coded like the AbortError Node's own APIs reject with; `cause` is the signal's reason.
 export class AbortError extends PyferryError {
@@ -105,6 +111,8 @@ const byCode = {
   PYFERRY_NOT_ALLOWED: NotAllowedError,
   PYFERRY_PROTOCOL: ProtocolError,
   PYFERRY_VERSION_MISMATCH: VersionMismatchError,
+  // The worker's table has no such id: this client released it (or never had it).
+  PYFERRY_HANDLE: HandleReleasedError,
 }
 
 // Build the JS error for an error-info map sent by the worker (see docs/protocol.md).

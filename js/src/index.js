@@ -3,6 +3,7 @@
 export { Python, opts, CallOptions } from './python.js'
 export { kw, Kwargs } from './codec.js'
 export { NDArray, Complex } from './ndarray.js'
+export { PyHandle } from './handle.js'
 export {
   PyferryError,
   PythonError,
@@ -19,5 +20,8 @@ export {
   AbortError,
   QueueFullError,
   PoolClosedError,
+  HandleError,
+  HandleReleasedError,
+  HandleInvalidatedError,
 } from './errors.js'
 export { PROTOCOL_VERSION } from './protocol.js'

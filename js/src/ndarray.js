@@ -1,5 +1,8 @@
 // Value classes with no JS built-in equivalent: NDArray (numpy's n-d arrays) and Complex.
 
+// numpy's time units in the order of their wire code (1 for 'Y' ... 13 for 'as').
+export const TIME_UNITS = ['Y', 'M', 'W', 'D', 'h', 'm', 's', 'ms', 'us', 'ns', 'ps', 'fs', 'as']
+
 // dtype name -> [TypedArray class, elements of that class per array element]
 export const DTYPES = {
   bool: [Uint8Array, 1],
@@ -15,6 +18,11 @@ export const DTYPES = {
   float64: [Float64Array, 1],
   complex64: [Float32Array, 2],
   complex128: [Float64Array, 2],
+}
+// datetime64[unit] and timedelta64[unit]: int64 counts of the unit (since 1970 for
+// datetime64), NaT being -(2n ** 63n), e.g. 'datetime64[ms]', 'timedelta64[ns]'.
+for (const kind of ['datetime64', 'timedelta64']) {
+  for (const unit of TIME_UNITS) DTYPES[`${kind}[${unit}]`] = [BigInt64Array, 1]
 }
 
 // dtypes whose 1-d arrays travel as a bare TypedArray (bool, uint8 and complex need NDArray).
@@ -64,7 +72,9 @@ export class NDArray {
     dtype ??= dtypeOf(data)
     const entry = DTYPES[dtype]
     if (entry === undefined) {
-      throw new TypeError(`unknown dtype ${JSON.stringify(dtype)}; one of: ${Object.keys(DTYPES).join(', ')}`)
+      const plain = Object.keys(DTYPES).filter((name) => !name.includes('['))
+      throw new TypeError(`unknown dtype ${JSON.stringify(dtype)}; one of: ${plain.join(', ')}, ` +
+        `datetime64[unit], timedelta64[unit] (unit: ${TIME_UNITS.join(', ')})`)
     }
     if (!fits(data, entry[0])) {
       throw new TypeError(`dtype ${dtype} needs a ${entry[0].name}, got ${data.constructor.name}`)

@@ -1,9 +1,17 @@
 // The pool: worker processes, the queue of calls, routing, timeouts, cancellation, healing.
 //
-// Every call is a job. A job waits in the queue until a worker is idle, then
-// runs there alone: a worker holds at most one call at a time, so a slow call
-// never holds up a call that another worker could take, and a call that has not
-// been sent is never lost with a crashed worker — it simply waits for the next.
+// Every call is a job. A job waits in the queue until a worker is free, then
+// runs there: a worker is free when each call sent to it has been answered or
+// got DETACHED (a coroutine or a stream that no longer holds its main thread),
+// so a slow call never holds up a call that another worker could take, and a
+// call that has not been sent is never lost with a crashed worker — it simply
+// waits for the next.
+//
+// A call that names handles (PyHandle) can only run on their worker: it waits in
+// that worker's own FIFO queue, served before the shared queue whenever the
+// worker is free; if the worker exits first it fails with HandleInvalidatedError.
+// A call made while a JS callback runs goes straight to the worker that called
+// back (which is busy: it waits for the callback and runs the call meanwhile).
 //
 //   queued --send--> running --reply--> settled
 //     |                 |
@@ -16,7 +24,7 @@
 // exponential backoff; while no worker is alive, calls fail at once with the
 // start error instead of waiting.
 
-import { AbortError, PoolClosedError, QueueFullError, TimeoutError } from './errors.js'
+import { AbortError, HandleInvalidatedError, PoolClosedError, QueueFullError, TimeoutError } from './errors.js'
 
 const BACKOFF_FIRST_MS = 100
 const BACKOFF_MAX_MS = 10_000
@@ -29,7 +37,9 @@ export class Pool {
   #maxCallsPerWorker
   #killGrace
   #workers = [] // every process not yet exited, oldest first
-  #queue = []
+  #queue = [] // calls any worker may run
+  #pinned = new Map() // worker -> calls only it may run (they name its handles), oldest first
+  #retiring = new WeakSet() // served maxCallsPerWorker calls: closed once its calls are answered
   #wanted = 0 // how many workers the pool keeps alive: grows with demand, up to #size
   #restarts = 0
   #recycled = 0
@@ -49,28 +59,44 @@ export class Pool {
     this.#killGrace = killGrace
   }
 
-  // Queue a job ({ id, target, chunks, timeout, signal }); resolves or rejects with its outcome.
+  // Queue a job ({ id, target, chunks, timeout, signal, handles, callbacks, owner, via, ... });
+  // resolves or rejects with its outcome. `owner`: the worker whose handles it names;
+  // `via`: the callback context it was made in ({ worker, active }).
   submit(job) {
     job.promise = new Promise((resolve, reject) => {
       job.resolve = resolve
       job.reject = reject
     })
-    if (this.#closed) return this.#refuse(job, new PoolClosedError('this Python client is closed'))
+    const direct = this.#directWorker(job)
+    // A call made by a JS callback is part of a running call, which close() lets finish.
+    if (this.#closed && direct === undefined) return this.#refuse(job, new PoolClosedError('this Python client is closed'))
     if (job.signal?.aborted) return this.#refuse(job, abortError(job))
-    const failure = this.#startFailureNow()
-    if (failure) return this.#refuse(job, failure())
-    job.state = 'queued'
-    this.#queue.push(job)
-    this.#grow()
-    this.#dispatch()
-    if (job.state === 'queued' && this.#queue.length > this.#maxQueue) {
-      // No idle worker took it and the queue was already full.
-      this.#queue.pop()
-      this.#full = true
-      return this.#refuse(job, new QueueFullError(
-        `${this.#queue.length} calls are already waiting (maxQueue is ${this.#maxQueue})`))
+    if (job.owner && !(job.owner.usable && this.#workers.includes(job.owner))) {
+      return this.#refuse(job, new HandleInvalidatedError(
+        `the call to ${job.target} names a handle of worker ${job.owner.pid}, which has exited`))
     }
-    if (this.#queue.length > 0 && this.#queue.length >= this.#maxQueue) this.#full = true
+    if (direct === undefined && job.owner === undefined) {
+      const failure = this.#startFailureNow()
+      if (failure) return this.#refuse(job, failure())
+    }
+    if (direct !== undefined) {
+      this.#send(direct, job)
+    } else {
+      job.state = 'queued'
+      job.queue = job.owner === undefined ? this.#queue : this.#pinnedOf(job.owner)
+      job.queue.push(job)
+      this.#grow()
+      this.#dispatch()
+      const waiting = this.#waiting()
+      if (job.state === 'queued' && waiting > this.#maxQueue) {
+        // No free worker took it and the queues were already full.
+        job.queue.pop()
+        this.#full = true
+        return this.#refuse(job, new QueueFullError(
+          `${waiting - 1} calls are already waiting (maxQueue is ${this.#maxQueue})`))
+      }
+      if (waiting > 0 && waiting >= this.#maxQueue) this.#full = true
+    }
     if (job.timeout !== undefined) {
       job.timer = setTimeout(() => this.#abort(job, new TimeoutError(
         `the call to ${job.target} did not finish within its timeout of ${job.timeout} ms`)), job.timeout)
@@ -80,6 +106,15 @@ export class Pool {
       job.signal.addEventListener('abort', job.onAbort, { once: true })
     }
     return job.promise
+  }
+
+  // Take back a call not sent yet (a stream closed before it started); true if it was queued.
+  withdraw(job) {
+    if (job.state !== 'queued') return false
+    job.queue.splice(job.queue.indexOf(job), 1)
+    this.#settle(job, null, undefined)
+    this.#dispatch()
+    return true
   }
 
   // Spawn workers until `count` (default: the pool size) are alive; resolves when they are ready.
@@ -104,13 +139,23 @@ export class Pool {
   }
 
   stats() {
-    const workers = this.#workers.map((w) => ({ pid: w.pid, state: w.state, busy: w.pending > 0, calls: w.calls }))
+    const workers = this.#workers.map((w) => ({
+      pid: w.pid,
+      state: w.state,
+      busy: w.busy,
+      calls: w.calls,
+      inFlight: w.pending,
+      queued: this.#pinned.get(w)?.length ?? 0,
+      handles: w.handles.size,
+      frames: w.frames,
+    }))
     return {
       size: this.#size,
       live: this.#workers.filter((w) => w.usable).length,
       busy: workers.filter((w) => w.busy).length,
-      queued: this.#queue.length,
+      queued: this.#waiting(),
       inFlight: this.#workers.reduce((n, w) => n + w.pending, 0),
+      handles: workers.reduce((n, w) => n + w.handles, 0),
       restarts: this.#restarts,
       recycled: this.#recycled,
       workers,
@@ -122,7 +167,7 @@ export class Pool {
   async close({ timeout } = {}) {
     this.#closed = true
     clearTimeout(this.#backoffTimer)
-    for (const job of this.#queue.splice(0)) {
+    for (const job of this.#takeQueued()) {
       this.#settle(job, new PoolClosedError('the Python client was closed before the call started'))
     }
     const timer = timeout === undefined ? null : setTimeout(() => {
@@ -132,7 +177,13 @@ export class Pool {
         }
       }
     }, timeout)
-    for (const worker of this.#workers) if (worker.pending === 0) worker.close()
+    for (const worker of this.#workers) {
+      // A stream runs as long as its consumer wants: it would keep the worker for ever.
+      for (const job of worker.jobs()) {
+        if (job.stream) this.#abort(job, new PoolClosedError('the Python client was closed while the stream was open'))
+      }
+      if (worker.pending === 0) worker.close()
+    }
     try {
       while (this.#workers.length) await this.#workers[0].exited
     } finally {
@@ -145,7 +196,7 @@ export class Pool {
     this.#closed = true
     clearTimeout(this.#backoffTimer)
     const error = () => new PoolClosedError('the Python client was destroyed')
-    for (const job of this.#queue.splice(0)) this.#settle(job, error())
+    for (const job of this.#takeQueued()) this.#settle(job, error())
     for (const worker of this.#workers) {
       for (const job of worker.jobs()) this.#settle(job, error())
       worker.kill()
@@ -155,8 +206,42 @@ export class Pool {
 
   #refuse(job, error) {
     job.state = 'settled'
+    this.#dropHandles(job)
     job.reject(error)
     return job.promise
+  }
+
+  // Every queued call, shared and pinned, taken out of the queues.
+  #takeQueued() {
+    const jobs = this.#queue.splice(0)
+    for (const queue of this.#pinned.values()) jobs.push(...queue.splice(0))
+    return jobs
+  }
+
+  #waiting() {
+    let n = this.#queue.length
+    for (const queue of this.#pinned.values()) n += queue.length
+    return n
+  }
+
+  #pinnedOf(worker) {
+    let queue = this.#pinned.get(worker)
+    if (queue === undefined) this.#pinned.set(worker, (queue = []))
+    return queue
+  }
+
+  // The worker a call made inside a JS callback goes to at once: the one that called back,
+  // unless the call names handles of another worker (those decide).
+  #directWorker(job) {
+    const worker = job.via?.active ? job.via.worker : undefined
+    if (worker === undefined || !worker.usable || !this.#workers.includes(worker)) return undefined
+    if (job.owner !== undefined && job.owner !== worker) return undefined
+    return worker
+  }
+
+  // Free: usable, and every call sent to it answered or DETACHED.
+  #free(worker) {
+    return worker.usable && !worker.busy && !this.#retiring.has(worker)
   }
 
   // The error factory of the last start failure, while its backoff runs and no worker is alive.
@@ -168,12 +253,12 @@ export class Pool {
   #grow() {
     if (this.#closed || Date.now() < this.#backoffUntil) return
     // A worker on its way out still counts against `size` (it is a process) but not as live.
-    let live = this.#workers.filter((w) => w.usable).length
-    let idle = this.#workers.filter((w) => w.usable && w.pending === 0).length
-    while (this.#workers.length < this.#size && (live < this.#wanted || this.#queue.length > idle)) {
+    let live = this.#workers.filter((w) => w.usable && !this.#retiring.has(w)).length
+    let free = this.#workers.filter((w) => this.#free(w)).length
+    while (this.#workers.length < this.#size && (live < this.#wanted || this.#queue.length > free)) {
       this.#startWorker()
       live++
-      idle++
+      free++
       this.#wanted = Math.max(this.#wanted, live)
     }
   }
@@ -186,41 +271,81 @@ export class Pool {
       this.#backoffUntil = 0
     })
     worker.on('reply', (job, error, value) => this.#onReply(worker, job, error, value))
+    worker.on('free', () => this.#dispatch())
+    worker.on('unpinned', () => {
+      // Its last handle was released: it may be recycled now.
+      if (this.#closed) return
+      this.#retire(worker)
+      this.#dispatch()
+    })
     worker.on('exit', (exit) => this.#onExit(worker, exit))
     for (const stream of ['stdout', 'stderr']) worker.on(stream, (line) => this.#emit(stream, line, { pid: worker.pid }))
     if (worker.pid !== undefined) this.#emit('spawn', { pid: worker.pid })
   }
 
-  // Send queued jobs to idle workers, oldest worker first.
+  // Send queued jobs to free workers, oldest worker first; a worker's pinned calls first.
   #dispatch() {
-    while (this.#queue.length) {
-      const worker = this.#workers.find((w) => w.usable && w.pending === 0)
-      if (worker === undefined) break
-      const job = this.#queue.shift()
-      job.state = 'running'
-      job.worker = worker
-      worker.send(job)
+    for (const worker of this.#workers) {
+      while (this.#free(worker)) {
+        const job = this.#pinned.get(worker)?.shift() ?? this.#queue.shift()
+        if (job === undefined) break
+        this.#send(worker, job)
+      }
     }
-    if (this.#full && this.#queue.length === 0) {
+    if (this.#full && this.#waiting() === 0) {
       this.#full = false
       this.#emit('drain')
     }
   }
 
+  #send(worker, job) {
+    job.state = 'running'
+    job.queue = null
+    job.worker = worker
+    worker.send(job)
+    this.#dropHandles(job) // after the write: a RELEASE for them may follow from now on
+  }
+
+  // The call no longer needs its handles kept (sent, or settled unsent).
+  #dropHandles(job) {
+    if (!job.handles) return
+    for (const state of job.handles) state.table.unhold(state)
+    job.handles = null
+  }
+
   #onReply(worker, job, error, value) {
     if (job.state === 'cancelling') this.#settle(job, job.abortError)
     else if (job.state === 'running') this.#settle(job, error, value)
-    if (this.#closed) worker.close()
-    else if (this.#maxCallsPerWorker && worker.calls >= this.#maxCallsPerWorker && worker.usable) {
-      this.#recycled++
-      worker.close()
+    if (this.#closed) {
+      if (worker.pending === 0) worker.close()
+    } else {
+      this.#retire(worker)
     }
     this.#dispatch()
   }
 
+  // Recycle a worker that has served maxCallsPerWorker calls: it takes no new call, and is
+  // closed once its calls are answered. Not while the client holds handles there (they
+  // would become invalid): then at the first answer after the last one is released.
+  #retire(worker) {
+    if (!this.#retiring.has(worker)) {
+      const due = this.#maxCallsPerWorker && worker.calls >= this.#maxCallsPerWorker && worker.usable
+      if (!due || worker.handles.size > 0 || this.#pinned.get(worker)?.length) return
+      this.#retiring.add(worker)
+      this.#recycled++
+    }
+    if (worker.pending === 0) worker.close()
+  }
+
   #onExit(worker, { pid, code, signal, started, closed, failure, jobs }) {
     this.#workers.splice(this.#workers.indexOf(worker), 1)
+    const pinned = this.#pinned.get(worker) ?? []
+    this.#pinned.delete(worker)
     this.#emit('exit', { pid, code, signal })
+    for (const job of pinned) {
+      this.#settle(job, new HandleInvalidatedError(
+        `the call to ${job.target} names a handle of worker ${pid}, which exited before the call could be sent`))
+    }
     if (!started && !closed) {
       this.#onStartFailure(failure, jobs)
     } else {
@@ -247,6 +372,7 @@ export class Pool {
       else if (this.#closed) this.#settle(job, failure())
       else if (job.state === 'running') {
         job.state = 'queued'
+        job.queue = this.#queue
         this.#queue.unshift(job)
       }
     }
@@ -267,7 +393,7 @@ export class Pool {
   // interrupted in Python and, if it has not ended after killGrace, its worker is killed.
   #abort(job, error) {
     if (job.state === 'queued') {
-      this.#queue.splice(this.#queue.indexOf(job), 1)
+      job.queue.splice(job.queue.indexOf(job), 1)
       this.#settle(job, error)
       this.#dispatch()
     } else if (job.state === 'running') {
@@ -284,9 +410,11 @@ export class Pool {
   #settle(job, error, value) {
     if (job.state === 'settled') return
     job.state = 'settled'
+    job.queue = null
     clearTimeout(job.timer)
     clearTimeout(job.killTimer)
     job.signal?.removeEventListener('abort', job.onAbort)
+    this.#dropHandles(job)
     job.chunks = null
     if (error) job.reject(error)
     else job.resolve(value)

@@ -21,9 +21,17 @@ export const HELLO = 0
 export const CALL = 1
 export const RESULT = 2
 export const ERROR = 3
-export const CANCEL = 4 // reserved: cancellation of a running call
-// 5..13 reserved: RELEASE, CALLBACK, CALLBACK_RESULT, CALLBACK_ERROR,
-// STREAM_ITEMS, STREAM_END, STREAM_CREDIT, STREAM_CLOSE, PROGRESS.
+export const CANCEL = 4
+export const RELEASE = 5 // client -> worker: [5, 0, [handle id, ...]]
+export const CALLBACK = 6 // worker -> client: [6, cid, callback id, args]
+export const CALLBACK_RESULT = 7 // client -> worker: [7, cid, value]
+export const CALLBACK_ERROR = 8 // client -> worker: [8, cid, error-info]
+export const STREAM_ITEMS = 9 // worker -> client: [9, id, [item, ...]]
+export const STREAM_END = 10 // worker -> client: [10, id, nil]
+export const STREAM_CREDIT = 11 // client -> worker: [11, id, n]
+export const STREAM_CLOSE = 12 // client -> worker: [12, id]
+export const PROGRESS = 13 // worker -> client: [13, id, [done, total, message]]
+export const DETACHED = 14 // worker -> client: [14, id, nil]
 
 const MAGIC0 = 0x50 // 'P'
 const MAGIC1 = 0x46 // 'F'

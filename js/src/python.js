@@ -1,38 +1,73 @@
-// The public client: `new Python(options)`, `call()`, `start()`, `stats()`, `close()`, `destroy()`.
+// The public client: `new Python(options)`, `call()`, `get()`, `import()`, `stream()`,
+// `start()`, `stats()`, `close()`, `destroy()`.
 //
 // It checks options and arguments, encodes each call, and hands it to its
-// pool (pool.js), which owns the worker processes.
+// pool (pool.js), which owns the worker processes. PyHandles (handle.js) and
+// module proxies (proxy.js) call through it too.
 
 import { availableParallelism } from 'node:os'
 import { EventEmitter } from 'node:events'
-import { Kwargs, encodeCall } from './codec.js'
+import { Kwargs, Refs, encodeCall } from './codec.js'
 import { PyferryError, SerializationError } from './errors.js'
 import { findPython } from './find-python.js'
+import { handleState } from './handle.js'
 import { Pool } from './pool.js'
 import { CALL, DEFAULT_MAX_MESSAGE_BYTES, messageBytes } from './protocol.js'
-import { Worker } from './worker.js'
+import { moduleProxy } from './proxy.js'
+import { DEFAULT_WINDOW, PyStream } from './stream.js'
+import { Worker, callbackContext } from './worker.js'
 
 const MAX_TIMER_MS = 2 ** 31 - 1
 
-// Per-call options, given as a trailing `opts({ timeout, signal })` argument.
+// Per-call options, given as a trailing `opts({ timeout, signal, handle, onProgress, window })` argument.
 export class CallOptions {
   constructor(options) {
     if (options === null || typeof options !== 'object') {
       throw new TypeError('opts() takes an object such as { timeout: 1000, signal }')
     }
-    const { timeout, signal } = options
+    const { timeout, signal, handle, onProgress, window } = options
     checkTimeout(timeout, 'opts().timeout')
     if (signal !== undefined && !(signal instanceof AbortSignal)) {
       throw new TypeError('opts().signal must be an AbortSignal')
     }
+    if (handle !== undefined && typeof handle !== 'boolean') throw new TypeError('opts().handle must be a boolean')
+    if (onProgress !== undefined && typeof onProgress !== 'function') {
+      throw new TypeError('opts().onProgress must be a function ({ done, total, message }) => void')
+    }
+    if (window !== undefined && !(Number.isSafeInteger(window) && window >= 1 && window < 2 ** 32)) {
+      throw new RangeError('opts().window must be an integer from 1 to 2 ** 32 - 1 (items in flight)')
+    }
     this.timeout = timeout
     this.signal = signal
+    this.handle = handle
+    this.onProgress = onProgress
+    this.window = window
   }
 }
 
 // Mark call options: `py.call('f', x, opts({ timeout: 500 }))`.
 export function opts(options) {
   return new CallOptions(options)
+}
+
+// Split the trailing kw() and opts() (in either order) off a call's arguments.
+function splitArgs(args) {
+  let kwargs
+  let options
+  for (let i = 0; i < 2; i++) {
+    const last = args.at(-1)
+    if (last instanceof Kwargs && kwargs === undefined) kwargs = args.pop().values
+    else if (last instanceof CallOptions && options === undefined) options = args.pop()
+  }
+  return { args, kwargs, options }
+}
+
+// How a call names its target in errors: the dotted name, or `<type>.<names> (handle <id>)`.
+function describeTarget(target) {
+  if (typeof target === 'string') return target
+  const [handle, ...names] = target
+  const state = handleState(handle)
+  return `${[state.type, ...names].join('.')} (handle ${state.id})`
 }
 
 function checkTimeout(value, name) {
@@ -94,7 +129,10 @@ export class Python extends EventEmitter {
   #options
   #pool
   #nextId = 1
+  #nextCallbackId = 1
   #closing = null
+  // What PyHandles call through.
+  #client = { invoke: (target, args, extra) => this.#invoke(target, args, extra) }
 
   // Check the options; nothing starts until the first call or start().
   constructor(options = {}) {
@@ -116,36 +154,40 @@ export class Python extends EventEmitter {
   }
 
   // Call the Python callable named `target` (e.g. 'numpy.fft.rfft') with `args`; a trailing
-  // kw({...}) gives keyword arguments and opts({ timeout, signal }) options for this call.
+  // kw({...}) gives keyword arguments and opts({...}) options for this call.
   async call(target, ...args) {
     if (typeof target !== 'string' || target === '') {
       throw new TypeError('call target must be a non-empty string such as "numpy.sum"')
     }
-    let kwargs
-    let options
-    for (let i = 0; i < 2; i++) {
-      const last = args.at(-1)
-      if (last instanceof Kwargs && kwargs === undefined) kwargs = args.pop().values
-      else if (last instanceof CallOptions && options === undefined) options = args.pop()
+    return this.#invoke(target, args, {})
+  }
+
+  // The object named `name` (e.g. 'numpy.pi'): its value, or a PyHandle when it cannot cross.
+  async get(name, ...rest) {
+    if (typeof name !== 'string' || name === '') {
+      throw new TypeError('get() takes a non-empty dotted name such as "numpy.pi"')
     }
-    const id = this.#nextId++
-    const chunks = encodeCall(CALL, id, target, args, kwargs)
-    const size = messageBytes(chunks)
-    if (size > this.#options.maxMessageBytes) {
-      throw new SerializationError(
-        `the call's message of ${size} bytes exceeds maxMessageBytes (${this.#options.maxMessageBytes})`, 'args')
+    return this.#invoke(name, rest, { op: 'get' })
+  }
+
+  // A module proxy: `py.import('numpy').fft.rfft(x)` calls 'numpy.fft.rfft'. No round trip.
+  import(name) {
+    return moduleProxy(this, name)
+  }
+
+  // The items of the iterable that `target` (a dotted name, called with `args`, or a
+  // PyHandle, iterated itself) gives, as an async iterable. Nothing is sent before the
+  // first next(). `timeout` does not apply; `signal` does; `window` bounds items in flight.
+  stream(target, ...args) {
+    const isHandle = handleState(target) !== undefined
+    if (!isHandle && (typeof target !== 'string' || target === '')) {
+      throw new TypeError('stream target must be a non-empty dotted name such as "mymodule.rows", or a PyHandle')
     }
-    const job = { id, target, chunks, timeout: options?.timeout ?? this.#options.timeout, signal: options?.signal }
-    try {
-      return await this.#pool.submit(job)
-    } catch (error) {
-      // Make the stack show the caller's line, then the Python traceback.
-      if (error instanceof PyferryError) {
-        Error.captureStackTrace(error)
-        if (error.pythonTraceback) error.stack += `\n\nPython traceback:\n${error.pythonTraceback.trimEnd()}`
-      }
-      throw error
-    }
+    const { options } = splitArgs([...args])
+    return new PyStream((hooks) => {
+      const job = this.#prepare(isHandle ? [target] : target, args, { op: isHandle ? 'get' : undefined, stream: hooks })
+      return { job, outcome: this.#submit(job), withdraw: () => this.#pool.withdraw(job) }
+    }, options?.window ?? DEFAULT_WINDOW)
   }
 
   // HELLO info (pid, versions) of the oldest ready worker, or null before any started.
@@ -176,6 +218,72 @@ export class Python extends EventEmitter {
     await this.close()
   }
 
+  // Encode and submit one call; rejects with the outcome. `target`: a dotted name or
+  // [PyHandle, ...names]; `extra`: { op, result } wire options the method implies.
+  async #invoke(target, args, extra) {
+    const job = this.#prepare(target, args, extra)
+    try {
+      return await this.#submit(job)
+    } catch (error) {
+      // Make the stack show the caller's line, then the Python traceback.
+      if (error instanceof PyferryError) {
+        Error.captureStackTrace(error)
+        if (error.pythonTraceback) error.stack += `\n\nPython traceback:\n${error.pythonTraceback.trimEnd()}`
+      }
+      throw error
+    }
+  }
+
+  // The job for a call (throws what is wrong with its arguments). It holds the handles it
+  // names until it is sent, so that they are not released before (see handle.js).
+  #prepare(target, rawArgs, { op, result, stream }) {
+    const { args, kwargs, options } = splitArgs(rawArgs)
+    if (op === 'get' && (args.length || kwargs !== undefined)) {
+      throw new TypeError(`reading ${describeTarget(target)} takes no arguments, only opts()`)
+    }
+    const wire = {}
+    if (op !== undefined) wire.op = op
+    if (result !== undefined) wire.result = result
+    else if (options?.handle) wire.result = 'handle'
+    if (stream) wire.stream = options?.window ?? DEFAULT_WINDOW
+    if (options?.onProgress) wire.progress = true
+    const id = this.#nextId++
+    const refs = new Refs({ nextCallbackId: () => this.#nextCallbackId++ })
+    const chunks = encodeCall(CALL, id, target, args, kwargs, Object.keys(wire).length ? wire : undefined, refs)
+    for (const state of refs.handles) state.table.hold(state)
+    return {
+      id,
+      target: describeTarget(target),
+      chunks,
+      // A stream runs as long as its consumer wants: only its signal stops it.
+      timeout: stream ? undefined : (options?.timeout ?? this.#options.timeout),
+      signal: options?.signal,
+      handles: refs.handles.size ? refs.handles : null,
+      callbacks: refs.callbacks.size ? refs.callbacks : null,
+      owner: refs.table?.owner ?? undefined,
+      via: callbackContext.getStore(),
+      onProgress: options?.onProgress,
+      stream: stream || undefined,
+    }
+  }
+
+  async #submit(job) {
+    try {
+      // A Promise only while an Arrow table waits for apache-arrow to load (see arrow.js).
+      if (job.chunks instanceof Promise) job.chunks = await job.chunks
+      const size = messageBytes(job.chunks)
+      if (size > this.#options.maxMessageBytes) {
+        throw new SerializationError(
+          `the call's message of ${size} bytes exceeds maxMessageBytes (${this.#options.maxMessageBytes})`, 'args')
+      }
+    } catch (error) {
+      for (const state of job.handles ?? []) state.table.unhold(state)
+      job.handles = null
+      throw error
+    }
+    return this.#pool.submit(job)
+  }
+
   #emit(event, ...args) {
     if ((event === 'stdout' || event === 'stderr') && this.listenerCount(event) === 0) {
       process.stderr.write(`[python ${args[1].pid}] ${args[0]}\n`)
@@ -193,6 +301,6 @@ export class Python extends EventEmitter {
     for (const pattern of allow) args.push('--allow', pattern)
     for (const name of preload) args.push('--preload', name)
     if (maxMemoryBytes) args.push('--max-memory-bytes', String(maxMemoryBytes))
-    return new Worker({ interpreter, args, cwd, env: fullEnv, maxMessageBytes })
+    return new Worker({ interpreter, args, cwd, env: fullEnv, maxMessageBytes, client: this.#client })
   }
 }

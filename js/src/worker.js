@@ -8,17 +8,32 @@
 // decides what to send and what a failure means for each call. The worker
 // reports replies and, once the process is gone, how it ended and which calls
 // it still held.
+//
+// Besides replies it serves what the worker asks of the client while a call runs:
+// CALLBACKs (a JS function passed in the call's arguments, run in an
+// AsyncLocalStorage context naming this worker, so that the calls it makes come
+// back here), and it hands STREAM_ITEMS, PROGRESS and DETACHED to the job they
+// belong to. A call holds the worker (`busy`) until it is answered or DETACHED.
 
+import { AsyncLocalStorage } from 'node:async_hooks'
 import { spawn } from 'node:child_process'
 import { EventEmitter, once } from 'node:events'
 import { createRequire } from 'node:module'
-import { decodeMessage, encodeMessage, peekEnvelope } from './codec.js'
+import { Refs, decodeMessage, encodeAnswer, encodeMessage, peekEnvelope } from './codec.js'
 import {
-  ProtocolError, SerializationError, VersionMismatchError, WorkerCrashedError, WorkerStartError, fromErrorInfo,
+  ProtocolError, PyferryError, SerializationError, VersionMismatchError, WorkerCrashedError, WorkerStartError,
+  fromErrorInfo,
 } from './errors.js'
 import { howToFix } from './find-python.js'
+import { HandleTable } from './handle.js'
 import { forEachLine } from './lines.js'
-import { CALL, CANCEL, ERROR, FrameReader, HELLO, PROTOCOL_VERSION, RESULT } from './protocol.js'
+import {
+  CALLBACK, CALLBACK_ERROR, CALLBACK_RESULT, CANCEL, DETACHED, ERROR, FrameReader, HELLO, PROGRESS, PROTOCOL_VERSION,
+  RELEASE, RESULT, STREAM_CLOSE, STREAM_CREDIT, STREAM_END, STREAM_ITEMS, messageBytes,
+} from './protocol.js'
+
+// While a JS callback runs: { worker, active }. Calls made in it go to that worker (pool.js).
+export const callbackContext = new AsyncLocalStorage()
 
 const STDERR_TAIL_LINES = 40
 const STDERR_TAIL_LINE_CHARS = 2000
@@ -30,6 +45,8 @@ export class Worker extends EventEmitter {
   #child
   #socket
   #pending = new Map() // call id -> job
+  #attached = 0 // pending calls not DETACHED: they hold the main thread
+  #callbacks = new Map() // callback id -> function, for the calls in flight
   #stderrTail = []
   #hello = null
   #state = 'starting' // starting -> ready -> closing -> exited
@@ -38,12 +55,17 @@ export class Worker extends EventEmitter {
   #interpreter
   #exited
   #killTimer = null
-  calls = 0 // replies received: what maxCallsPerWorker counts
+  #decodeContext
+  #maxMessageBytes
+  calls = 0 // answers received (RESULT, ERROR, STREAM_END): what maxCallsPerWorker counts
+  frames = 0 // frames received
 
   // Spawn `<python> -m pyferry worker` and send our HELLO at once; calls may follow immediately.
-  constructor({ interpreter, args, cwd, env, maxMessageBytes }) {
+  // `client` is what its handles call through ({ invoke(target, args, options) }).
+  constructor({ interpreter, args, cwd, env, maxMessageBytes, client }) {
     super()
     this.#interpreter = interpreter
+    this.#maxMessageBytes = maxMessageBytes
     this.#child = spawn(interpreter.command, ['-m', 'pyferry', 'worker', ...args], {
       cwd,
       env,
@@ -52,6 +74,14 @@ export class Worker extends EventEmitter {
     })
     this.#socket = this.#child.stdio[3]
     this.#exited = new Promise((resolve) => this.once('exit', resolve))
+    this.handles = new HandleTable({
+      pid: this.#child.pid,
+      client,
+      owner: this,
+      send: (ids) => this.#release(ids),
+      onEmpty: () => this.emit('unpinned'),
+    })
+    this.#decodeContext = { handle: (id, type, repr) => this.handles.adopt(id, type, repr) }
 
     const reader = new FrameReader((header, buffers) => this.#onFrame(header, buffers), { maxMessageBytes })
     this.#socket.on('data', (chunk) => {
@@ -96,8 +126,14 @@ export class Worker extends EventEmitter {
     return this.#failure === null && !this.#killed && (this.#state === 'starting' || this.#state === 'ready')
   }
 
+  // Calls sent and not answered (DETACHED ones included).
   get pending() {
     return this.#pending.size
+  }
+
+  // Whether a call holds its main thread: sent, neither answered nor DETACHED.
+  get busy() {
+    return this.#attached > 0
   }
 
   // The jobs sent and not yet answered.
@@ -115,13 +151,38 @@ export class Worker extends EventEmitter {
   // Send job.chunks (an encoded CALL with id job.id); the reply comes as a 'reply' event.
   send(job) {
     this.#pending.set(job.id, job)
+    job.detached = false
+    this.#attached++
+    for (const [id, fn] of job.callbacks ?? []) this.#callbacks.set(id, fn)
     if (this.#pending.size === 1) this.#setRef(true)
     this.#write(job.chunks)
   }
 
   // Ask Python to interrupt the call; its reply (result, error or Cancelled) still follows.
   cancel(job) {
-    if (this.#pending.has(job.id) && this.#state !== 'exited') this.#write(encodeMessage([CANCEL, job.id]))
+    this.#control(job, [CANCEL, job.id])
+  }
+
+  // Let a stream send `n` more items.
+  credit(job, n) {
+    this.#control(job, [STREAM_CREDIT, job.id, n])
+  }
+
+  // Ask a stream to stop; its STREAM_END (or ERROR) follows.
+  closeStream(job) {
+    this.#control(job, [STREAM_CLOSE, job.id])
+  }
+
+  #control(job, message) {
+    if (this.#pending.has(job.id) && this.#writable()) this.#write(encodeMessage(message))
+  }
+
+  #writable() {
+    return this.#state !== 'exited' && this.#socket.writable
+  }
+
+  #release(ids) {
+    if (this.#writable()) this.#write(encodeMessage([RELEASE, 0, ids]))
   }
 
   // End the request channel (EOF): the worker exits once its running call, if any, is abandoned
@@ -163,41 +224,168 @@ export class Worker extends EventEmitter {
   }
 
   #onFrame(header, buffers) {
+    this.frames++
     let message
     try {
-      message = decodeMessage(header, buffers)
+      message = decodeMessage(header, buffers, this.#decodeContext)
     } catch (error) {
       // Frames are length-prefixed, so the stream is still in step: if the
-      // envelope names a call in flight, only that call fails. A protocol
-      // violation (an unknown extension type) fails the worker.
+      // envelope names a call in flight, only that call fails (a callback's
+      // undecodable arguments fail in Python). A protocol violation (an unknown
+      // extension type) fails the worker.
+      if (error instanceof ProtocolError) throw error
       const [kind, id] = peekEnvelope(header) ?? []
-      const job = kind === RESULT || kind === ERROR ? this.#pending.get(id) : undefined
-      if (job === undefined || error instanceof ProtocolError) throw error
-      this.#reply(id, new SerializationError(`the reply cannot be decoded: ${error.message}`, 'result', { cause: error }))
+      if (kind === CALLBACK && Number.isSafeInteger(id) && id > 0) {
+        this.#answerError(id, errorInfo(error, codeOf(error)))
+        return
+      }
+      const job = kind === RESULT || kind === ERROR || kind === STREAM_ITEMS ? this.#pending.get(id) : undefined
+      if (job === undefined) throw error
+      const failure = new SerializationError(`the reply cannot be decoded: ${error.message}`, 'result', { cause: error })
+      if (kind === STREAM_ITEMS) this.#failStream(job, failure)
+      else this.#answer(job, failure)
       return
     }
     if (!Array.isArray(message) || message.length < 3) {
       throw new ProtocolError('a message must be an array [kind, id, ...]')
     }
     const [kind, id, body] = message
-    if (kind === HELLO) return this.#onHello(body)
-    if (kind !== RESULT && kind !== ERROR) throw new ProtocolError(`unexpected message kind ${kind}`)
-    if (id === 0 && kind === ERROR) {
-      // The worker as a whole failed (bad frame, version mismatch); it exits next.
-      this.#fail(() => fromErrorInfo(body))
-      return
+    switch (kind) {
+      case HELLO:
+        return this.#onHello(body)
+      case RESULT:
+        return this.#answer(this.#job(id, 'RESULT', false), null, body)
+      case ERROR:
+        // id 0: the worker as a whole failed (bad frame, version mismatch); it exits next.
+        if (id === 0) return this.#fail(() => fromErrorInfo(body))
+        return this.#answer(this.#job(id, 'ERROR'), fromErrorInfo(body))
+      case STREAM_END:
+        return this.#answer(this.#job(id, 'STREAM_END', true), null, undefined)
+      case STREAM_ITEMS:
+        return this.#onItems(this.#job(id, 'STREAM_ITEMS', true), body)
+      case PROGRESS:
+        return this.#onProgress(this.#job(id, 'PROGRESS'), body)
+      case DETACHED:
+        return this.#onDetached(this.#job(id, 'DETACHED'))
+      case CALLBACK:
+        return this.#onCallback(id, body, message[3])
+      default:
+        throw new ProtocolError(`unexpected message kind ${kind}`)
     }
-    if (!this.#pending.has(id)) throw new ProtocolError(`reply for unknown call id ${id}`)
-    if (kind === RESULT) this.#reply(id, null, body)
-    else this.#reply(id, fromErrorInfo(body))
   }
 
-  #reply(id, error, value) {
+  // The job a message names; `stream`: whether the kind belongs to streams only (true),
+  // to plain calls only (false) or to both (undefined).
+  #job(id, kind, stream) {
     const job = this.#pending.get(id)
-    this.#pending.delete(id)
+    if (job === undefined) throw new ProtocolError(`${kind} for unknown call id ${id}`)
+    if (stream !== undefined && Boolean(job.stream) !== stream) {
+      throw new ProtocolError(`${kind} for call id ${id}, which is ${job.stream ? 'a stream' : 'not a stream'}`)
+    }
+    return job
+  }
+
+  // The call is answered: RESULT, ERROR, STREAM_END, or a reply that could not be decoded.
+  #answer(job, error, value) {
+    this.#pending.delete(job.id)
+    if (!job.detached) this.#attached--
+    for (const id of job.callbacks?.keys() ?? []) this.#callbacks.delete(id)
     this.calls++
     if (this.#pending.size === 0 && this.#state !== 'closing') this.#setRef(false)
-    this.emit('reply', job, error, value)
+    this.emit('reply', job, job.failure ?? error, value)
+  }
+
+  #onItems(job, items) {
+    if (!Array.isArray(items)) throw new ProtocolError(`STREAM_ITEMS for call id ${job.id} without an array of items`)
+    if (job.failure === undefined && job.state !== 'settled') job.stream.push(items)
+  }
+
+  // Items that cannot be decoded end the stream with that error, once the worker has closed it.
+  #failStream(job, error) {
+    if (job.failure !== undefined) return
+    job.failure = error
+    this.closeStream(job)
+  }
+
+  #onProgress(job, body) {
+    if (!Array.isArray(body) || body.length !== 3) {
+      throw new ProtocolError(`PROGRESS for call id ${job.id} is not [done, total, message]`)
+    }
+    if (job.onProgress === undefined || job.state === 'settled') return
+    const [done, total, message] = body
+    try {
+      job.onProgress({ done, total, message })
+    } catch (error) {
+      // The handler's own bug: report it as an event listener's would be, not as the call's.
+      process.nextTick(() => { throw error })
+    }
+  }
+
+  #onDetached(job) {
+    if (job.detached) return
+    job.detached = true
+    this.#attached--
+    if (job.closeOnDetach) this.closeStream(job) // return() came before the stream started
+    this.emit('free')
+  }
+
+  // Run the JS function `callbackId` with `args` and answer CALLBACK_RESULT or CALLBACK_ERROR.
+  #onCallback(cid, callbackId, args) {
+    if (!Number.isSafeInteger(cid) || cid <= 0 || !Array.isArray(args)) {
+      throw new ProtocolError('a CALLBACK must be [6, cid, callback id, args] with cid a positive integer')
+    }
+    const fn = this.#callbacks.get(callbackId)
+    if (fn === undefined) {
+      this.#answerError(cid, {
+        type: 'CallbackExpiredError',
+        message: `JS callback ${callbackId} is gone: the call it was passed to has ended`,
+        traceback: '',
+        code: 'PYFERRY_CALLBACK',
+      })
+      return
+    }
+    const context = { worker: this, active: true }
+    const done = () => { context.active = false }
+    let result
+    try {
+      result = callbackContext.run(context, fn, ...args)
+    } catch (error) {
+      done()
+      this.#answerError(cid, errorInfo(error, 'PYFERRY_JS'))
+      return
+    }
+    Promise.resolve(result).then(
+      (value) => {
+        done()
+        this.#answerValue(cid, value)
+      },
+      (error) => {
+        done()
+        this.#answerError(cid, errorInfo(error, 'PYFERRY_JS'))
+      },
+    )
+  }
+
+  #answerValue(cid, value) {
+    let chunks
+    try {
+      // An answer may name handles of this worker only, and no functions.
+      chunks = encodeAnswer(CALLBACK_RESULT, cid, value, new Refs({ table: this.handles }))
+    } catch (error) {
+      this.#answerError(cid, errorInfo(error, codeOf(error)))
+      return
+    }
+    Promise.resolve(chunks).then((ready) => {
+      const size = messageBytes(ready)
+      if (size > this.#maxMessageBytes) {
+        throw new SerializationError(`the callback's answer of ${size} bytes exceeds maxMessageBytes (${this.#maxMessageBytes})`, 'result')
+      }
+      if (this.#writable()) this.#write(ready)
+    }).catch((error) => this.#answerError(cid, errorInfo(error, codeOf(error))))
+  }
+
+  #answerError(cid, info) {
+    if (this.#writable()) this.#write(encodeMessage([CALLBACK_ERROR, cid, info]))
   }
 
   #onHello(info) {
@@ -265,7 +453,33 @@ export class Worker extends EventEmitter {
     failure ??= () => new WorkerCrashedError({ pid, exitCode: code, signal, stderr })
     const jobs = [...this.#pending.values()]
     this.#pending.clear()
+    this.#attached = 0
+    this.#callbacks.clear()
+    this.handles.invalidate()
     this.#setRef(false)
     this.emit('exit', { pid, code, signal, started, closed, failure, jobs })
   }
+}
+
+// The error-info of a CALLBACK_ERROR for `error`, whatever was thrown (protocol section 3.3).
+function errorInfo(error, code) {
+  if (error instanceof Error) {
+    return { type: text(error.name, 'Error'), message: text(error.message, ''), traceback: text(error.stack, ''), code }
+  }
+  let message
+  try {
+    message = String(error)
+  } catch {
+    message = `<unprintable ${typeof error}>`
+  }
+  return { type: 'Error', message: message.toWellFormed(), traceback: '', code }
+}
+
+// The code of an answer this client could not give: pyferry's own error, else the JS function's.
+function codeOf(error) {
+  return error instanceof PyferryError ? error.code : 'PYFERRY_JS'
+}
+
+function text(value, fallback) {
+  return typeof value === 'string' ? value.toWellFormed() : fallback
 }

@@ -5,8 +5,9 @@ import path from 'node:path'
 import { after, describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import {
-  PoolClosedError, ProtocolError, PyferryError, PythonError, Python, SerializationError, TargetError,
-  TargetForbiddenError, TargetNotFoundError, VersionMismatchError, WorkerCrashedError, WorkerStartError,
+  HandleError, HandleInvalidatedError, HandleReleasedError, PoolClosedError, ProtocolError, PyferryError, PythonError,
+  Python, SerializationError, TargetError, TargetForbiddenError, TargetNotFoundError, VersionMismatchError,
+  WorkerCrashedError, WorkerStartError,
 } from '../src/index.js'
 import { findPython } from '../src/find-python.js'
 import { fixturesDir, lineOf, rejection } from './helpers.js'
@@ -129,6 +130,9 @@ describe('error classes', () => {
     [WorkerStartError, 'PYFERRY_WORKER_START', PyferryError],
     [WorkerCrashedError, 'PYFERRY_WORKER_CRASHED', PyferryError],
     [PoolClosedError, 'PYFERRY_POOL_CLOSED', PyferryError],
+    [HandleError, 'PYFERRY_HANDLE', PyferryError],
+    [HandleReleasedError, 'PYFERRY_HANDLE_RELEASED', HandleError],
+    [HandleInvalidatedError, 'PYFERRY_HANDLE_INVALIDATED', HandleError],
   ]
 
   for (const [Class, code, Parent] of classes) {

@@ -193,6 +193,12 @@ describe('decodeMessage', () => {
       'a shape dimension past 2**53': [message(3, Buffer.from([2, 1]), ndarrayExt(0, 11, [0, 2 ** 60])), [new Uint8Array(0)]],
       'an unknown dtype code': [message(3, Buffer.from([2, 1]), ndarrayExt(0, 99, [2])), [f64x2]],
       'a complex extension of 1 byte': [message(3, Buffer.from([2, 1]), Buffer.from([0xd4, 0x02, 0x00])), []],
+      'a handle extension of 1 byte': [message(3, Buffer.from([2, 1]), Buffer.from([0xd4, 0x03, 0x00])), []],
+      'a handle id of 0': [message(3, Buffer.from([2, 1]), Buffer.from([0xd7, 0x03, 0, 0, 0, 0, 0, 0, 0, 0])), []],
+      'a handle with invalid UTF-8 text': [message(3, Buffer.from([2, 1]), Buffer.from([0xc7, 10, 0x03, 1, 0, 0, 0, 0, 0, 0, 0, 0xc3, 0x28])), []],
+      'an Arrow extension of 1 byte': [message(3, Buffer.from([2, 1]), Buffer.from([0xd4, 0x05, 0x00])), []],
+      'an Arrow buffer index past the frame': [message(3, Buffer.from([2, 1]), Buffer.from([0xd6, 0x05, 1, 0, 0, 0])), [f64x2]],
+      'a time unit byte of 0': [message(3, Buffer.from([2, 1]), Buffer.from([0xd7, 0x01, 0, 0, 0, 0, 14, 0, 0, 0])), [f64x2]],
       'a timestamp extension of 5 bytes': [message(3, Buffer.from([2, 1, 0xc7, 0x05, 0xff]), Buffer.alloc(5)), []],
       'bytes after the value': [Buffer.concat([message(3, Buffer.from([2, 1, 0xc0])), Buffer.from([0xc0])]), []],
       'a truncated string': [message(3, Buffer.from([2, 1]), Buffer.from([0xa5, 0x61])), []],
@@ -215,9 +221,9 @@ describe('decodeMessage', () => {
     const f64x2 = new Uint8Array(new ArrayBuffer(16))
     const cases = [
       ['an unknown type', message(3, Buffer.from([2, 1]), Buffer.from([0xd4, 0x63, 0x00])), /unknown extension type 99/],
-      ['the handle type', message(3, Buffer.from([2, 1]), Buffer.from([0xd4, 0x03, 0x00])), /extension type 3 \(handle\) is reserved/],
-      ['the JS callback type', message(3, Buffer.from([2, 1]), Buffer.from([0xd4, 0x04, 0x00])), /extension type 4 \(JS callback\)/],
-      ['the Arrow table type', message(3, Buffer.from([2, 1]), Buffer.from([0xd4, 0x05, 0x00])), /extension type 5 \(Arrow table\)/],
+      // Only the client sends CALLBACKs: one arriving at the client breaks the protocol.
+      ['a JS callback', message(3, Buffer.from([2, 1]), Buffer.from([0xd7, 0x04, 1, 0, 0, 0, 0, 0, 0, 0])), /CALLBACK \(extension type 4\) in a message to the client/],
+      ['a malformed JS callback', message(3, Buffer.from([2, 1]), Buffer.from([0xd4, 0x04, 0x00])), /CALLBACK \(extension type 4\)/],
       ['type 0', message(3, Buffer.from([2, 1]), Buffer.from([0xd4, 0x00, 0x00])), /unknown extension type 0/],
       ['type -128', message(3, Buffer.from([2, 1]), Buffer.from([0xd4, 0x80, 0x00])), /unknown extension type -128/],
       ['a map key', message(3, Buffer.from([2, 1, 0x81, 0xd4, 0x2a, 0x00, 0xc0])), /type 42/],

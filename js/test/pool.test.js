@@ -286,20 +286,25 @@ describe('lifecycle', () => {
     const { gate, open } = gates(t)
     const lines = stdoutOf(py)
     py.on('stderr', () => {})
-    const idle = { size: 1, live: 0, busy: 0, queued: 0, inFlight: 0, restarts: 0, recycled: 0, workers: [] }
+    // Frames received so far (HELLO and answers) are checked apart: stats() minus them.
+    const snapshot = () => {
+      const stats = py.stats()
+      return { ...stats, workers: stats.workers.map(({ frames, ...w }) => (assert.ok(frames >= 1), w)) }
+    }
+    const idle = { size: 1, live: 0, busy: 0, queued: 0, inFlight: 0, handles: 0, restarts: 0, recycled: 0, workers: [] }
     assert.deepEqual(py.stats(), idle)
     const running = py.call('poolwork.gate', gate('g'), 'done')
     const queued = py.call('mypkg.stats.square', 6)
     const [pid] = await started(lines, 'gate')
-    assert.deepEqual(py.stats(), {
-      size: 1, live: 1, busy: 1, queued: 1, inFlight: 1, restarts: 0, recycled: 0,
-      workers: [{ pid, state: 'ready', busy: true, calls: 0 }],
+    assert.deepEqual(snapshot(), {
+      size: 1, live: 1, busy: 1, queued: 1, inFlight: 1, handles: 0, restarts: 0, recycled: 0,
+      workers: [{ pid, state: 'ready', busy: true, calls: 0, inFlight: 1, queued: 0, handles: 0 }],
     })
     open('g')
     assert.deepEqual(await Promise.all([running, queued]), ['done', 36])
     assert.deepEqual(py.stats(), {
-      size: 1, live: 1, busy: 0, queued: 0, inFlight: 0, restarts: 0, recycled: 0,
-      workers: [{ pid, state: 'ready', busy: false, calls: 2 }],
+      size: 1, live: 1, busy: 0, queued: 0, inFlight: 0, handles: 0, restarts: 0, recycled: 0,
+      workers: [{ pid, state: 'ready', busy: false, calls: 2, inFlight: 0, queued: 0, handles: 0, frames: 3 }],
     })
     await assert.rejects(py.call('failing.hard_exit', 3), WorkerCrashedError)
     const afterCrash = await waitFor(() => {
@@ -307,8 +312,8 @@ describe('lifecycle', () => {
       return stats.workers.length === 1 && stats.workers[0].pid !== pid && stats.workers[0].state === 'ready' && stats
     }, { what: 'the crashed worker to be replaced' })
     assert.deepEqual({ ...afterCrash, workers: afterCrash.workers.map((w) => ({ ...w, pid: 0 })) }, {
-      size: 1, live: 1, busy: 0, queued: 0, inFlight: 0, restarts: 1, recycled: 0,
-      workers: [{ pid: 0, state: 'ready', busy: false, calls: 0 }],
+      size: 1, live: 1, busy: 0, queued: 0, inFlight: 0, handles: 0, restarts: 1, recycled: 0,
+      workers: [{ pid: 0, state: 'ready', busy: false, calls: 0, inFlight: 0, queued: 0, handles: 0, frames: 1 }],
     })
   })
 })

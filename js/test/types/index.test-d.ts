@@ -345,6 +345,14 @@ expectType<bigint>(big.get(0, 0))
 const scalar = new NDArray(new Float32Array(1), [], 'float32')
 assertType<Equal<typeof scalar, NDArray<'float32'>>>(true)
 new NDArray(Buffer.alloc(4), [4], 'uint8')
+const dates = new NDArray(new BigInt64Array(2), [2], 'datetime64[ms]')
+assertType<Equal<typeof dates, NDArray<'datetime64[ms]'>>>(true)
+expectType<bigint>(dates.get(0))
+expectType<BigInt64Array>(new NDArray(new BigInt64Array(1), null, 'timedelta64[ns]').data)
+// @ts-expect-error a time dtype needs its unit
+new NDArray(new BigInt64Array(2), [2], 'datetime64')
+// @ts-expect-error time counts are int64
+new NDArray(new Float64Array(2), [2], 'datetime64[s]')
 
 const row = m.row(0)
 assertType<Equal<typeof row, number | Float64Array | NDArray<'float64'>>>(true)
