@@ -32,6 +32,7 @@ from pyferry.protocol import RESULT, pack_prefix
 HERE = Path(__file__).resolve().parent
 CALL_ID = 7
 MAX_SAFE = 2**53 - 1
+NAT = -(2**63)  # numpy's NaT, as an int64 count
 UTC = dt.UTC
 
 
@@ -82,7 +83,9 @@ def tag(value: Any) -> Any:
             return {k: tag(v) for k, v in value.items()}
         return {"$map": [[tag(k), tag(v)] for k, v in value.items()]}
     if isinstance(value, np.ndarray):
-        flat = value.reshape(-1).tolist()
+        # Time arrays: their int64 counts (NaT is -2**63), not what tolist() makes of them.
+        counts = value.view(np.int64) if value.dtype.kind in "Mm" else value
+        flat = counts.reshape(-1).tolist()
         return {
             "$ndarray": {
                 "dtype": value.dtype.name,
@@ -206,6 +209,15 @@ def _array_cases() -> Iterator[tuple[str, Any]]:
     yield "ndarray 4-d uint8", np.arange(6, dtype=np.uint8).reshape(1, 2, 1, 3)
     yield "ndarray 32-d (ext 16 form)", np.array([7], dtype=np.int32).reshape((1,) * 32)
     yield "ndarrays sharing a frame", [np.array([1, 2, 3], dtype=np.int8), np.array([0.5, 1.5])]
+    for kind in ("datetime64", "timedelta64"):
+        for unit in ("Y", "M", "W", "D", "h", "m", "s", "ms", "us", "ns", "ps", "fs", "as"):
+            counts = np.array([0, 1, -1, 1_700_000_000, NAT], dtype=np.int64)
+            yield f"ndarray {kind}[{unit}] with NaT", counts.view(f"{kind}[{unit}]")
+    yield (
+        "ndarray datetime64[ms] 2-d",
+        np.array([[0, 86_400_000], [-1, NAT]], dtype=np.int64).view("datetime64[ms]"),
+    )
+    yield "ndarray timedelta64[ns] empty", np.array([], dtype="timedelta64[ns]")
     yield (
         "ndarrays in a dict",
         {
@@ -248,13 +260,10 @@ def error_cases() -> Iterator[tuple[str, bytes, int, str]]:
     result = b"\x93\x02\x07"
     # Extension types version 1 does not define: a protocol violation wherever they sit.
     yield "unknown ext type 9", raw_frame(result + ext(9, b"\x00")), big, "decode-protocol"
-    for code, what in ((3, "handle"), (4, "JS callback"), (5, "Arrow table")):
-        yield (
-            f"reserved ext type {code} ({what})",
-            raw_frame(result + ext(code, b"\x00" * 8)),
-            big,
-            "decode-protocol",
-        )
+    # Malformed HANDLEs. (A CALLBACK in a frame to the client is a protocol error for the
+    # client only; the worker reads the same bytes as a callback, so it has no shared vector.)
+    yield "handle id 0", raw_frame(result + ext(3, b"\x00" * 8)), big, "decode"
+    yield "handle payload of 7 bytes", raw_frame(result + ext(3, b"\x01" * 7)), big, "decode"
     yield (
         "ext type -2 (MessagePack's reserved range)",
         raw_frame(result + b"\xd6\xfe" + b"\x00" * 4),  # fixext 4, type -2
@@ -279,7 +288,8 @@ def error_cases() -> Iterator[tuple[str, bytes, int, str]]:
         big,
         "decode-protocol",
     )
-    yield "unknown dtype code 14", raw_frame(result + nd(0, 14, (2,)), [b"\x00\x00"]), big, "decode"
+    yield "unknown dtype code 16", raw_frame(result + nd(0, 16, (2,)), [b"\x00\x00"]), big, "decode"
+    yield from _time_and_arrow_error_cases(result, big)
     yield "dtype code 0", raw_frame(result + nd(0, 0, (2,)), [b"\x00\x00"]), big, "decode"
     yield (
         "ndarray buffer index out of range",
@@ -315,6 +325,41 @@ def error_cases() -> Iterator[tuple[str, bytes, int, str]]:
     yield "invalid UTF-8 in a str", raw_frame(result + b"\xa2\xc3\x28"), big, "decode"
     deep = raw_frame(b"\x93\x02\x07" + b"\x91" * 1100 + b"\xc0")
     yield "nesting 1100 levels", deep, big, "decode"
+
+
+def _time_and_arrow_error_cases(result: bytes, big: int) -> Iterator[tuple[str, bytes, int, str]]:
+    """Malformed time units (dtype codes 14 and 15) and ARROW values (ext 5)."""
+
+    def ext(code: int, payload: bytes) -> bytes:
+        packed: bytes = msgpack.packb(msgpack.ExtType(code, payload))
+        return packed
+
+    def time_array(code: int, unit: int) -> bytes:  # 1-d, one element, buffer 0
+        return ext(1, struct.pack("<IBBBxQ", 0, code, 1, unit, 1))
+
+    eight = [b"\x00" * 8]
+    for name, code, unit in (("datetime64", 14, 0), ("timedelta64", 15, 14)):
+        yield (
+            f"{name} with time unit {unit}",
+            raw_frame(result + time_array(code, unit), eight),
+            big,
+            "decode",
+        )
+    # ARROW: a u32 buffer index; the buffer holds an Arrow IPC stream.
+    yield "Arrow extension of 8 bytes", raw_frame(result + ext(5, bytes(8)), [b""]), big, "decode"
+    yield (
+        "Arrow buffer index out of range",
+        raw_frame(result + ext(5, struct.pack("<I", 1)), eight),
+        big,
+        "decode",
+    )
+    for what, data in (("empty", b""), ("garbage", b"\x01" * 9)):
+        yield (
+            f"Arrow buffer not an IPC stream ({what})",
+            raw_frame(result + ext(5, struct.pack("<I", 0)), [data]),
+            big,
+            "decode",
+        )
 
 
 # -- output --------------------------------------------------------------------
