@@ -19,7 +19,7 @@ import { AsyncLocalStorage } from 'node:async_hooks'
 import { spawn } from 'node:child_process'
 import { EventEmitter, once } from 'node:events'
 import { createRequire } from 'node:module'
-import { Refs, decodeMessage, encodeAnswer, encodeMessage, peekEnvelope } from './codec.js'
+import { Refs, decodeMessage, encodeAnswer, encodeMessage, messageReady, peekEnvelope } from './codec.js'
 import {
   ProtocolError, PyferryError, SerializationError, VersionMismatchError, WorkerCrashedError, WorkerStartError,
   fromErrorInfo,
@@ -45,6 +45,7 @@ export class Worker extends EventEmitter {
   #child
   #socket
   #pending = new Map() // call id -> job
+  #held = null // frames waiting behind a message whose Arrow tables are still loading
   #attached = 0 // pending calls not DETACHED: they hold the main thread
   #callbacks = new Map() // callback id -> function, for the calls in flight
   #stderrTail = []
@@ -89,9 +90,7 @@ export class Worker extends EventEmitter {
       try {
         reader.push(chunk)
       } catch (error) {
-        const Class = error instanceof ProtocolError ? error.constructor : ProtocolError
-        this.#fail(() => new Class(error.message, { cause: error.cause ?? error }))
-        this.#child.kill('SIGKILL')
+        this.#broken(error)
       }
     })
     this.#socket.on('error', () => {}) // EPIPE after a crash: the exit handler reports it
@@ -223,29 +222,70 @@ export class Worker extends EventEmitter {
     }
   }
 
+  // The stream broke the protocol: fail what this worker holds and kill it.
+  #broken(error) {
+    const Class = error instanceof ProtocolError ? error.constructor : ProtocolError
+    this.#fail(() => new Class(error.message, { cause: error.cause ?? error }))
+    this.#child.kill('SIGKILL')
+  }
+
   #onFrame(header, buffers) {
     this.frames++
+    if (this.#held !== null) this.#held.push([header, buffers])
+    else this.#takeFrame(header, buffers)
+  }
+
+  // The first Arrow table this process meets waits for apache-arrow to load. Its message,
+  // and every frame after it, wait too, so that stream items and replies keep their order.
+  #hold(ready, header) {
+    this.#held = []
+    const go = (take) => {
+      try {
+        take()
+        const held = this.#held
+        this.#held = null
+        while (held.length && this.#held === null) this.#takeFrame(...held.shift())
+        if (this.#held !== null) this.#held.unshift(...held)
+      } catch (error) {
+        this.#broken(error)
+      }
+    }
+    // A table that cannot be read (apache-arrow missing) fails like any undecodable reply.
+    ready.then((message) => go(() => this.#onMessage(message)), (error) => go(() => this.#undecodable(header, error, error)))
+  }
+
+  #takeFrame(header, buffers) {
+    if (this.#failure || this.#killed) return
     let message
     try {
       message = decodeMessage(header, buffers, this.#decodeContext)
     } catch (error) {
-      // Frames are length-prefixed, so the stream is still in step: if the
-      // envelope names a call in flight, only that call fails (a callback's
-      // undecodable arguments fail in Python). A protocol violation (an unknown
-      // extension type) fails the worker.
-      if (error instanceof ProtocolError) throw error
-      const [kind, id] = peekEnvelope(header) ?? []
-      if (kind === CALLBACK && Number.isSafeInteger(id) && id > 0) {
-        this.#answerError(id, errorInfo(error, codeOf(error)))
-        return
-      }
-      const job = kind === RESULT || kind === ERROR || kind === STREAM_ITEMS ? this.#pending.get(id) : undefined
-      if (job === undefined) throw error
-      const failure = new SerializationError(`the reply cannot be decoded: ${error.message}`, 'result', { cause: error })
-      if (kind === STREAM_ITEMS) this.#failStream(job, failure)
-      else this.#answer(job, failure)
+      return this.#undecodable(header, error)
+    }
+    const ready = messageReady(message)
+    if (ready !== message) return this.#hold(ready, header)
+    this.#onMessage(message)
+  }
+
+  // A message that could not be decoded; `failure`: the error for its call, if it names one.
+  #undecodable(header, error, failure = new SerializationError(`the reply cannot be decoded: ${error.message}`, 'result', { cause: error })) {
+    // Frames are length-prefixed, so the stream is still in step: if the
+    // envelope names a call in flight, only that call fails (a callback's
+    // undecodable arguments fail in Python). A protocol violation (an unknown
+    // extension type) fails the worker.
+    if (error instanceof ProtocolError) throw error
+    const [kind, id] = peekEnvelope(header) ?? []
+    if (kind === CALLBACK && Number.isSafeInteger(id) && id > 0) {
+      this.#answerError(id, errorInfo(error, codeOf(error)))
       return
     }
+    const job = kind === RESULT || kind === ERROR || kind === STREAM_ITEMS ? this.#pending.get(id) : undefined
+    if (job === undefined) throw error
+    if (kind === STREAM_ITEMS) this.#failStream(job, failure)
+    else this.#answer(job, failure)
+  }
+
+  #onMessage(message) {
     if (!Array.isArray(message) || message.length < 3) {
       throw new ProtocolError('a message must be an array [kind, id, ...]')
     }

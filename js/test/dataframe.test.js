@@ -239,6 +239,21 @@ describe('loading apache-arrow', () => {
     assert.equal(stdout.trim(), 'ok')
   })
 
+  test('a stream whose first item is the first table: the items wait for the import, in order', async () => {
+    const index = new URL('../src/index.js', import.meta.url).href
+    const script = `
+      import { Python } from ${JSON.stringify(index)}
+      const py = new Python({ workers: 1, path: [${JSON.stringify(FIXTURES)}] })
+      const got = []
+      for await (const item of py.stream('frames.frames_then', 300)) got.push(typeof item === 'number' ? item : item.numRows)
+      await py.close()
+      console.log(JSON.stringify(got))
+    `
+    const { code, stdout, stderr } = await runNode(script)
+    assert.equal(code, 0, stderr)
+    assert.deepEqual(JSON.parse(stdout), [1, ...Array.from({ length: 300 }, (_, i) => i)])
+  })
+
   test('a table decoded before the import comes as a Promise of its element', async () => {
     const codec = new URL('../src/codec.js', import.meta.url).href
     const protocol = new URL('../src/protocol.js', import.meta.url).href
