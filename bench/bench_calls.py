@@ -6,6 +6,7 @@ exactly the same work.
 """
 
 import time
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -41,3 +42,15 @@ def calibrate(ms: float) -> int:
         spin(n)
         best = min(best, time.perf_counter() - start)
     return max(1, round(n * ms / 1000 / best))
+
+
+def call_back(fn: Callable[[int], object], n: int) -> int:
+    """W8: call a JS function ``n`` times, one round trip each; returns ``n``."""
+    for i in range(n):
+        fn(i)
+    return n
+
+
+def count(n: int) -> Iterator[int]:
+    """W9: the ints 0 .. n-1, one stream item each."""
+    yield from range(n)

@@ -15,7 +15,9 @@ export function seed(raw, calls) {
 // The 8-byte echo: round-trip latency, and the rate with `width` messages in flight (W2's floor).
 export async function echo(raw, { calls, total, width }) {
   const { p50, p99 } = await latency(calls, () => raw.echo(EIGHT))
-  return { p50, p99, rate: await rate(total, width, () => raw.echo(EIGHT)) }
+  const perSecond = await rate(total, width, () => raw.echo(EIGHT))
+  // perMessage: the time one message costs at that rate, W9's floor.
+  return { p50, p99, rate: perSecond, perMessage: 1e6 / perSecond }
 }
 
 // W3's floor: x's bytes to Python, the same np.abs(np.fft.rfft(x)) there, the result's bytes back.

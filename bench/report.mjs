@@ -7,6 +7,8 @@ import { availableParallelism } from 'node:os'
 import { summary } from './stats.mjs'
 
 export const IN_FLIGHT = 64
+export const CALLBACKS = 2000 // W8, per round
+export const STREAM_ITEMS = 100_000 // W9, per round
 
 // [id, workload, unit, floor sample, pyferry sample, target]
 // A target is { max: r } (ratio ≤ r), { min: r } (ratio ≥ r) or { plus: ms } (≤ floor + ms).
@@ -32,8 +34,11 @@ const ROWS = [
   ['W6', 'peak RSS at 1e7, Node', 'MB', 'floor.rss.node', 'pyferry.rss.node', { max: 1.25 }],
   ['W6', 'peak RSS at 1e7, worker', 'MB', 'floor.rss.worker', 'pyferry.rss.worker', { max: 1.25 }],
   ['W7', '~50 ms CPU calls, 1 → 2 workers', 'calls/s', 'floor.spin.rate', 'pyferry.spin.rate', { min: 1.8 }],
+  // A callback is one round trip, Python to Node and back: its floor is the 8-byte echo's.
+  ['W8', 'Python → JS callback round trip', 'µs', 'floor.echo.p50', 'pyferry.callback.us'],
+  // A streamed item against one 8-byte message at the echo's rate with 64 in flight.
+  ['W9', `streamed item (${STREAM_ITEMS.toLocaleString('en-US')} small ints)`, 'µs', 'floor.echo.perMessage', 'pyferry.stream.us'],
 ]
-const NOT_YET = ['W8', 'Python → JS callback round trip', '', 'n/a (needs callbacks, issue 4)']
 
 const SCALE = { MB: 1e-6 }
 
@@ -73,8 +78,6 @@ export function buildRows(samples) {
     }
     return row
   })
-  const [id, workload, unit, note] = NOT_YET
-  rows.push({ id, workload, unit, floor: null, pyferry: null, ratio: null, target: null, met: null, note })
   return rows
 }
 

@@ -10,7 +10,7 @@ import { availableParallelism, release } from 'node:os'
 import { Python } from '../js/src/index.js'
 import * as floors from './floors.mjs'
 import { RawWorker, benchDir, python } from './raw.mjs'
-import { IN_FLIGHT, buildRows, table } from './report.mjs'
+import { CALLBACKS, IN_FLIGHT, STREAM_ITEMS, buildRows, table } from './report.mjs'
 import { collectGarbage } from './stats.mjs'
 import * as work from './workloads.mjs'
 
@@ -118,6 +118,8 @@ for (let i = 0; i < 500; i++) await Promise.all([raw.seed([1, 2, 3]), py1.call('
 await Promise.all(Array.from({ length: 500 }, () => pool.call('numpy.sum', [1, 2, 3])))
 const spinN = Number(await solo.call('bench_calls.calibrate', 50))
 await Promise.all([solo, py2, py2].map((py) => py.call('bench_calls.spin', 1000)))
+await work.callback(py1, 200)
+await work.stream(py1, 10_000)
 log(`checked; W7 uses spin(${spinN}), about 50 ms`)
 
 // --- rounds -------------------------------------------------------------------------------
@@ -135,6 +137,9 @@ const plan = [
   ['rss', () => floors.rss(), () => work.rss()],
   // W7's baseline is pyferry itself with one worker.
   ['spin', () => work.spinRate(solo, spinN, W7_CALLS), () => work.spinRate(py2, spinN, W7_CALLS)],
+  // W8 and W9 compare with the echo floor measured above.
+  ['callback', null, () => work.callback(py1, CALLBACKS)],
+  ['stream', null, () => work.stream(py1, STREAM_ITEMS)],
 ]
 const samples = { floor: {}, pyferry: {} }
 
@@ -169,6 +174,9 @@ console.log(`\ntargets met: ${met.filter((r) => r.met).length} of ${met.length}`
 
 const out = new URL('results/', import.meta.url)
 mkdirSync(out, { recursive: true })
-const config = { rounds: ROUNDS, sequential: SEQUENTIAL, rateCalls: RATE_CALLS, inFlight: IN_FLIGHT, w7Calls: W7_CALLS, spinN }
+const config = {
+  rounds: ROUNDS, sequential: SEQUENTIAL, rateCalls: RATE_CALLS, inFlight: IN_FLIGHT, w7Calls: W7_CALLS, spinN,
+  callbacks: CALLBACKS, streamItems: STREAM_ITEMS,
+}
 writeFileSync(new URL('latest.json', out), `${JSON.stringify({ date, seconds, machine: info, config, rows }, null, 2)}\n`)
 console.log('written to bench/results/latest.json')

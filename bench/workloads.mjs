@@ -48,3 +48,25 @@ export async function spinRate(py, n, calls) {
   await Promise.all(Array.from({ length: calls }, () => py.call('bench_calls.spin', n)))
   return { rate: calls / (Number(process.hrtime.bigint() - start) / 1e9) }
 }
+
+// W8: Python calls a JS function `n` times in one call; µs per callback round trip.
+export async function callback(py, n) {
+  let calls = 0
+  const start = process.hrtime.bigint()
+  const done = await py.call('bench_calls.call_back', (i) => { calls++; return i }, n)
+  const us = Number(process.hrtime.bigint() - start) / 1e3 / n
+  if (done !== n || calls !== n) throw new Error(`${calls} of ${n} callbacks ran`)
+  return { us }
+}
+
+// W9: a generator of `n` small ints consumed with for await; µs per item, checked in order.
+export async function stream(py, n) {
+  let next = 0
+  const start = process.hrtime.bigint()
+  for await (const item of py.stream('bench_calls.count', n)) {
+    if (item !== next++) throw new Error(`stream item ${next - 1} came back as ${item}`)
+  }
+  const us = Number(process.hrtime.bigint() - start) / 1e3 / n
+  if (next !== n) throw new Error(`the stream ended after ${next} of ${n} items`)
+  return { us }
+}
