@@ -2,8 +2,11 @@
 
 Every values.json frame must decode (through the real transport and codec) to
 the expected value, and the expected value must encode back to the very same
-bytes. Every errors.json frame must fail at the stage its tag names. The JS
-suite (js/test/vectors.test.js) reads the same files.
+bytes. Every messages.json frame must decode to its message, and the message
+must encode back to its bytes: a client's with the plain encoder (as the test
+client in conftest.py sends), a worker's with the worker's handle table. Every
+errors.json frame must fail at the stage its tag names. The JS suite
+(js/test/vectors.test.js) reads the same files.
 """
 
 from __future__ import annotations
@@ -23,11 +26,16 @@ from typing import Any
 import numpy as np
 import pytest
 
-from pyferry.codec import decode, encode
+from pyferry.codec import CallbackRef, HandleRef, TargetHandle, decode, encode
 from pyferry.errors import DecodeError, ProtocolError
 from pyferry.protocol import (
+    CALL,
+    CLIENT_KINDS,
+    HELLO,
+    KIND_NAMES,
     PREFIX_SIZE,
     RESULT,
+    WORKER_KINDS,
     Limits,
     pack_prefix,
     parse_lengths,
@@ -38,6 +46,7 @@ from pyferry.transport import Channel
 ROOT = Path(__file__).resolve().parent.parent
 VECTORS = ROOT / "spec" / "vectors"
 VALUES = json.loads((VECTORS / "values.json").read_text(encoding="utf-8"))
+MESSAGES = json.loads((VECTORS / "messages.json").read_text(encoding="utf-8"))
 ERRORS = json.loads((VECTORS / "errors.json").read_text(encoding="utf-8"))
 
 # Vectors Python writes but cannot read back, by design: name -> why.
@@ -98,6 +107,13 @@ def _from_tag(key: str, body: Any) -> Any:
         if dtype.kind in "Mm":  # time arrays are tagged as their int64 counts
             return np.array(data, dtype=np.int64).view(dtype).reshape(body["shape"])
         return np.array(data, dtype=dtype).reshape(body["shape"])
+    if key == "$handle":
+        # As a client sends it (the id only), or as the worker does (id, type, repr).
+        if isinstance(body, int):
+            return HandleRef(body)
+        return HandleRef(body["id"], body["type"], body["repr"])
+    if key == "$callback":
+        return CallbackRef(body)
     raise AssertionError(f"unknown tag {key}")
 
 
@@ -117,6 +133,10 @@ def assert_same(actual: Any, expected: Any, path: str = "value") -> None:
     elif isinstance(expected, complex):
         assert_same(actual.real, expected.real, f"{path}.real")
         assert_same(actual.imag, expected.imag, f"{path}.imag")
+    elif isinstance(expected, HandleRef):
+        # HandleRef's == compares ids only: the type and repr text must match too.
+        got = (actual.id, actual.type, actual.repr)
+        assert got == (expected.id, expected.type, expected.repr), f"{path}: {actual!r}"
     elif isinstance(expected, dt.datetime):
         assert actual == expected, f"{path}: {actual} != {expected}"
         assert actual.utcoffset() == dt.timedelta(0), f"{path}: not UTC"
@@ -262,6 +282,174 @@ def test_generated_files_are_current() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
+
+
+# -- messages.json ----------------------------------------------------------------
+
+
+def _message_params(side: str | None = None) -> list[Any]:
+    return [
+        pytest.param(case, id=f"{case['from']}: {case['name']}")
+        for case in MESSAGES
+        if side is None or case["from"] == side
+    ]
+
+
+def _tags(value: Any) -> Iterator[tuple[str, Any]]:
+    """Every (tag, body) in a tagged value, depth first."""
+    if isinstance(value, list):
+        for item in value:
+            yield from _tags(item)
+    elif isinstance(value, dict):
+        if len(value) == 1 and next(iter(value)).startswith("$"):
+            ((key, body),) = value.items()
+            yield key, body
+            if key in ("$map", "$complex"):
+                yield from _tags(body)
+        else:
+            for item in value.values():
+                yield from _tags(item)
+
+
+def test_message_vectors_cover_every_kind() -> None:
+    names = [case["name"] for case in MESSAGES]
+    assert len(set(names)) == len(names), "duplicate vector names"
+    sent = {(case["message"][0], case["from"]) for case in MESSAGES}
+    # Each kind from the side that sends it, and only from that side; HELLO from both.
+    expected = {(kind, "client") for kind in CLIENT_KINDS} | {
+        (kind, "worker") for kind in WORKER_KINDS
+    }
+    expected |= {(HELLO, "client"), (HELLO, "worker")}
+    assert sent == expected, sorted(sent ^ expected)
+    assert {kind for kind, _ in sent} == set(KIND_NAMES) == set(range(15))
+
+    calls = [case["message"] for case in MESSAGES if case["message"][0] == CALL]
+    assert {len(m) for m in calls} == {5, 6}, "CALLs with and without options"
+    options = {(k, v) for m in calls if len(m) == 6 for k, v in m[5].items()}
+    assert {("op", "get"), ("result", "value"), ("result", "handle"), ("progress", True)} <= options
+    assert any(k == "stream" for k, _ in options)
+    assert any(isinstance(m[2], list) and len(m[2]) > 1 for m in calls), "a [handle, name] target"
+
+    tags = {side: [t for c in MESSAGES if c["from"] == side for t in _tags(c["message"])]
+            for side in ("client", "worker")}  # fmt: skip
+    # A client's HANDLE is the bare id, the worker's carries type and repr; CALLBACK: client only.
+    assert {type(body) for key, body in tags["client"] if key == "$handle"} == {int}
+    assert {type(body) for key, body in tags["worker"] if key == "$handle"} == {dict}
+    assert any(key == "$callback" for key, _ in tags["client"])
+    assert not any(key == "$callback" for key, _ in tags["worker"])
+    assert any(key == "$ndarray" for key, _ in tags["client"])
+    assert any(key == "$ndarray" for key, _ in tags["worker"])
+
+
+@pytest.mark.parametrize("case", _message_params())
+def test_message_decodes(case: dict[str, Any]) -> None:
+    # Without a peer (a client's view, and the test client's), a HANDLE is a HandleRef
+    # and a CALLBACK a CallbackRef.
+    frames = read_frames(bytes.fromhex(case["hex"]))
+    assert len(frames) == 1, "exactly one frame, nothing after it"
+    assert_same(decode(*frames[0]), from_tagged(case["message"]))
+
+
+def _stand_in(ref: HandleRef) -> Any:
+    """An object the worker's encoder sends as ``ref``: same qualified type name and repr."""
+    module, _, name = ref.type.rpartition(".")
+    text = ref.repr
+    namespace = {"__module__": module, "__qualname__": name, "vector_id": ref.id}
+    namespace["__repr__"] = lambda self: text
+    return type(name, (), namespace)()
+
+
+def _as_the_worker_holds(value: Any) -> Any:
+    """A decoded message with each HandleRef replaced by the object behind it."""
+    if isinstance(value, HandleRef):
+        return _stand_in(value)
+    if isinstance(value, list):
+        return [_as_the_worker_holds(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _as_the_worker_holds(v) for k, v in value.items()}
+    return value
+
+
+class _StandInTable:
+    """The worker's handle table for the stand-ins: each one gets the id it stands for."""
+
+    def add(self, obj: Any) -> int:
+        return int(type(obj).vector_id)
+
+    def discard(self, ids: Any) -> None:
+        raise AssertionError(f"the message failed to encode (handles {list(ids)})")
+
+
+@pytest.mark.parametrize("case", _message_params())
+def test_message_encodes_to_the_same_bytes(case: dict[str, Any]) -> None:
+    message = from_tagged(case["message"])
+    if case["from"] == "client":
+        # The plain encoder writes a HandleRef's 8 id bytes and a CallbackRef's id.
+        actual = frame_bytes(message)
+    else:
+        # The worker's encoder, with its table: an object that cannot cross by value
+        # goes out as id, type and repr.
+        header, buffers = encode(_as_the_worker_holds(message), handles=_StandInTable())
+        actual = (
+            pack_prefix(len(header), [b.nbytes for b in buffers])
+            + header
+            + b"".join(bytes(b) for b in buffers)
+        )
+    assert actual.hex() == case["hex"]
+
+
+class _Object:
+    """What the worker's table holds for a handle id, in the fake peer below."""
+
+    def __init__(self, handle_id: int) -> None:
+        self.handle_id = handle_id
+
+
+class _Function:
+    """The callable the worker makes of a CALLBACK, in the fake peer below."""
+
+    def __init__(self, callback_id: int, call_id: int) -> None:
+        self.callback_id = callback_id
+        self.call_id = call_id
+
+
+class _Peer:
+    def handle(self, handle_id: int) -> Any:
+        return _Object(handle_id)
+
+    def callback(self, callback_id: int, call_id: int) -> Any:
+        return _Function(callback_id, call_id)
+
+
+def _back_to_refs(value: Any, call_id: int) -> Any:
+    """The worker's view of a message, its objects and callables as HandleRef and CallbackRef."""
+    assert not isinstance(value, TargetHandle), "a TargetHandle outside a CALL's target"
+    if isinstance(value, _Object):
+        return HandleRef(value.handle_id)
+    if isinstance(value, _Function):
+        assert value.call_id == call_id, "a callback is bound to the CALL that carries it"
+        return CallbackRef(value.callback_id)
+    if isinstance(value, list):
+        return [_back_to_refs(v, call_id) for v in value]
+    if isinstance(value, dict):
+        return {k: _back_to_refs(v, call_id) for k, v in value.items()}
+    return value
+
+
+@pytest.mark.parametrize("case", _message_params("client"))
+def test_client_message_decodes_in_the_workers_view(case: dict[str, Any]) -> None:
+    # The worker decodes with its peer: a HANDLE is the object in its table (in a CALL's
+    # target, wrapped in TargetHandle), a CALLBACK in a CALL's args or kwargs a callable.
+    ((header, buffers),) = read_frames(bytes.fromhex(case["hex"]))
+    message = decode(header, buffers, _Peer())
+    call_id = message[1] if message[0] == CALL else 0
+    if message[0] == CALL and isinstance(message[2], list):
+        head = message[2][0]
+        assert isinstance(head, TargetHandle), "a handle target decodes as a TargetHandle"
+        assert isinstance(head.obj, _Object)
+        assert head.obj.handle_id == head.id
+        message[2][0] = _Object(head.id)
+    assert_same(_back_to_refs(message, call_id), from_tagged(case["message"]))
 
 
 # -- errors.json ------------------------------------------------------------------

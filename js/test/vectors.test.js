@@ -3,22 +3,29 @@
 // values.json: each frame, fed to FrameReader whole, split in two at every byte
 // boundary and one byte at a time, decodes to the expected value; the expected
 // value encodes back to the same bytes; and it survives JS -> Python -> JS
-// through a real worker. errors.json: each malformed frame fails where its tag says
+// through a real worker. messages.json: each frame the worker sends decodes, with the
+// decode context a Worker uses, to its message (a HANDLE becomes a PyHandle of that
+// worker); each frame the client sends is what the client's own encoder for that kind
+// writes, byte for byte. errors.json: each malformed frame fails where its tag says
 // (spec/vectors/README.md).
 
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { after, describe, test } from 'node:test'
-import { decodeMessage, encodeMessage } from '../src/codec.js'
+import { Refs, decodeMessage, encodeAnswer, encodeCall, encodeMessage } from '../src/codec.js'
 import { ProtocolError, SerializationError } from '../src/errors.js'
+import { HandleTable, handleState } from '../src/handle.js'
 import { Python } from '../src/index.js'
 import { loadArrow } from '../src/arrow.js'
 import { Complex, DTYPES, NDArray, STANDALONE } from '../src/ndarray.js'
-import { FrameReader } from '../src/protocol.js'
+import {
+  CALL, CALLBACK_ERROR, CALLBACK_RESULT, CANCEL, FrameReader, HELLO, RELEASE, STREAM_CLOSE, STREAM_CREDIT,
+} from '../src/protocol.js'
 
 const vectors = new URL('../../spec/vectors/', import.meta.url)
 const VALUES = JSON.parse(readFileSync(new URL('values.json', vectors), 'utf8'))
+const MESSAGES = JSON.parse(readFileSync(new URL('messages.json', vectors), 'utf8'))
 const ERRORS = JSON.parse(readFileSync(new URL('errors.json', vectors), 'utf8'))
 const FIXTURES = fileURLToPath(new URL('../../tests/fixtures/', import.meta.url))
 
@@ -51,24 +58,42 @@ const TOO_DEEP_AS_ARGUMENT = new Set(['nesting 512 levels with the message array
 
 const FLOATS = { NaN: NaN, Infinity: Infinity, '-Infinity': -Infinity, '-0': -0 }
 
-// The JS value a tagged JSON value stands for, by the JS decoding rules.
-function fromTagged(value) {
-  if (Array.isArray(value)) return value.map(fromTagged)
-  if (value === null || typeof value !== 'object') return value
-  const keys = Object.keys(value)
-  if (keys.length === 1 && keys[0].startsWith('$')) return fromTag(keys[0], value[keys[0]])
-  return Object.fromEntries(keys.map((k) => [k, fromTagged(value[k])]))
+// A $handle as a reader must decode it (assertSame compares a PyHandle with it).
+class ExpectedHandle {
+  constructor(body, table) {
+    // A client sends the id only; the worker adds the type and repr.
+    Object.assign(this, typeof body === 'number' ? { id: body } : body)
+    this.table = table
+  }
 }
 
-function fromTag(key, body) {
+// What $handle and $callback stand for: values.json has neither; messages.json
+// passes its own (expected PyHandles when decoding, real ones and functions when encoding).
+const NO_REFS = {
+  handle: () => assert.fail('a $handle outside messages.json'),
+  callback: () => assert.fail('a $callback outside messages.json'),
+}
+
+// The JS value a tagged JSON value stands for, by the JS decoding rules.
+function fromTagged(value, refs = NO_REFS) {
+  if (Array.isArray(value)) return value.map((v) => fromTagged(v, refs))
+  if (value === null || typeof value !== 'object') return value
+  const keys = Object.keys(value)
+  if (keys.length === 1 && keys[0].startsWith('$')) return fromTag(keys[0], value[keys[0]], refs)
+  return Object.fromEntries(keys.map((k) => [k, fromTagged(value[k], refs)]))
+}
+
+function fromTag(key, body, refs) {
   switch (key) {
     case '$int': return BigInt(body)
     case '$float': return FLOATS[body]
     case '$bytes': return Buffer.from(body, 'hex')
     case '$complex': return new Complex(fromTagged(body[0]), fromTagged(body[1]))
     case '$date': return new Date(body)
+    case '$handle': return refs.handle(body)
+    case '$callback': return refs.callback(body)
     case '$map': {
-      const entries = body.map(([k, v]) => [fromTagged(k), fromTagged(v)])
+      const entries = body.map(([k, v]) => [fromTagged(k, refs), fromTagged(v, refs)])
       // A map whose keys are all strings arrives as a plain object.
       if (entries.every(([k]) => typeof k === 'string')) return Object.fromEntries(entries)
       return new Map(entries)
@@ -81,7 +106,7 @@ function fromTag(key, body) {
 function ndarrayFromTagged({ dtype, shape, data }) {
   const [Type, per] = DTYPES[dtype]
   const flat = []
-  for (const x of data.map(fromTagged)) {
+  for (const x of data.map((v) => fromTagged(v))) {
     if (per === 2) flat.push(x.re, x.im)
     else if (dtype === 'bool') flat.push(x ? 1 : 0)
     else if (Type === BigInt64Array || Type === BigUint64Array) flat.push(BigInt(x))
@@ -103,6 +128,18 @@ function bytesOf(view) {
 // Exact equality: number vs BigInt, -0 and NaN, TypedArray class and bytes, Map and key order.
 function assertSame(actual, expected, path = 'value') {
   const fail = (why) => assert.fail(`${path}: ${why}`)
+  if (expected instanceof ExpectedHandle) {
+    // A PyHandle (behind its Proxy) bound to the table the decode context gave it.
+    const state = handleState(actual)
+    if (state === undefined) fail(`${String(actual)}, expected a PyHandle`)
+    if (state.table !== expected.table) fail('a PyHandle of another table')
+    assert.deepEqual(
+      { id: actual.id, type: actual.type, repr: actual.repr },
+      { id: expected.id, type: expected.type, repr: expected.repr },
+      path,
+    )
+    return
+  }
   if (expected === null || typeof expected !== 'object') {
     if (typeof actual !== typeof expected) fail(`${typeof actual} ${String(actual)}, expected ${typeof expected}`)
     if (!Object.is(actual, expected)) fail(`${String(actual)} !== ${String(expected)}`)
@@ -252,6 +289,119 @@ describe('values.json: JS -> Python -> JS through a real worker', () => {
     assert.equal(await py.call('echo.echo', 'still here'), 'still here')
     assert.equal(py.info.pid, firstPid, 'the worker was not replaced during the round trips')
   })
+})
+
+// -- messages.json -----------------------------------------------------------------------
+
+// Kinds a Worker writes with encodeMessage as they are (worker.js: the HELLO, cancel(),
+// credit(), closeStream(), #release(), #answerError()); CALL goes through encodeCall
+// (python.js #prepare) and CALLBACK_RESULT through encodeAnswer (worker.js #answerValue).
+const PLAIN_KINDS = new Set([HELLO, CANCEL, RELEASE, CALLBACK_ERROR, STREAM_CREDIT, STREAM_CLOSE])
+
+// A handle table like a Worker's (worker.js), for a worker that never runs.
+function workerTable() {
+  return new HandleTable({
+    pid: 4242,
+    client: { invoke: () => assert.fail('a vector handle is never called') },
+    send: () => {},
+  })
+}
+
+// The callback ids of a tagged value in the order they occur (the wire order).
+function callbackIds(value, ids = []) {
+  if (Array.isArray(value)) value.forEach((v) => callbackIds(v, ids))
+  else if (value !== null && typeof value === 'object') {
+    if (Object.keys(value).length === 1 && '$callback' in value) {
+      if (!ids.includes(value.$callback)) ids.push(value.$callback)
+    } else Object.values(value).forEach((v) => callbackIds(v, ids))
+  }
+  return ids
+}
+
+// Encode a client message as the client does for its kind. `message` holds real PyHandles
+// (of `table`) and functions; `ids` are the callback ids the client hands out, in order.
+function encodeAsTheClient(message, table, ids) {
+  const [kind, id] = message
+  if (PLAIN_KINDS.has(kind)) return { chunks: encodeMessage(message) }
+  if (kind === CALLBACK_RESULT) {
+    assert.equal(message.length, 3)
+    const refs = new Refs({ table })
+    return { chunks: encodeAnswer(CALLBACK_RESULT, id, message[2], refs), refs }
+  }
+  assert.equal(kind, CALL, `the client sends no message of kind ${kind}`)
+  const [, , target, args, kwargs, options] = message
+  // #prepare passes options only when there are some, and kwargs as an object or undefined.
+  assert.ok(message.length === 5 || (message.length === 6 && options !== null), 'the JS client writes options only as a map')
+  const next = [...ids]
+  const refs = new Refs({ nextCallbackId: () => next.shift() })
+  const chunks = encodeCall(CALL, id, target, args, kwargs ?? undefined, message.length === 6 ? options : undefined, refs)
+  assert.equal(next.length, 0, 'every callback id was handed out')
+  return { chunks, refs }
+}
+
+test('messages.json covers every kind from its side', () => {
+  const names = new Set(MESSAGES.map((c) => c.name))
+  assert.equal(names.size, MESSAGES.length, 'unique names')
+  const client = new Set(MESSAGES.filter((c) => c.from === 'client').map((c) => c.message[0]))
+  const worker = new Set(MESSAGES.filter((c) => c.from === 'worker').map((c) => c.message[0]))
+  assert.deepEqual([...client].sort((a, b) => a - b), [0, 1, 4, 5, 7, 8, 11, 12])
+  assert.deepEqual([...worker].sort((a, b) => a - b), [0, 2, 3, 6, 9, 10, 13, 14])
+})
+
+describe('messages.json: the worker\'s frames decode', () => {
+  for (const c of MESSAGES.filter((m) => m.from === 'worker')) {
+    test(c.name, () => {
+      const table = workerTable()
+      // The context Worker#decodeContext passes: a HANDLE becomes a PyHandle of this worker.
+      const context = { handle: (id, type, repr) => table.adopt(id, type, repr) }
+      const expected = fromTagged(c.message, {
+        handle: (body) => new ExpectedHandle(body, table),
+        callback: (id) => assert.fail(`a worker never sends a CALLBACK (${id})`),
+      })
+      const { frames, reader } = readFrames([Buffer.from(c.hex, 'hex')])
+      assert.equal(frames.length, 1, 'exactly one frame')
+      assert.ok(reader.idle)
+      assertSame(decodeMessage(frames[0].header, frames[0].buffers, context), expected, 'message')
+      const handles = [...JSON.stringify(c.message).matchAll(/"\$handle"/g)].length
+      assert.equal(table.size, handles, 'each HANDLE made one live PyHandle')
+    })
+  }
+})
+
+describe('messages.json: the client\'s frames are what the JS client writes', () => {
+  for (const c of MESSAGES.filter((m) => m.from === 'client')) {
+    test(c.name, () => {
+      const table = workerTable()
+      const handles = new Map() // id -> PyHandle: as the client got them from the worker
+      const functions = new Map() // callback id -> function
+      const message = fromTagged(c.message, {
+        handle: (id) => {
+          if (!handles.has(id)) handles.set(id, table.adopt(id, 'builtins.object', `<object ${id}>`))
+          return handles.get(id)
+        },
+        callback: (id) => {
+          if (!functions.has(id)) functions.set(id, () => id)
+          return functions.get(id)
+        },
+      })
+      const { chunks, refs } = encodeAsTheClient(message, table, callbackIds(c.message))
+      assert.ok(!(chunks instanceof Promise), 'no Arrow table to wait for')
+      assert.equal(Buffer.concat(chunks).toString('hex'), c.hex)
+      // What the client keeps of the message: the handles it names, and its functions by id.
+      assert.deepEqual(new Set([...refs?.handles ?? []].map((s) => s.id)), new Set(handles.keys()))
+      assert.deepEqual(refs?.callbacks ?? new Map(), functions)
+    })
+  }
+})
+
+test('a client frame holding a CALLBACK is a protocol error for a client reader', () => {
+  // A worker never sends one: a client reader that meets one cannot trust the stream.
+  const withCallbacks = MESSAGES.filter((c) => c.from === 'client' && callbackIds(c.message).length > 0)
+  assert.ok(withCallbacks.length > 0)
+  for (const c of withCallbacks) {
+    const { frames } = readFrames([Buffer.from(c.hex, 'hex')])
+    assert.throws(() => decodeMessage(frames[0].header, frames[0].buffers), ProtocolError, c.name)
+  }
 })
 
 // -- errors.json -----------------------------------------------------------------------

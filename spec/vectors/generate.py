@@ -3,31 +3,62 @@
 ``values.json`` holds, for each case, the full frame of a RESULT message
 ``[2, 7, value]`` exactly as ``python -m pyferry worker`` writes it (the same
 ``pyferry.codec.encode`` and ``pyferry.protocol.pack_prefix`` the transport
-uses) and the value in the tagged JSON form of ``README.md``. ``errors.json``
+uses) and the value in the tagged JSON form of ``README.md``. ``messages.json``
+holds whole messages of every kind, from the client and from the worker, with
+the message in the tagged form (HANDLE and CALLBACK included). ``errors.json``
 holds hand-built malformed frames and the error each reader must raise.
 
 Run from the repository root::
 
-    .venv/bin/python spec/vectors/generate.py          # rewrite both files
+    .venv/bin/python spec/vectors/generate.py          # rewrite the three files
     .venv/bin/python spec/vectors/generate.py --check  # exit 1 if they are stale
 """
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
+import decimal
+import fractions
 import json
 import math
+import re
 import struct
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgpack
 import numpy as np
 
-from pyferry.codec import encode
-from pyferry.protocol import RESULT, pack_prefix
+from pyferry.codec import AsHandle, CallbackRef, HandleRef, HandleSink, decode, encode, explain
+from pyferry.errors import (
+    CallbackExpiredError,
+    Cancelled,
+    HandleError,
+    ProtocolError,
+    TargetNotFoundError,
+)
+from pyferry.protocol import (
+    CALL,
+    CALLBACK,
+    CALLBACK_ERROR,
+    CALLBACK_RESULT,
+    CANCEL,
+    DETACHED,
+    ERROR,
+    HELLO,
+    PROGRESS,
+    RELEASE,
+    RESULT,
+    STREAM_CLOSE,
+    STREAM_CREDIT,
+    STREAM_END,
+    STREAM_ITEMS,
+    pack_prefix,
+)
+from pyferry.worker import describe_exception
 
 HERE = Path(__file__).resolve().parent
 CALL_ID = 7
@@ -36,9 +67,14 @@ NAT = -(2**63)  # numpy's NaT, as an int64 count
 UTC = dt.UTC
 
 
-def frame(message: Any) -> bytes:
-    """The bytes the worker writes for ``message``: prefix, length table, header, buffers."""
-    header, buffers = encode(message)
+def frame(message: Any, handles: HandleSink | None = None) -> bytes:
+    """The bytes the worker writes for ``message``: prefix, length table, header, buffers.
+
+    With ``handles`` (standing for the worker's handle table), an object that cannot
+    cross by value, or one wrapped in ``AsHandle``, goes out as a HANDLE as the worker
+    sends it; without, a ``HandleRef`` or ``CallbackRef`` goes out as the client sends it.
+    """
+    header, buffers = encode(message, handles=handles)
     prefix = pack_prefix(len(header), [b.nbytes for b in buffers])
     return prefix + header + b"".join(bytes(b) for b in buffers)
 
@@ -67,6 +103,13 @@ def tag(value: Any) -> Any:
         return value
     if isinstance(value, bytes):
         return {"$bytes": value.hex()}
+    if isinstance(value, HandleRef):
+        # A client sends the 8 id bytes only, which decode with an empty type and repr.
+        if value.type == "" and value.repr == "":
+            return {"$handle": value.id}
+        return {"$handle": {"id": value.id, "type": value.type, "repr": value.repr}}
+    if isinstance(value, CallbackRef):
+        return {"$callback": value.id}
     if isinstance(value, complex):
         return {"$complex": [tag(value.real), tag(value.imag)]}
     if isinstance(value, dt.datetime):
@@ -362,6 +405,270 @@ def _time_and_arrow_error_cases(result: bytes, big: int) -> Iterator[tuple[str, 
         )
 
 
+# -- messages.json -------------------------------------------------------------
+
+
+class MessageCase(NamedTuple):
+    name: str
+    side: str  # "client" or "worker": who sends it
+    message: list[Any]
+    # Worker messages: the id the worker's handle table gives the first object it
+    # exports in this message (the others count up from it, in encoding order).
+    first_handle: int = 1
+
+
+class _HandleTable:
+    """A HandleSink standing for the worker's table: ids count up from ``first``."""
+
+    def __init__(self, first: int) -> None:
+        self.next = first
+
+    def add(self, obj: Any) -> int:
+        handle_id = self.next
+        self.next += 1
+        return handle_id
+
+    def discard(self, ids: Iterable[int]) -> None:
+        raise AssertionError(f"a vector message failed to encode (handles {list(ids)})")
+
+
+def message_frame(case: MessageCase) -> bytes:
+    """The frame of a message case: the worker's encoder with its table, or a client's."""
+    if case.side == "worker":
+        return frame(case.message, _HandleTable(case.first_handle))
+    return frame(case.message)
+
+
+def message_cases() -> Iterator[MessageCase]:
+    """Every messages.json case, in file order: the client's messages, then the worker's."""
+    yield from _client_cases()
+    yield from _worker_cases()
+
+
+def _client_cases() -> Iterator[MessageCase]:
+    h5, h6, h7 = HandleRef(5), HandleRef(6), HandleRef(7)
+    cb1, cb2, cb3 = CallbackRef(1), CallbackRef(2), CallbackRef(3)
+
+    def client(name: str, message: list[Any]) -> MessageCase:
+        return MessageCase(name, "client", message)
+
+    yield client("HELLO client", [HELLO, 0, {"protocol": 1, "client": "pyferry-js/0.1.0"}])
+    # CALL without options, as py.call() sends it: kwargs nil or a map.
+    yield client("CALL by name", [CALL, 1, "math.hypot", [3, 4.5], None])
+    yield client(
+        "CALL with kwargs and an array argument",
+        [CALL, 2, "numpy.sum", [np.array([[1.5, 2.5], [3.5, 4.5]])], {"axis": 0}],
+    )
+    # One case per option, each as the JS client writes it.
+    yield client("CALL option op get", [CALL, 3, "numpy.pi", [], None, {"op": "get"}])
+    yield client(
+        "CALL option result handle",
+        [CALL, 4, "collections.Counter", ["abracadabra"], None, {"result": "handle"}],
+    )
+    yield client(
+        "CALL option result value (a handle's value)",
+        [CALL, 5, [h5], [], None, {"op": "get", "result": "value"}],
+    )
+    yield client("CALL option stream", [CALL, 6, "builtins.range", [3], None, {"stream": 1024}])
+    yield client(
+        "CALL option stream over a handle",
+        [CALL, 7, [h5], [], None, {"op": "get", "stream": 16}],
+    )
+    yield client(
+        "CALL option progress",
+        [CALL, 8, "mymodule.train", [{"epochs": 3}], {"seed": 42}, {"progress": True}],
+    )
+    yield client(
+        "CALL every option",
+        [CALL, 9, "mymodule.rows", [], None, {"result": "handle", "stream": 8, "progress": True}],
+    )
+    yield client(
+        "CALL handle method with a handle and a callback",
+        [CALL, 10, [h5, "most_common"], [h6, cb3], None],
+    )
+    yield client(
+        "CALL handle attribute path", [CALL, 11, [h7, "shape", "ndim"], [], None, {"op": "get"}]
+    )
+    yield client(
+        "CALL callbacks in args and kwargs",
+        [
+            CALL,
+            12,
+            "mymodule.fit",
+            [cb1, [cb1]],
+            {"on_epoch": cb2, "model": h6},
+            {"progress": True},
+        ],
+    )
+    yield client("CANCEL", [CANCEL, 8])
+    yield client("RELEASE one handle", [RELEASE, 0, [5]])
+    yield client("RELEASE several handles", [RELEASE, 0, [5, 6, 7, 300, 70000]])
+    yield client("CALLBACK_RESULT", [CALLBACK_RESULT, 1, {"stop": False, "lr": 0.05}])
+    yield client("CALLBACK_RESULT nil", [CALLBACK_RESULT, 2, None])
+    yield client(
+        "CALLBACK_RESULT with a handle in the value",
+        [CALLBACK_RESULT, 3, {"best": h6, "scores": [0.25, 0.5]}],
+    )
+    js_stack = (
+        "TypeError: Cannot read properties of undefined (reading 'loss')\n"
+        "    at onEpoch (file:///app/train.mjs:12:21)\n"
+        "    at Worker.#onCallback (file:///app/node_modules/pyferry/src/worker.js:391:34)"
+    )
+    yield client(
+        "CALLBACK_ERROR thrown by the JS function",
+        [
+            CALLBACK_ERROR,
+            4,
+            {
+                "type": "TypeError",
+                "message": "Cannot read properties of undefined (reading 'loss')",
+                "traceback": js_stack,
+                "code": "PYFERRY_JS",
+            },
+        ],
+    )
+    yield client(
+        "CALLBACK_ERROR for an expired callback",
+        [
+            CALLBACK_ERROR,
+            5,
+            {
+                "type": "CallbackExpiredError",
+                "message": "JS callback 3 is gone: the call it was passed to has ended",
+                "traceback": "",
+                "code": "PYFERRY_CALLBACK",
+            },
+        ],
+    )
+    yield client("STREAM_CREDIT", [STREAM_CREDIT, 6, 512])
+    yield client("STREAM_CLOSE", [STREAM_CLOSE, 6])
+
+
+def _worker_cases() -> Iterator[MessageCase]:
+    def worker(name: str, message: list[Any], first_handle: int = 1) -> MessageCase:
+        return MessageCase(name, "worker", message, first_handle)
+
+    info = {
+        "protocol": 1,
+        "pyferry": "0.1.0",
+        "python": "3.12.3",
+        "implementation": "cpython",
+        "numpy": "2.1.3",
+        "pid": 48213,
+    }
+    yield worker("HELLO worker", [HELLO, 0, info])
+    yield worker("HELLO worker without numpy", [HELLO, 0, {**info, "numpy": None}])
+
+    # result: "handle" sends the answer as a HANDLE whatever it is: this Counter (a dict,
+    # which would cross by value) answers CALL 4 of the client's cases.
+    yield worker(
+        "RESULT option result handle",
+        [RESULT, 4, AsHandle(collections.Counter("abracadabra"))],
+        5,
+    )
+    # An object that cannot cross by value goes as a HANDLE wherever it sits.
+    yield worker("RESULT an object as a handle", [RESULT, 1, dt.date(2024, 2, 29)], 1)
+    yield worker(
+        "RESULT handles among values",
+        [RESULT, 12, {"model": fractions.Fraction(1, 3), "scores": [0.5, decimal.Decimal("1.10")]}],
+        8,
+    )
+    yield worker(
+        "RESULT handle whose repr has line feeds",
+        [RESULT, 4, AsHandle(np.arange(6, dtype=np.int64).reshape(2, 3))],
+        5,
+    )
+    yield worker("RESULT handle with non-ASCII repr", [RESULT, 4, re.compile("é+😀")], 9)
+    yield worker(
+        "RESULT handle with repr cut at 1000 characters",
+        [RESULT, 4, AsHandle(list(range(400)))],
+        2**32,
+    )
+
+    yield worker("ERROR", [ERROR, 1, _python_error()])
+    yield worker(
+        "ERROR target not found",
+        [ERROR, 2, describe_exception(TargetNotFoundError(
+            "call target 'nump.sum' not found: no module 'nump'"))],
+    )  # fmt: skip
+    yield worker(
+        "ERROR serialization with a path",
+        [ERROR, 3, describe_exception(explain([1, {"a": 2**70}], "result"))],
+    )
+    yield worker(
+        "ERROR handle released",
+        [ERROR, 5, describe_exception(HandleError(
+            "handle 6 is not in this worker's table: it was released "
+            "(or never sent by this worker)"))],
+    )  # fmt: skip
+    yield worker(
+        "ERROR cancelled", [ERROR, 8, describe_exception(Cancelled("call 8 was cancelled"))]
+    )
+    yield worker(
+        "ERROR callback expired",
+        [ERROR, 10, describe_exception(CallbackExpiredError(
+            "JS callback 3 was called after its call ended"))],
+    )  # fmt: skip
+    yield worker(
+        "ERROR id 0 (protocol)",
+        [ERROR, 0, describe_exception(ProtocolError(
+            "bad frame magic 0x5047, expected 0x5046"))],
+    )  # fmt: skip
+
+    yield worker("CALLBACK", [CALLBACK, 1, 3, [2, {"loss": 0.25, "acc": 0.875}]])
+    yield worker("CALLBACK without arguments", [CALLBACK, 2, 1, []])
+    yield worker(
+        "CALLBACK with a handle argument", [CALLBACK, 3, 3, [fractions.Fraction(22, 7), 7]], 11
+    )
+    yield worker("STREAM_ITEMS ints", [STREAM_ITEMS, 6, [0, 1, 2]])
+    yield worker(
+        "STREAM_ITEMS ints and an ndarray",
+        [STREAM_ITEMS, 6, [3, np.array([1.5, -2.0, 0.0], dtype=np.float32), 4]],
+    )
+    yield worker(
+        "STREAM_ITEMS handles (option result handle)",
+        [STREAM_ITEMS, 9, [AsHandle((1, "a")), AsHandle({"b": 2})]],
+        20,
+    )
+    yield worker("STREAM_END", [STREAM_END, 6, None])
+    yield worker("PROGRESS total nil", [PROGRESS, 8, [3, None, None]])
+    yield worker("PROGRESS with a message", [PROGRESS, 8, [1, 3, "epoch 1/3"]])
+    yield worker("PROGRESS floats", [PROGRESS, 8, [0.5, 1.0, None]])
+    yield worker("PROGRESS nothing known", [PROGRESS, 8, [None, None, "loading model"]])
+    yield worker("DETACHED", [DETACHED, 6, None])
+
+
+def _python_error() -> dict[str, Any]:
+    """The error-info of an exception raised by the called code, with its cause (section 7)."""
+    traceback = (
+        "Traceback (most recent call last):\n"
+        '  File "/app/mymodule.py", line 14, in train\n'
+        '    raise ValueError(f"bad learning rate: {lr}") from exc\n'
+        "ValueError: bad learning rate: -1\n"
+    )
+    cause = (
+        "Traceback (most recent call last):\n"
+        '  File "/app/mymodule.py", line 12, in train\n'
+        "    check(lr)\n"
+        "AssertionError: lr must be positive\n"
+    )
+    return {
+        "type": "builtins.ValueError",
+        "message": "bad learning rate: -1",
+        "traceback": traceback,
+        "code": "PYFERRY_PYTHON",
+        "chain": [
+            {
+                "type": "builtins.AssertionError",
+                "message": "lr must be positive",
+                "traceback": cause,
+                "code": "PYFERRY_PYTHON",
+                "relation": "cause",
+            }
+        ],
+    }
+
+
 # -- output --------------------------------------------------------------------
 
 
@@ -379,14 +686,49 @@ def render() -> dict[str, str]:
         {"name": name, "hex": frame([RESULT, CALL_ID, value]).hex(), "value": tag(value)}
         for name, value in value_cases()
     ]
+    messages = [_message_item(case) for case in message_cases()]
     errors = [
         {"name": name, "hex": data.hex(), "maxMessageBytes": limit, "error": error}
         for name, data, limit, error in error_cases()
     ]
-    for items in (values, errors):
+    for items in (values, messages, errors):
         names = [item["name"] for item in items]
         assert len(set(names)) == len(names), "case names must be unique"
-    return {"values.json": _lines(values), "errors.json": _lines(errors)}
+    return {
+        "values.json": _lines(values),
+        "messages.json": _lines(messages),
+        "errors.json": _lines(errors),
+    }
+
+
+def _message_item(case: MessageCase) -> dict[str, Any]:
+    """A messages.json case: the message is tagged as it decodes (HandleRef, CallbackRef)."""
+    data = message_frame(case)
+    header, buffers = _split(data)
+    message = tag(decode(header, buffers))
+    text = json.dumps(message)
+    # A client's HANDLE is the bare id, the worker's has the type and repr; only clients
+    # send CALLBACKs.
+    if case.side == "worker":
+        assert '"$handle": {' in text or '"$handle"' not in text, case.name
+        assert '"$callback"' not in text, case.name
+    else:
+        assert '"$handle": {' not in text, case.name
+    return {"name": case.name, "from": case.side, "hex": data.hex(), "message": message}
+
+
+def _split(data: bytes) -> tuple[bytes, list[bytes]]:
+    """Header and buffers of one well-formed frame."""
+    count, header_len = struct.unpack_from("<HI", data, 2)
+    lengths = struct.unpack_from(f"<{count}Q", data, 8)
+    at = 8 + 8 * count + header_len
+    header = data[8 + 8 * count : at]
+    buffers = []
+    for n in lengths:
+        buffers.append(data[at : at + n])
+        at += n
+    assert at == len(data)
+    return header, buffers
 
 
 def main(argv: list[str]) -> int:
