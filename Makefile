@@ -44,6 +44,7 @@ test: setup lint typecheck pytest jstest tstest
 # pyferry against the raw floor, measured in the same run (a few minutes); see bench/README.md.
 # BENCH_ROUNDS=<n> (at least 5) changes the number of rounds.
 bench: setup
+	$(PY) -m compileall -q src/pyferry  # workers load bytecode, as from an installed wheel
 	node --expose-gc bench/run.mjs
 
 lint:

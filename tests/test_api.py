@@ -89,3 +89,15 @@ def test_a_missing_distribution_has_no_version() -> None:
     from pyferry.worker import _installed_version
 
     assert _installed_version("pyferry_surely_not_installed") is None
+
+
+def test_worker_start_up_imports_nothing_it_does_not_need() -> None:
+    """asyncio, inspect and the stream machinery load only when a call needs them (cold start)."""
+    code = (
+        "import sys, pyferry.worker\n"
+        "heavy = ['asyncio', 'inspect', 'concurrent.futures', 'subprocess', 'pyferry.streams',"
+        " 'numpy', 'pandas', 'pyarrow']\n"
+        "print(','.join(m for m in heavy if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True, text=True)
+    assert out.stdout.strip() == ""

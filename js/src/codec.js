@@ -75,9 +75,10 @@ export function kw(values) {
 // of one worker: `table`) and, where functions may cross (a CALL's arguments), the
 // functions sent as CALLBACK ids.
 export class Refs {
-  handles = new Set() // handle states
-  callbacks = new Map() // callback id -> function
-  #ids = new Map() // function -> callback id
+  // Made by the first handle or function met: most messages name none.
+  handles = null // Set of handle states
+  callbacks = null // Map callback id -> function
+  #ids = null // Map function -> callback id
   #nextCallbackId
 
   // table: the worker the message goes to, if already known (a callback's answer);
@@ -94,12 +95,15 @@ export class Refs {
       throw new HandleError(`${describeHandle(state)} cannot go to worker ${this.table.pid}: ` +
         'a call can only name handles of the worker that runs it')
     }
+    this.handles ??= new Set()
     this.handles.add(state)
     return state.id
   }
 
   callback(fn) {
     if (this.#nextCallbackId === null) throw new PathError('a function can only cross in the arguments of a call')
+    this.#ids ??= new Map()
+    this.callbacks ??= new Map()
     let id = this.#ids.get(fn)
     if (id === undefined) {
       id = this.#nextCallbackId()

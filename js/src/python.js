@@ -15,9 +15,10 @@ import { Pool } from './pool.js'
 import { CALL, DEFAULT_MAX_MESSAGE_BYTES, messageBytes } from './protocol.js'
 import { moduleProxy } from './proxy.js'
 import { DEFAULT_WINDOW, PyStream } from './stream.js'
-import { Worker, callbackContext } from './worker.js'
+import { Worker, currentCallback } from './worker.js'
 
 const MAX_TIMER_MS = 2 ** 31 - 1
+const PLAIN_CALL = Object.freeze({}) // the wire options call() implies: none
 
 // Per-call options, given as a trailing `opts({ timeout, signal, handle, onProgress, window })` argument.
 export class CallOptions {
@@ -130,6 +131,7 @@ export class Python extends EventEmitter {
   #pool
   #nextId = 1
   #nextCallbackId = 1
+  #takeCallbackId = () => this.#nextCallbackId++ // for the Refs of each call
   #closing = null
   // What PyHandles call through.
   #client = { invoke: (target, args, extra) => this.#invoke(target, args, extra) }
@@ -159,7 +161,7 @@ export class Python extends EventEmitter {
     if (typeof target !== 'string' || target === '') {
       throw new TypeError('call target must be a non-empty string such as "numpy.sum"')
     }
-    return this.#invoke(target, args, {})
+    return this.#invoke(target, args, PLAIN_CALL)
   }
 
   // The object named `name` (e.g. 'numpy.pi'): its value, or a PyHandle when it cannot cross.
@@ -248,9 +250,9 @@ export class Python extends EventEmitter {
     if (stream) wire.stream = options?.window ?? DEFAULT_WINDOW
     if (options?.onProgress) wire.progress = true
     const id = this.#nextId++
-    const refs = new Refs({ nextCallbackId: () => this.#nextCallbackId++ })
+    const refs = new Refs({ nextCallbackId: this.#takeCallbackId })
     const chunks = encodeCall(CALL, id, target, args, kwargs, Object.keys(wire).length ? wire : undefined, refs)
-    for (const state of refs.handles) state.table.hold(state)
+    if (refs.handles !== null) for (const state of refs.handles) state.table.hold(state)
     return {
       id,
       target: describeTarget(target),
@@ -258,10 +260,10 @@ export class Python extends EventEmitter {
       // A stream runs as long as its consumer wants: only its signal stops it.
       timeout: stream ? undefined : (options?.timeout ?? this.#options.timeout),
       signal: options?.signal,
-      handles: refs.handles.size ? refs.handles : null,
-      callbacks: refs.callbacks.size ? refs.callbacks : null,
+      handles: refs.handles, // null when it names none
+      callbacks: refs.callbacks,
       owner: refs.table?.owner ?? undefined,
-      via: callbackContext.getStore(),
+      via: currentCallback(),
       onProgress: options?.onProgress,
       stream: stream || undefined,
     }

@@ -3,14 +3,20 @@
 Calls whose target returns an awaitable run there as tasks (protocol section
 3.6), and so do streams of async iterables (section 3.4). Other threads hand
 it work with ``call_soon``, which is thread-safe.
+
+asyncio is imported with the loop, not with this module: it costs ~20 ms of
+imports (inspect, concurrent.futures, ssl, subprocess, ...) that a worker whose
+calls never return an awaitable should not pay at start-up.
 """
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import asyncio
 
 __all__ = ["EventLoopThread"]
 
@@ -34,6 +40,8 @@ class EventLoopThread:
             return loop
         with self._lock:
             if self._loop is None:
+                import asyncio
+
                 loop = asyncio.new_event_loop()
                 ready = threading.Event()
                 thread = threading.Thread(
@@ -46,6 +54,8 @@ class EventLoopThread:
 
     @staticmethod
     def _run(loop: asyncio.AbstractEventLoop, ready: threading.Event) -> None:
+        import asyncio
+
         asyncio.set_event_loop(loop)
         loop.call_soon(ready.set)
         loop.run_forever()

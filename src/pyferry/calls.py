@@ -11,7 +11,6 @@ checks (see ``pyferry.cancel``).
 from __future__ import annotations
 
 import contextvars
-import numbers
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -144,6 +143,8 @@ def progress(done: float | None, total: float | None = None, message: str | None
 def _number(value: Any, name: str) -> int | float | None:
     if value is None:
         return None
+    import numbers  # here, not at start-up: only calls that report progress need it
+
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"progress {name} must be a number or None, not {type(value).__name__}")
     return int(value) if isinstance(value, numbers.Integral) else float(value)

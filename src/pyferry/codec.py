@@ -255,8 +255,8 @@ class _Encoder:
     A Packer is costly to build compared with packing a small message, so each
     thread keeps one encoder (``_local``) and resets ``buffers`` per message.
     ``table`` (the worker's handle table, or None) and ``by_value`` are set per
-    message too; ``exts`` counts the extensions ``default`` made and ``added``
-    the handle ids, so that a failed message can take them back.
+    message too; ``exts`` counts the extensions ``default`` made (``_ext``) and
+    ``added`` the handle ids, so that a failed message can take them back.
     """
 
     __slots__ = ("added", "buffers", "busy", "by_value", "exts", "packer", "table")
@@ -268,13 +268,12 @@ class _Encoder:
         self.exts = 0
         self.added: list[int] | None = None
         self.busy = False
-        self.packer = msgpack.Packer(default=self._default, use_bin_type=True, datetime=True)
+        self.packer = msgpack.Packer(default=self.default, use_bin_type=True, datetime=True)
 
-    def _default(self, obj: Any) -> Any:
-        out = self.default(obj)
-        if type(out) is msgpack.ExtType:
-            self.exts += 1
-        return out
+    def _ext(self, code: int, data: bytes) -> msgpack.ExtType:
+        """One of our extensions, counted: ``encode`` refuses those it did not make."""
+        self.exts += 1
+        return msgpack.ExtType(code, data)
 
     def _export(self, obj: Any) -> msgpack.ExtType:
         """Put ``obj`` in the handle table and return its HANDLE."""
@@ -284,7 +283,7 @@ class _Encoder:
             self.added = [handle_id]
         else:
             self.added.append(handle_id)
-        return msgpack.ExtType(HANDLE, _handle_payload(handle_id, obj))
+        return self._ext(HANDLE, _handle_payload(handle_id, obj))
 
     def _not_a_value(self, obj: Any) -> Any:
         """An object of no wire type: a handle, a client's reference, or an error."""
@@ -292,9 +291,9 @@ class _Encoder:
         if table is None:
             # A client's view: references go back as they came.
             if isinstance(obj, HandleRef):
-                return msgpack.ExtType(HANDLE, _ID.pack(obj.id))
+                return self._ext(HANDLE, _ID.pack(obj.id))
             if isinstance(obj, CallbackRef):
-                return msgpack.ExtType(CALLBACK, _ID.pack(obj.id))
+                return self._ext(CALLBACK, _ID.pack(obj.id))
         elif isinstance(obj, AsHandle):
             return self._export(obj.obj)
         elif not self.by_value and not isinstance(obj, _VALUE_TYPES):
@@ -303,25 +302,29 @@ class _Encoder:
 
     def default(self, obj: Any) -> Any:
         np = sys.modules.get("numpy")
-        if np is not None and isinstance(obj, np.ndarray | np.generic):
-            if isinstance(obj, np.ndarray) and obj.ndim:
-                return self.array(obj)
-            if obj.dtype.kind in "Mm":
-                return _time_scalar(obj)
-            # numpy scalars and 0-d arrays go as the Python value they hold.
-            _dtype_ok(obj.dtype)
-            obj = obj.item()
-            if not isinstance(obj, complex):
-                return obj
+        if np is not None:
+            convert = (_SCALARS or _scalar_types(np)).get(type(obj))
+            if convert is not None:
+                return convert(obj)  # a numpy bool, int or float: what .item() gives, quicker
+            if isinstance(obj, (np.ndarray, np.generic)):
+                if isinstance(obj, np.ndarray) and obj.ndim:
+                    return self.array(obj)
+                if obj.dtype.kind in "Mm":
+                    return _time_scalar(obj)
+                # numpy scalars and 0-d arrays go as the Python value they hold.
+                _dtype_ok(obj.dtype)
+                obj = obj.item()
+                if not isinstance(obj, complex):
+                    return obj
         if isinstance(obj, complex):
-            return msgpack.ExtType(COMPLEX, _COMPLEX.pack(obj.real, obj.imag))
+            return self._ext(COMPLEX, _COMPLEX.pack(obj.real, obj.imag))
         if isinstance(obj, _dt.datetime):
             return _datetime_subclass(obj)
         table = arrow.table_of(obj)
         if table is not None:
             payload, buffer = arrow.encode_table(table, len(self.buffers))
             self.buffers.append(buffer)
-            return msgpack.ExtType(arrow.ARROW, payload)
+            return self._ext(arrow.ARROW, payload)
         return self._not_a_value(obj)
 
     def array(self, arr: np.ndarray[Any, Any]) -> msgpack.ExtType:
@@ -335,11 +338,26 @@ class _Encoder:
         index = len(self.buffers)
         self.buffers.append(memoryview(arr.reshape(-1).view(np.uint8)))  # type: ignore[arg-type]
         shape = struct.pack(f"<{arr.ndim}Q", *arr.shape)
-        return msgpack.ExtType(NDARRAY, _ND_HEAD.pack(index, code, arr.ndim, unit) + shape)
+        return self._ext(NDARRAY, _ND_HEAD.pack(index, code, arr.ndim, unit) + shape)
 
 
 _local = threading.local()
 _KEEP_PACKER_BELOW = 1 << 20
+# numpy's bool, int and float scalar types of the dtypes that cross -> bool, int or
+# float, which give the same value as ``.item()`` in a fraction of its time (a numpy
+# scalar is the answer of many calls). Complex ones take the general path (ext 2).
+# Filled when ``default`` first meets numpy loaded.
+_SCALARS: dict[type, type] = {}
+
+
+def _scalar_types(np: Any) -> dict[type, type]:
+    """Fill ``_SCALARS`` from ``DTYPES`` (numpy's own types, whatever the platform calls them)."""
+    python = {"b": bool, "i": int, "u": int, "f": float}
+    for name in DTYPES.values():
+        dtype = np.dtype(name)
+        if dtype.kind in python:
+            _SCALARS[dtype.type] = python[dtype.kind]
+    return _SCALARS
 
 
 def _dtype_ok(dtype: np.dtype[Any]) -> bool:
@@ -474,7 +492,8 @@ def encode(
     except BaseException:
         _done(enc, handles, failed=True)
         raise
-    _done(enc, handles, failed=False)
+    enc.table = None  # _done(enc, handles, failed=False), inlined: this is every message's path
+    enc.busy = False
     buffers = enc.buffers
     # msgpack writes an ExtType it meets as it is: one from user code would put
     # any extension on the wire. Ours all come from ``default``, which counts them.
@@ -488,7 +507,9 @@ def encode(
         _done(enc, handles, failed=True)
         raise EncodeError(f"{len(buffers)} arrays in one message, at most {MAX_BUFFERS}")
     if limit is not None:
-        size = len(header) + sum(b.nbytes for b in buffers)
+        size = len(header)
+        if buffers:
+            size += sum(b.nbytes for b in buffers)
         if size > limit:
             _done(enc, handles, failed=True)
             raise EncodeError(f"message of {size} bytes exceeds the limit of {limit} bytes")

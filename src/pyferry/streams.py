@@ -21,7 +21,6 @@ writes never interleave out of order.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import heapq
 import itertools
@@ -29,19 +28,22 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pyferry import calls
 from pyferry.calls import Call
 from pyferry.cancel import user_code_boundary
 from pyferry.errors import Cancelled, EncodeError
 
+if TYPE_CHECKING:
+    import asyncio  # the async parts run on the event loop, which imports it (pyferry.aio)
+
 __all__ = ["BATCH_ITEMS", "MAX_AGE", "Flusher", "Stream"]
 
 BATCH_ITEMS = 256
 MAX_AGE = 0.002  # seconds an item may wait in a batch
 _SLICE = 0.01  # seconds a sync stream may hold the main thread per step job
-_INDEX = re.compile(r"^\[(\d+)\](.*)$", re.DOTALL)
+_INDEX = r"^\[(\d+)\](.*)$"  # compiled (and cached by re) on first use: errors only
 
 CLOSE = "close"
 CANCEL = "cancel"
@@ -50,7 +52,10 @@ CANCEL = "cancel"
 class StreamHost(Protocol):
     """What a stream needs from its worker."""
 
-    flusher: Flusher
+    @property
+    def flusher(self) -> Flusher:
+        """The flusher thread's queue (made when the first stream needs it)."""
+        ...
 
     def encode_items(self, call: Call, items: list[Any]) -> tuple[bytes, list[memoryview]]:
         """Encode ``[STREAM_ITEMS, id, items]``; an EncodeError's path starts at ``[i]``."""
@@ -189,7 +194,7 @@ class Stream:
 
     def _refuse(self, items: list[Any], exc: EncodeError) -> None:
         """Send the items before the one that cannot cross, then remember the failure."""
-        match = _INDEX.match(exc.path)
+        match = re.match(_INDEX, exc.path, re.DOTALL)
         if match is None:  # the batch as a whole is too large: send it in halves
             if len(items) > 1:
                 half = len(items) // 2
@@ -272,6 +277,8 @@ class Stream:
 
     def start_async(self) -> None:
         """Create the producer task (on the loop's thread)."""
+        import asyncio
+
         self.task = asyncio.get_running_loop().create_task(self.produce())
 
     def _wake(self) -> None:
@@ -286,6 +293,8 @@ class Stream:
 
     async def produce(self) -> None:
         """Advance an async iterator while there is credit, until it ends or is closed."""
+        import asyncio
+
         self.started = True
         calls._current.set(self.call)
         self.credit = credit = asyncio.Event()

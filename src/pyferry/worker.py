@@ -36,11 +36,9 @@ duplicated to non-inheritable descriptors and the originals closed, descriptor
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import faulthandler
 import importlib
-import inspect
 import itertools
 import os
 import platform
@@ -51,7 +49,7 @@ import threading
 import traceback
 import types
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pyferry import __version__, calls, cancel
 from pyferry.aio import EventLoopThread
@@ -90,10 +88,17 @@ from pyferry.protocol import (
     STREAM_ITEMS,
     Limits,
 )
-from pyferry.streams import CANCEL as CLOSE_CANCEL
-from pyferry.streams import CLOSE, Flusher, Stream
 from pyferry.targets import Resolver
 from pyferry.transport import Channel
+
+if TYPE_CHECKING:
+    # Only the event loop's thread uses asyncio, and pyferry.aio imports it as
+    # the loop starts: a worker whose calls return no awaitable never loads it.
+    import asyncio
+
+    # pyferry.streams is imported by the first call that streams (_start_stream):
+    # a worker pays for its code only if it is used.
+    from pyferry.streams import Flusher, Stream
 
 __all__ = ["Worker", "describe_exception", "hello_info", "main"]
 
@@ -218,7 +223,7 @@ class Worker:
         # Orders a call's PROGRESS frames before its answer (calls that asked only).
         self._progress_lock = threading.Lock()
         self._loop = EventLoopThread()
-        self.flusher = Flusher()
+        self._flusher: Flusher | None = None
         self._main = threading.main_thread().ident  # serve() says which thread it is
 
     # -- sending ----------------------------------------------------------------------
@@ -361,6 +366,16 @@ class Worker:
                 raise EncodeError(exc.reason) from None
             raise explain(items, "", handles=mode == "auto") from None
 
+    @property
+    def flusher(self) -> Flusher:
+        """The streams' flusher, made (and pyferry.streams imported) by the first stream."""
+        flusher = self._flusher
+        if flusher is None:
+            from pyferry.streams import Flusher
+
+            flusher = self._flusher = Flusher()  # its thread starts with the first batch
+        return flusher
+
     def write(self, header: bytes, buffers: list[memoryview]) -> None:
         self._channel.write_frame(header, buffers)
 
@@ -437,11 +452,11 @@ class Worker:
             job = jobs.get()
             if type(job) is Call:
                 self._run_call(job)
-            elif type(job) is Stream:
-                self._run_step(job)
-            elif job is _STOP and until is None:
-                return
-            # _WAKE: look at ``until`` again
+            elif job is _STOP:
+                if until is None:
+                    return
+            elif job is not _WAKE:  # _WAKE: look at ``until`` again
+                self._run_step(job)  # the only other job: a Stream's next step
 
     def _run_call(self, call: Call) -> None:
         if call.cancel_requested:
@@ -492,6 +507,8 @@ class Worker:
         self._loop.call_soon(self._spawn, call, awaitable)
 
     def _spawn(self, call: Call, awaitable: Any) -> None:
+        import asyncio  # on the loop's thread: loaded already
+
         task = asyncio.get_running_loop().create_task(self._task(call, awaitable))
         call.task = task
         task.add_done_callback(lambda done: self._task_done(call, awaitable, done))
@@ -499,6 +516,8 @@ class Worker:
             task.cancel()
 
     async def _task(self, call: Call, awaitable: Any) -> None:
+        import asyncio  # on the loop's thread: loaded already
+
         calls._current.set(call)
         try:
             try:
@@ -518,7 +537,7 @@ class Worker:
 
     def _task_done(self, call: Call, awaitable: Any, task: asyncio.Task[None]) -> None:
         """Answer a task cancelled before it ran (its body never started); tidy up."""
-        if inspect.iscoroutine(awaitable):
+        if isinstance(awaitable, types.CoroutineType):  # inspect.iscoroutine
             awaitable.close()  # never awaited if the task was cancelled first: no warning
         if task.cancelled():
             if not call.answered and call.where == TASK:
@@ -554,6 +573,8 @@ class Worker:
         except BaseException as exc:
             self._answer_error(call, exc)
             return
+        from pyferry.streams import Stream
+
         stream = Stream(self, call, iterator, is_async)
         call.stream = stream
         call.where = STREAM
@@ -674,7 +695,9 @@ class Worker:
         if where == TASK:
             self._loop.call_soon(self._cancel_task, call)
         elif where == STREAM:
-            call.stream.close(CLOSE_CANCEL)  # between steps (or an async one)
+            from pyferry.streams import CANCEL  # loaded: the call streams
+
+            call.stream.close(CANCEL)  # between steps (or an async one)
         if where == MAIN or (where == STREAM and not call.stream.is_async):
             cancel.interrupt(call)  # running its code (a sync stream: in a step)
             self._jobs.put(_WAKE)  # waiting for a callback on the main thread: look again
@@ -724,6 +747,8 @@ class Worker:
         if call is None:
             return
         if call.stream is not None:
+            from pyferry.streams import CLOSE  # loaded: the call streams
+
             call.stream.close(CLOSE)
         else:
             call.close_requested = True  # not streaming yet: the stream closes as it starts
@@ -732,16 +757,22 @@ class Worker:
 _NO_ARGS: list[Any] = []
 _NO_KWARGS: dict[str, Any] = {}
 _PLAIN_TYPES = frozenset({int, float, str, bytes, list, dict, tuple, bool, type(None)})
+# inspect.CO_ITERABLE_COROUTINE: the code flag of a generator made with @types.coroutine.
+_CO_ITERABLE_COROUTINE = 0x100
 
 
 def _is_awaitable(value: Any) -> bool:
-    """``inspect.isawaitable``, quicker for the common answers (numbers, arrays, ...)."""
+    """``inspect.isawaitable``, quicker for the common answers (numbers, arrays, ...).
+
+    Without importing inspect or asyncio, which a worker loads only once a
+    call returns an awaitable (see pyferry.aio).
+    """
     kind = type(value)
     if kind in _PLAIN_TYPES:
         return False
     if hasattr(kind, "__await__"):
         return True
-    return kind is types.GeneratorType and inspect.isawaitable(value)
+    return kind is types.GeneratorType and bool(value.gi_code.co_flags & _CO_ITERABLE_COROUTINE)
 
 
 def _is_iterable(value: Any) -> bool:
