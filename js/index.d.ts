@@ -400,7 +400,9 @@ export declare class Python extends EventEmitter {
    * that has no such form arrives as a {@link PyHandle} (and a handle can be
    * passed back, to the worker that holds it). A JS function in the
    * arguments becomes a Python callable that calls it back (valid until this
-   * call settles); the calls it makes go to the same worker.
+   * call settles); the calls it makes go to the same worker. An apache-arrow
+   * `Table` or `RecordBatch` crosses as a pandas DataFrame, and a DataFrame
+   * result arrives as a `Table` (apache-arrow is loaded on first use).
    *
    * The call waits in the queue until a worker is free, then runs there (a
    * call naming handles: on their worker). The result type is `unknown`
