@@ -33,6 +33,7 @@ import msgpack
 import numpy as np
 
 from pyferry.codec import AsHandle, CallbackRef, HandleRef, HandleSink, decode, encode, explain
+from pyferry.errorinfo import describe_exception
 from pyferry.errors import (
     CallbackExpiredError,
     Cancelled,
@@ -58,7 +59,6 @@ from pyferry.protocol import (
     STREAM_ITEMS,
     pack_prefix,
 )
-from pyferry.worker import describe_exception
 
 HERE = Path(__file__).resolve().parent
 CALL_ID = 7

@@ -76,7 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.command == "worker":
-        from pyferry.worker import main as worker_main
+        from pyferry.startup import main as worker_main
 
         return worker_main(
             args.fd,

@@ -24,29 +24,21 @@ thread in arrival order; one whose target returns an awaitable continues as
 a task on the event loop and one that streams continues as a stream, each
 after a DETACHED, so the main thread is free for the next call. EOF on the
 protocol channel means the client is gone: the worker exits, at once if
-anything is still running. On Linux the worker also asks the kernel to kill
-it when its parent dies, which works even while a C call holds the
-interpreter.
+anything is still running.
 
-Startup keeps the protocol private: the descriptor(s) handed over are
-duplicated to non-inheritable descriptors and the originals closed, descriptor
-0 reads from /dev/null, and descriptors 1 and 2 stay as they were so that
-``print()`` and C code write lines the client shows as output, never frames.
+The process's start-up, before the handshake, is in :mod:`pyferry.startup`;
+the error info of an ERROR message is made by :mod:`pyferry.errorinfo`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import faulthandler
-import importlib
 import itertools
 import os
 import platform
 import queue
-import signal
 import sys
 import threading
-import traceback
 import types
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -56,13 +48,13 @@ from pyferry.aio import EventLoopThread
 from pyferry.callbacks import JSFunction, Waiter, cancelled_wait, js_error
 from pyferry.calls import MAIN, STREAM, TASK, Call
 from pyferry.codec import AsHandle, TargetHandle, decode, encode, explain, qualname
+from pyferry.errorinfo import describe_exception
 from pyferry.errors import (
     Cancelled,
     DecodeError,
     EncodeError,
     HandleError,
     ProtocolError,
-    PyferryError,
     SerializationError,
     TargetError,
     VersionMismatchError,
@@ -100,7 +92,7 @@ if TYPE_CHECKING:
     # a worker pays for its code only if it is used.
     from pyferry.streams import Flusher, Stream
 
-__all__ = ["Worker", "describe_exception", "hello_info", "main"]
+__all__ = ["Worker", "hello_info"]
 
 # Main-thread jobs besides Call and Stream objects: the end, and "look again".
 _STOP = object()
@@ -142,60 +134,6 @@ def _installed_version(name: str) -> str | None:
                 version = item[len(prefix) :].rsplit(".", 1)[0]
                 return version.split("-py", 1)[0]  # egg-info names may end in -pyX.Y
     return None
-
-
-def describe_exception(exc: BaseException, *, skip_frames: int = 0) -> dict[str, Any]:
-    """An exception as data: qualified type, message, traceback text, code and cause chain.
-
-    Never raises, even for an exception whose ``str()`` raises.
-    """
-    tb = exc.__traceback__
-    for _ in range(skip_frames):
-        if tb is not None:
-            tb = tb.tb_next
-    if isinstance(exc, PyferryError):
-        tb = None  # pyferry's own frames tell the caller nothing
-    info = _one_exception(exc, tb)
-    chain: list[dict[str, Any]] = []
-    seen = {id(exc)}
-    current: BaseException | None = exc
-    while current is not None:
-        if current.__cause__ is not None:
-            relation, nxt = "cause", current.__cause__
-        elif current.__context__ is not None and not current.__suppress_context__:
-            relation, nxt = "context", current.__context__
-        else:
-            break
-        if id(nxt) in seen:
-            break
-        seen.add(id(nxt))
-        entry = _one_exception(nxt, nxt.__traceback__)
-        entry["relation"] = relation
-        chain.append(entry)
-        current = nxt
-    info["chain"] = chain
-    return info
-
-
-def _one_exception(exc: BaseException, tb: Any) -> dict[str, Any]:
-    try:
-        message = str(exc)
-    except BaseException:
-        message = f"<unprintable {type(exc).__name__} object>"
-    try:
-        text = "".join(traceback.format_exception(type(exc), exc, tb, chain=False))
-    except BaseException:
-        text = f"{qualname(type(exc))}: {message}\n"
-    info: dict[str, Any] = {
-        "type": qualname(type(exc)),
-        "message": message,
-        "traceback": text,
-        "code": exc.code if isinstance(exc, (PyferryError, Cancelled)) else "PYFERRY_PYTHON",
-    }
-    if isinstance(exc, SerializationError) and exc.path:
-        info["path"] = exc.path
-        info["reason"] = exc.reason
-    return info
 
 
 class Worker:
@@ -885,113 +823,3 @@ def _peek_envelope(header: bytes) -> tuple[int | None, int | None]:
     if type(kind) is not int or type(ident) is not int or ident <= 0:
         return None, None
     return kind, ident
-
-
-def _widen_socket_buffers(fds: set[int], size: int = 1 << 20) -> None:
-    """Ask for larger kernel buffers on protocol sockets (fewer wake-ups per large array)."""
-    import socket
-
-    for fd in fds:
-        dup = os.dup(fd)
-        try:
-            sock = socket.socket(fileno=dup)
-        except OSError:
-            os.close(dup)
-            continue  # a pipe, not a socket
-        with sock:
-            for option in (socket.SO_SNDBUF, socket.SO_RCVBUF):
-                with contextlib.suppress(OSError):
-                    sock.setsockopt(socket.SOL_SOCKET, option, size)
-
-
-def _take_fd(fd: int) -> int:
-    """Move a protocol descriptor to a non-inheritable duplicate and close the original."""
-    new = os.dup(fd)
-    os.close(fd)
-    return new
-
-
-def _die_with_parent() -> None:
-    """On Linux, have the kernel SIGKILL this process when its parent dies."""
-    if not sys.platform.startswith("linux"):
-        return
-    import ctypes
-
-    parent = os.getppid()
-    pr_set_pdeathsig = 1
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
-    if os.getppid() != parent:
-        os._exit(0)  # the parent died before the request took effect
-
-
-def _limit_memory(max_bytes: int) -> None:
-    """Cap the address space, so that running out of memory is a MemoryError, not the OOM killer."""
-    import resource
-
-    _, hard = resource.getrlimit(resource.RLIMIT_AS)
-    limit = max_bytes if hard == resource.RLIM_INFINITY else min(max_bytes, hard)
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-
-
-def main(
-    fds: Sequence[int] = (3, 3),
-    paths: Sequence[str] = (),
-    max_message_bytes: int = 0,
-    *,
-    allow: Sequence[str] = (),
-    preload: Sequence[str] = (),
-    max_memory_bytes: int = 0,
-) -> int:
-    """Run a worker on the given protocol descriptors; return the exit status.
-
-    Exit statuses: 0 after EOF, 2 on a protocol failure, 3 when a preload failed.
-
-    Args:
-        fds: (input, output) protocol descriptors; the same number twice for one socket.
-        paths: directories to put in front of ``sys.path``.
-        max_message_bytes: bound on incoming frames; 0 for the default.
-        allow: glob patterns of callable targets; empty for every public name.
-        preload: modules to import before the handshake, so the first call finds them loaded.
-        max_memory_bytes: address-space limit (``RLIMIT_AS``); 0 for none.
-    """
-    _die_with_parent()
-    fd_in, fd_out = fds
-    fd_in = _take_fd(fd_in)
-    fd_out = fd_in if fds[1] == fds[0] else _take_fd(fd_out)
-    # Ctrl-C in a terminal reaches the whole process group; the client decides
-    # what happens to its workers, so a call is never interrupted by it.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # A segfault or abort in native code prints the Python stack to stderr,
-    # where the client keeps the last lines for its WorkerCrashedError.
-    faulthandler.enable(file=sys.stderr, all_threads=False)
-    if max_memory_bytes:
-        _limit_memory(max_memory_bytes)
-    _widen_socket_buffers({fd_in, fd_out})
-    devnull = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(devnull, 0)
-    os.close(devnull)
-    sys.path[:0] = [os.path.abspath(p) for p in paths]
-    if hasattr(sys.stdout, "reconfigure"):
-        sys.stdout.reconfigure(line_buffering=True)
-    for name in preload:
-        try:
-            importlib.import_module(name)
-        except BaseException:
-            print(f"pyferry worker: preloading {name!r} failed:", file=sys.stderr)
-            traceback.print_exc()
-            sys.stderr.flush()
-            return 3
-    limits = Limits(max_message_bytes) if max_message_bytes else Limits()
-    worker = Worker(Channel(fd_in, fd_out, limits), limits, allow)
-    try:
-        worker.handshake()
-    except (OSError, EOFError):
-        return 0  # the client went away before the handshake finished
-    except (ProtocolError, DecodeError) as exc:
-        with contextlib.suppress(OSError):
-            worker._send_error(0, exc)
-        print(f"pyferry worker: {exc}", file=sys.stderr)
-        return 2
-    worker.serve()
-    return 0

@@ -1,0 +1,69 @@
+"""Exceptions as data: the error info a worker sends in an ERROR message.
+
+``describe_exception`` turns an exception into its qualified type, message,
+traceback text, error code and cause chain; it never raises.
+"""
+
+from __future__ import annotations
+
+import traceback
+from typing import Any
+
+from pyferry.codec import qualname
+from pyferry.errors import Cancelled, PyferryError, SerializationError
+
+__all__ = ["describe_exception"]
+
+
+def describe_exception(exc: BaseException, *, skip_frames: int = 0) -> dict[str, Any]:
+    """An exception as data: qualified type, message, traceback text, code and cause chain.
+
+    Never raises, even for an exception whose ``str()`` raises.
+    """
+    tb = exc.__traceback__
+    for _ in range(skip_frames):
+        if tb is not None:
+            tb = tb.tb_next
+    if isinstance(exc, PyferryError):
+        tb = None  # pyferry's own frames tell the caller nothing
+    info = _one_exception(exc, tb)
+    chain: list[dict[str, Any]] = []
+    seen = {id(exc)}
+    current: BaseException | None = exc
+    while current is not None:
+        if current.__cause__ is not None:
+            relation, nxt = "cause", current.__cause__
+        elif current.__context__ is not None and not current.__suppress_context__:
+            relation, nxt = "context", current.__context__
+        else:
+            break
+        if id(nxt) in seen:
+            break
+        seen.add(id(nxt))
+        entry = _one_exception(nxt, nxt.__traceback__)
+        entry["relation"] = relation
+        chain.append(entry)
+        current = nxt
+    info["chain"] = chain
+    return info
+
+
+def _one_exception(exc: BaseException, tb: Any) -> dict[str, Any]:
+    try:
+        message = str(exc)
+    except BaseException:
+        message = f"<unprintable {type(exc).__name__} object>"
+    try:
+        text = "".join(traceback.format_exception(type(exc), exc, tb, chain=False))
+    except BaseException:
+        text = f"{qualname(type(exc))}: {message}\n"
+    info: dict[str, Any] = {
+        "type": qualname(type(exc)),
+        "message": message,
+        "traceback": text,
+        "code": exc.code if isinstance(exc, (PyferryError, Cancelled)) else "PYFERRY_PYTHON",
+    }
+    if isinstance(exc, SerializationError) and exc.path:
+        info["path"] = exc.path
+        info["reason"] = exc.reason
+    return info
