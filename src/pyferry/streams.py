@@ -133,13 +133,8 @@ class Stream:
             if self.finished:
                 return
             self.allowance += n
-            requeue = not self.is_async and not self.queued
-            if requeue:
-                self.queued = True
-        if requeue:
-            self.host.requeue(self)
-        elif self.is_async:
-            self.host.call_soon(self._wake)
+            requeue = self._claim_step()
+        self._resume(requeue, self._wake)
 
     def close(self, reason: str) -> None:
         """STREAM_CLOSE (``reason`` CLOSE) or CANCEL: stop at the next step, close the iterator."""
@@ -147,13 +142,22 @@ class Stream:
             if self.finished or self.closing is not None:
                 return
             self.closing = reason
-            requeue = not self.is_async and not self.queued
-            if requeue:
-                self.queued = True
+            requeue = self._claim_step()
+        self._resume(requeue, self._cancel_producer)
+
+    def _claim_step(self) -> bool:
+        """Under ``lock``: whether this caller must queue a sync step (none is queued yet)."""
+        if self.is_async or self.queued:
+            return False
+        self.queued = True
+        return True
+
+    def _resume(self, requeue: bool, on_loop: Callable[[], None]) -> None:
+        """Out of ``lock``: queue the sync step claimed, or run ``on_loop`` on the event loop."""
         if requeue:
             self.host.requeue(self)
         elif self.is_async:
-            self.host.call_soon(self._cancel_producer)
+            self.host.call_soon(on_loop)
 
     # -- batching -----------------------------------------------------------------
 
