@@ -93,6 +93,16 @@ def test_a_late_cancel_never_lands_on_a_later_call(worker: WorkerProcess) -> Non
     assert worker.proc.poll() is None
 
 
+def test_a_cancel_during_an_import_waits_for_its_end(worker: WorkerProcess) -> None:
+    # Stopped half way, the package would lack the names its __init__ binds last.
+    call = start(worker, "slowimport.get")
+    cancel_when_started(worker, call)
+    assert_cancelled(worker.answer(call)[0], call)
+    assert worker.call("slowimport.get") == 7
+    assert worker.proc.stdout is not None
+    assert worker.proc.stdout.readline() == b"imported\n"  # once, and complete
+
+
 def test_a_cancel_for_an_unknown_call_is_ignored(worker: WorkerProcess) -> None:
     worker.send([CANCEL, 12345])
     assert worker.call("sum", [1, 2]) == 3

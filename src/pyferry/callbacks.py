@@ -81,7 +81,7 @@ class Waiter:
         self.error: BaseException | None = None
 
     def finish(self, value: Any = None, error: BaseException | None = None) -> None:
-        """Record the answer (from the reader thread); the caller wakes the waiting thread."""
+        """Record the answer (from whoever reads the frame); the caller wakes the waiting thread."""
         self.value = value
         self.error = error
         self.done = True

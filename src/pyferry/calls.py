@@ -38,7 +38,7 @@ class Runtime(Protocol):
 class Call:
     """One CALL from its arrival to its answer.
 
-    ``cancel_requested`` is set (by the reader thread) when a CANCEL for it
+    ``cancel_requested`` is set (by whoever reads the CANCEL) when a CANCEL for it
     arrives (``close_requested`` for a STREAM_CLOSE before its stream exists),
     ``interrupted`` once ``Cancelled`` has been raised in its code, ``answered``
     when its answer is on its way (its callbacks expire then).

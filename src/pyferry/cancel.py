@@ -2,7 +2,8 @@
 
 When the client cancels a call that runs on the main thread (a timeout or an
 AbortSignal in Node), the worker's reader thread marks the call and, if it
-is the innermost call there, sends the main thread ``SIGUSR1``. The handler
+is the innermost call there, sends the main thread ``SIGUSR1`` (a CANCEL the
+main thread reads itself, while it waits, needs no signal). The handler
 raises :class:`~pyferry.errors.Cancelled` only if the innermost call on the
 main thread at that moment is one the client cancelled, so a request that
 arrives after its call ended can never interrupt another call; and only while
@@ -40,10 +41,15 @@ __all__ = ["cancelled", "install", "interrupt", "raise_if_cancelled", "user_code
 
 SIGNAL = signal.SIGUSR1
 
-# Frames of these modules are the worker's own code: a cancel never raises there.
-# pyferry.targets is not among them: resolving a target imports user modules.
+# Frames of these modules are the worker's own code, or the import system: a
+# cancel never raises there. An import stopped half way leaves a package broken
+# for every later call (a name its __init__ had not bound yet), so a cancel that
+# comes during an import waits: for the end of target resolution, which checks,
+# or for the kill after the client's grace period.
 _WORKER_MODULES = frozenset(
     {
+        "importlib._bootstrap",
+        "importlib._bootstrap_external",
         "pyferry.aio",
         "pyferry.arrow",
         "pyferry.callbacks",
@@ -84,9 +90,13 @@ _MAIN = threading.main_thread().ident
 
 
 def interrupt(call: Call) -> None:
-    """Signal the main thread if ``call`` is its innermost call (from the reader thread)."""
+    """Signal the main thread if ``call`` is its innermost call.
+
+    Not from the main thread itself: it reads frames only while it waits, in
+    the worker's own code, which checks for a cancel when the wait ends.
+    """
     stack = calls.main_calls
-    if stack and stack[-1] is call and _MAIN is not None:
+    if stack and stack[-1] is call and _MAIN is not None and threading.get_ident() != _MAIN:
         signal.pthread_kill(_MAIN, SIGNAL)
 
 

@@ -5,7 +5,7 @@ An object that the encoder cannot send by value (or any answer of a call with
 Ids count up from 1 per worker process and are never reused, so the same
 object sent twice has two ids, each released on its own (protocol section 3.2).
 
-The main thread and the event loop thread add entries while the reader thread
+The main thread and the event loop thread add entries while whoever reads frames
 looks them up and releases them; each operation is one dict or counter step,
 atomic under the GIL, so the table needs no lock.
 """

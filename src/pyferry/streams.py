@@ -125,7 +125,7 @@ class Stream:
         self.task: asyncio.Task[None] | None = None
         self.credit: asyncio.Event | None = None
 
-    # -- from the reader thread --------------------------------------------------
+    # -- from whoever reads frames (pyferry.inbox) ---------------------------------
 
     def add_credit(self, n: int) -> None:
         """STREAM_CREDIT: ``n`` more items may be sent."""

@@ -6,7 +6,7 @@ read, and the rest is read by ``readv`` straight into the destination array,
 so a large array costs one kernel-to-user copy. Writes are gather writes
 (``writev``) of the prefix, the header and each buffer's own memory.
 
-One thread reads (the worker's reader thread); any thread may write, under a lock.
+One thread at a time reads (see :mod:`pyferry.inbox`); any thread may write, under a lock.
 """
 
 from __future__ import annotations
@@ -56,6 +56,16 @@ class Channel:
         self._write_lock = threading.Lock()
 
     # -- reading ---------------------------------------------------------------
+
+    @property
+    def fileno(self) -> int:
+        """The descriptor frames are read from."""
+        return self._in
+
+    @property
+    def buffered(self) -> bool:
+        """Whether bytes of the next frame have been read already (no need to wait for them)."""
+        return self._pos < len(self._buf)
 
     def _fill(self, n: int) -> bool:
         """Make ``n`` unread bytes available; False on EOF before any of them arrived."""

@@ -2,10 +2,10 @@
 
 Threads::
 
-    protocol fd --> reader thread ----(CALLs)----> job queue --> main thread
-                     |   decodes every frame                     runs calls and sync
-                     |   (HANDLE -> object)                      stream steps, one at
-                     |                                           a time; a call waiting
+    protocol fd --> whoever reads -----(CALLs)----> job queue --> main thread
+                     |   (pyferry.inbox: the main            runs calls and sync
+                     |   thread while it waits, the reader   stream steps, one at
+                     |   thread while it is busy); decodes   a time; a call waiting
                      |-- CANCEL: mark the call, SIGUSR1 /        for a JS callback runs
                      |   Task.cancel() / close its stream        the jobs that arrive
                      |-- RELEASE: drop handles at once           meanwhile (nested)
@@ -18,8 +18,9 @@ Threads::
 
     every thread writes whole frames under the channel's write lock
 
-The reader keeps taking frames while calls run, so CANCEL, RELEASE, credit and
-callback answers never wait for the running call. Calls start on the main
+Frames are read by the main thread while it waits and by the reader thread
+once it has been busy for a tick (2 ms), so CANCEL, RELEASE, credit and
+callback answers never wait long for the running call. Calls start on the main
 thread in arrival order; one whose target returns an awaitable continues as
 a task on the event loop and one that streams continues as a stream, each
 after a DETACHED, so the main thread is free for the next call. EOF on the
@@ -36,7 +37,6 @@ import contextlib
 import itertools
 import os
 import platform
-import queue
 import sys
 import threading
 import types
@@ -60,6 +60,7 @@ from pyferry.errors import (
     VersionMismatchError,
 )
 from pyferry.handles import HandleTable
+from pyferry.inbox import Inbox
 from pyferry.protocol import (
     CALL,
     CALLBACK,
@@ -148,7 +149,7 @@ class Worker:
     def __init__(self, channel: Channel, limits: Limits, allow: Sequence[str] = ()) -> None:
         self._channel = channel
         self._limit = limits.max_message_bytes
-        self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._inbox = Inbox(channel, self._dispatch, self._at_end)
         self._resolver = Resolver(allow=allow)
         self._handles = HandleTable()
         # Calls taken and not yet answered, by id: what a CANCEL can reach.
@@ -156,7 +157,7 @@ class Worker:
         # CALLBACKs waiting for their answer, by cid.
         self._waiters: dict[int, Waiter] = {}
         self._cids = itertools.count(1)
-        # JSFunctions made while decoding the current CALL (reader thread only).
+        # JSFunctions made while decoding the current CALL (under the reading role).
         self._new_callbacks: list[JSFunction] = []
         # Orders a call's PROGRESS frames before its answer (calls that asked only).
         self._progress_lock = threading.Lock()
@@ -274,7 +275,7 @@ class Worker:
             cancel.raise_if_cancelled(running)  # cancelled as the answer came
         return waiter.outcome()
 
-    # -- Peer, for decode (reader thread) ------------------------------------------------
+    # -- Peer, for decode (under the reading role) ------------------------------------------------
 
     def handle(self, handle_id: int) -> Any:
         return self._handles.handle(handle_id)
@@ -327,10 +328,10 @@ class Worker:
         self._channel.write_frame(header, buffers)
 
     def requeue(self, stream: Stream) -> None:
-        self._jobs.put(stream)
+        self._inbox.post(stream)
 
     def jobs_waiting(self) -> bool:
-        return not self._jobs.empty()
+        return self._inbox.jobs_waiting()
 
     def call_soon(self, func: Any, *args: Any) -> None:
         self._loop.call_soon(func, *args)
@@ -366,8 +367,7 @@ class Worker:
             cancel.install()
         self._main = threading.get_ident()  # the thread that runs calls
         calls.set_runtime(self)
-        reader = threading.Thread(target=self._read_loop, name="pyferry-reader", daemon=True)
-        reader.start()
+        self._inbox.start()
         try:
             self._run_jobs(None)
         except OSError:
@@ -379,15 +379,25 @@ class Worker:
         A nested loop ends with ``Cancelled`` when the call whose code waits is
         cancelled, checked between jobs: after a nested call returns, say.
         """
-        jobs = self._jobs
+        inbox = self._inbox
+        stop = None
+        if until is not None:
+            running = until.running
+
+            def stop() -> bool:
+                return until.done or (
+                    running is not None and running.cancel_requested and not running.interrupted
+                )
+
         while True:
             if until is not None:
                 if until.done:
                     return
-                running = until.running
                 if running is not None and running.cancel_requested and not running.interrupted:
                     raise cancelled_wait(running)
-            job = jobs.get()
+            job = inbox.next_job(stop)
+            if job is None:
+                continue  # ``until`` is done or its call cancelled: see above
             if type(job) is Call:
                 self._run_call(job)
             elif job is _STOP:
@@ -471,7 +481,7 @@ class Worker:
             else:
                 self._answer_value(call, value)
         except OSError:
-            pass  # the client is gone; the reader thread ends the worker
+            pass  # the client is gone; reading its EOF ends the worker
 
     def _task_done(self, call: Call, awaitable: Any, task: asyncio.Task[None]) -> None:
         """Answer a task cancelled before it ran (its body never started); tidy up."""
@@ -522,21 +532,15 @@ class Worker:
             self._loop.call_soon(stream.start_async)
         else:
             stream.queued = True
-            self._jobs.put(stream)
+            self._inbox.post(stream)
 
-    # -- the reader thread -------------------------------------------------------------------
+    # -- frames, from whoever reads them (pyferry.inbox) ---------------------------------------
 
-    def _read_loop(self) -> None:
-        try:
-            while True:
-                frame = self._channel.read_frame()
-                if frame is None:
-                    break
-                self._dispatch(*frame)
-        except BaseException as exc:
+    def _at_end(self, error: BaseException | None) -> None:
+        if error is not None:
             # The stream can no longer be trusted: say why, then stop serving.
             with contextlib.suppress(BaseException):
-                self._send_error(0, exc)
+                self._send_error(0, error)
             self._exit(2)
         self._exit(0)
 
@@ -548,7 +552,7 @@ class Worker:
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(status)
-        self._jobs.put(_STOP)
+        self._inbox.post(_STOP)
 
     def _dispatch(self, header: bytes, buffers: list[Any]) -> None:
         if self._new_callbacks:
@@ -616,7 +620,7 @@ class Worker:
                 function._call = call
             self._new_callbacks.clear()
         self._live[call_id] = call
-        self._jobs.put(call)
+        self._inbox.post(call)
 
     def _cancel(self, call_id: int) -> None:
         """Cancel a call: not started, it is answered without running; running, stopped.
@@ -638,7 +642,7 @@ class Worker:
             call.stream.close(CANCEL)  # between steps (or an async one)
         if where == MAIN or (where == STREAM and not call.stream.is_async):
             cancel.interrupt(call)  # running its code (a sync stream: in a step)
-            self._jobs.put(_WAKE)  # waiting for a callback on the main thread: look again
+            self._inbox.post(_WAKE)  # waiting for a callback on the main thread: look again
         for waiter in list(self._waiters.values()):
             if waiter.running is call and not waiter.main:
                 waiter.finish(error=cancelled_wait(call))
@@ -669,7 +673,7 @@ class Worker:
             return  # nobody waits: its call was cancelled, or the cid is unknown
         waiter.finish(value, error)
         if waiter.main:
-            self._jobs.put(_WAKE)
+            self._inbox.post(_WAKE)
 
     def _credit(self, message: list[Any]) -> None:
         call_id = _positive_id(message, "STREAM_CREDIT")
@@ -731,7 +735,8 @@ def _task_cancelled(call: Call, exc: asyncio.CancelledError) -> BaseException:
 def _call_user(resolver: Resolver, call: Call) -> Any:
     """Resolve ``call``'s target and call it (or get it): where a cancel interrupts the call.
 
-    Resolving may import a slow module, so it is inside the call's code too.
+    Resolving may import a slow module: a cancel meanwhile (which never stops
+    an import half way) raises once it is resolved.
     """
     if call.cancel_requested:  # cancelled between leaving the queue and this point
         call.interrupted = True
@@ -750,6 +755,7 @@ def _call_user(resolver: Resolver, call: Call) -> Any:
         )
     else:
         func = resolver.resolve(target)  # refuses it, naming what it got
+    cancel.raise_if_cancelled(call)
     if call.op_get:
         return func
     return func(*call.args, **call.kwargs)

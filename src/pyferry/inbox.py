@@ -1,0 +1,183 @@
+"""Who reads the protocol channel, and the main thread's job queue.
+
+Handing each frame from a reader thread to the main thread costs two thread
+wake-ups per call, most of a small call's time. So the channel has one
+reader at a time, whoever holds the *reading role*:
+
+- the **main thread**, whenever it waits (between calls, or inside a call
+  that waits for a JS callback's answer): it polls the channel and a wake
+  pipe, reads a frame and dispatches it itself, so a call that arrives while
+  the main thread is free reaches it with no hand-off;
+- the **reader thread**, once the main thread has been busy for a tick
+  (``TICK``, 2 ms) without waiting: it reads and dispatches frames (CANCEL,
+  callback answers, credit, CALLs for later) until the main thread waits
+  again, which wakes it through the pipe and takes the role back.
+
+The reader thread wakes once a tick only while the worker is in use; after
+``PARK_TICKS`` ticks with the main thread waiting it sleeps until the main
+thread next starts a job. Frames are dispatched by the role's holder, under
+the role, so they are dispatched one at a time and in the order they came.
+Jobs for the main thread (calls, stream steps) go through :meth:`Inbox.post`
+from any thread; a post while the main thread waits wakes it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import select
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from pyferry.transport import Channel
+
+__all__ = ["TICK", "Inbox"]
+
+TICK = 0.002
+PARK_TICKS = 25
+
+
+class Inbox:
+    """The main thread's jobs and the reading role over one channel.
+
+    Args:
+        channel: the protocol channel.
+        dispatch: handles one frame (header, buffers); called under the role.
+        at_end: called once, by the holder of the role, with None at EOF or the
+            exception that made the stream unreadable; no frame is read after it.
+    """
+
+    def __init__(
+        self,
+        channel: Channel,
+        dispatch: Callable[[bytes, list[Any]], None],
+        at_end: Callable[[BaseException | None], None],
+    ) -> None:
+        self._channel = channel
+        self._dispatch = dispatch
+        self._at_end = at_end
+        self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._role = threading.Lock()
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_w, False)
+        self._poller = select.poll()
+        self._poller.register(channel.fileno, select.POLLIN)
+        self._poller.register(self._wake_r, select.POLLIN)
+        self._ended = False
+        # The main thread's state, read by other threads without a lock:
+        self._waiting = False  # in next_job, not running a job
+        self._spell = 0  # counts the main thread's busy spells
+        self._parked = False  # the reader thread sleeps until the next spell
+        self._nudges: queue.SimpleQueue[None] = queue.SimpleQueue()
+
+    def start(self) -> None:
+        """Start the reader thread."""
+        threading.Thread(target=self._reader, name="pyferry-reader", daemon=True).start()
+
+    # -- any thread --------------------------------------------------------------------
+
+    def post(self, job: Any) -> None:
+        """Queue a job for the main thread, waking it if it waits."""
+        self._jobs.put(job)
+        if self._waiting:
+            self._wake()
+
+    def jobs_waiting(self) -> bool:
+        return not self._jobs.empty()
+
+    def _wake(self) -> None:
+        with contextlib.suppress(BlockingIOError):  # full: a wake-up is pending anyway
+            os.write(self._wake_w, b"\0")
+
+    # -- the main thread -----------------------------------------------------------------
+
+    def next_job(self, done: Callable[[], bool] | None = None) -> Any:
+        """The next job, reading and dispatching frames while there is none.
+
+        Returns None as soon as ``done()`` is true (checked between frames).
+        """
+        jobs = self._jobs
+        while True:
+            if not jobs.empty() or self._ended:
+                return jobs.get()  # after the end, what at_end posts
+            if done is not None and done():
+                return None
+            self._waiting = True
+            if not self._role.acquire(blocking=False):
+                self._wake()  # the reader thread has the role: ask for it
+                self._role.acquire()
+            try:
+                # Look again under the role: the reader thread may have posted a job.
+                nothing_else = jobs.empty() and not self._ended and not (done and done())
+                if nothing_else and self._ready(block=True):
+                    self._busy()
+                    self._read_one()
+            finally:
+                if self._waiting:
+                    self._busy()
+                self._role.release()
+
+    def _busy(self) -> None:
+        self._waiting = False
+        self._spell += 1
+        if self._parked:
+            self._parked = False
+            self._nudges.put(None)
+
+    # -- the holder of the role ------------------------------------------------------------
+
+    def _ready(self, block: bool) -> bool:
+        """Whether a frame can be read now; False when woken through the pipe instead."""
+        if self._channel.buffered:
+            return True
+        readable = False
+        for fd, _ in self._poller.poll(None if block else 0):
+            if fd == self._wake_r:
+                os.read(self._wake_r, 4096)
+            else:
+                readable = True  # data, EOF or an error: read_frame says which
+        return readable
+
+    def _read_one(self) -> None:
+        try:
+            frame = self._channel.read_frame()
+            if frame is not None:
+                self._dispatch(*frame)
+                return
+            error: BaseException | None = None
+        except BaseException as exc:
+            error = exc
+        self._ended = True
+        self._at_end(error)
+
+    # -- the reader thread ----------------------------------------------------------------
+
+    def _reader(self) -> None:
+        seen, idle = -1, 0
+        while not self._ended:
+            with contextlib.suppress(queue.Empty):
+                self._nudges.get(timeout=TICK)
+            spell = self._spell
+            if self._waiting:
+                idle += 1
+                if idle >= PARK_TICKS:
+                    self._park(spell)
+                    idle = 0
+            elif spell == seen:  # busy for a whole tick: read for it
+                idle = 0
+                self._read_while_busy(spell)
+            seen = spell
+
+    def _park(self, spell: int) -> None:
+        self._parked = True
+        if self._waiting and self._spell == spell:
+            self._nudges.get()  # the main thread's next spell puts one
+        self._parked = False  # (a nudge it put meanwhile only ends a tick early)
+
+    def _read_while_busy(self, spell: int) -> None:
+        with self._role:
+            while not self._ended and not self._waiting and self._spell == spell:
+                if self._ready(block=True):
+                    self._read_one()
