@@ -58,6 +58,21 @@ export interface PythonOptions {
    */
   maxQueue?: number | undefined
   /**
+   * Calls each busy worker may be sent ahead of time: an integer of at least
+   * 0 (not `Infinity`); default 0, calls wait in the client until a worker is
+   * free.
+   *
+   * With many small calls in flight, a worker then finds its next call already
+   * in its pipe when the running one ends, rather than waiting a round trip
+   * for it. A call sent ahead runs after the ones sent before it, never inside
+   * a call that waits for a JS callback. A worker that falls free with nothing
+   * queued takes back the newest call sent ahead to another worker, so a
+   * short call does not wait behind a long one; if a worker dies, the calls
+   * sent ahead behind its running call run elsewhere (they never started).
+   * Calls sent ahead count as in flight, not as queued or against `maxQueue`.
+   */
+  pipeline?: number | undefined
+  /**
    * Milliseconds each call may take, for the calls that do not give their own
    * (`opts({ timeout })`): an integer from 0 to 2**31 - 1; default none.
    *
@@ -158,6 +173,11 @@ export interface WorkerStats {
   inFlight: number
   /** Calls waiting for this worker in particular: they name its handles. */
   queued: number
+  /**
+   * Calls sent to it ahead of time, while it was busy (the `pipeline`
+   * option), and not answered yet; they are part of `inFlight`.
+   */
+  ahead: number
   /** Live handles this client holds of objects in this worker (see {@link PyHandle}). */
   handles: number
   /** Frames received from it (handshake, answers, stream batches, callbacks, progress). */
@@ -365,7 +385,7 @@ export declare class Python extends EventEmitter {
    *
    * @throws {TypeError} `options` is not an object, or `python`, `cwd`, `env`,
    *   `path`, `allow` or `preload` is of the wrong type (the message names it).
-   * @throws {RangeError} `workers`, `maxQueue`, `timeout`, `killGrace`,
+   * @throws {RangeError} `workers`, `maxQueue`, `pipeline`, `timeout`, `killGrace`,
    *   `maxCallsPerWorker`, `maxMemoryBytes` or `maxMessageBytes` is not a
    *   whole number in its range (see {@link PythonOptions}).
    */

@@ -321,12 +321,18 @@ def test_message_vectors_cover_every_kind() -> None:
     }
     expected |= {(HELLO, "client"), (HELLO, "worker")}
     assert sent == expected, sorted(sent ^ expected)
-    assert {kind for kind, _ in sent} == set(KIND_NAMES) == set(range(15))
+    assert {kind for kind, _ in sent} == set(KIND_NAMES) == set(range(17))
 
     calls = [case["message"] for case in MESSAGES if case["message"][0] == CALL]
     assert {len(m) for m in calls} == {5, 6}, "CALLs with and without options"
     options = {(k, v) for m in calls if len(m) == 6 for k, v in m[5].items()}
-    assert {("op", "get"), ("result", "value"), ("result", "handle"), ("progress", True)} <= options
+    assert {
+        ("op", "get"),
+        ("result", "value"),
+        ("result", "handle"),
+        ("progress", True),
+        ("ahead", True),
+    } <= options
     assert any(k == "stream" for k, _ in options)
     assert any(isinstance(m[2], list) and len(m[2]) > 1 for m in calls), "a [handle, name] target"
 

@@ -178,7 +178,9 @@ def test_garbage_frame_is_a_protocol_error_and_exit() -> None:
 @pytest.mark.parametrize(
     ("message", "words"),
     [
-        ([15, 1], "unexpected message kind 15"),
+        ([17, 1], "unexpected message kind 17"),
+        ([16, 1, None], "kind 16 (WITHDRAWN)"),
+        ([15, 0], "malformed WITHDRAW"),
         ([9, 1, [1, 2]], "kind 9 (STREAM_ITEMS)"),
         ([10, 1, None], "kind 10 (STREAM_END)"),
         ([2, 1, 5], "kind 2 (RESULT)"),

@@ -331,6 +331,7 @@ export function encodeCall(kind, id, target, args, kwargs, options, refs = new R
   const w = new Writer(PREFIX_SIZE)
   const buffers = []
   const outer = outgoing
+  let optionsAt // where the options map starts in the header
   outgoing = refs
   w.arrayHeader(options === undefined ? 5 : 6)
   w.int(kind)
@@ -346,13 +347,45 @@ export function encodeCall(kind, id, target, args, kwargs, options, refs = new R
     if (kwargs === undefined) w.nil()
     else writeValue(w, kwargs, buffers, 1)
     root = 'options'
-    if (options !== undefined) writeValue(w, options, buffers, 1)
+    if (options !== undefined) {
+      optionsAt = w.pos - PREFIX_SIZE
+      writeValue(w, options, buffers, 1)
+    }
   } catch (error) {
     fail(error, root)
   } finally {
     outgoing = outer
   }
-  return finishFrame(w.buf.subarray(0, w.pos), buffers)
+  const chunks = finishFrame(w.buf.subarray(0, w.pos), buffers)
+  if (chunks instanceof Promise) return chunks.then((done) => Object.assign(done, { optionsAt }))
+  return Object.assign(chunks, { optionsAt })
+}
+
+const AHEAD_KEY = Buffer.from([0xa5, ...Buffer.from('ahead'), 0xc3]) // "ahead": true
+
+// The chunks of an encoded CALL (encodeCall) with the option `ahead: true` added (protocol
+// section 3.7): its header gains one options entry, or an options map; buffers are shared.
+export function markAhead(chunks) {
+  const single = chunks.length === 1
+  const header = single ? chunks[0].subarray(PREFIX_SIZE) : chunks[1]
+  const at = chunks.optionsAt
+  const added = at === undefined ? 1 + AHEAD_KEY.length : AHEAD_KEY.length
+  const start = single ? PREFIX_SIZE : 0
+  const out = Buffer.allocUnsafe(start + header.length + added)
+  header.copy(out, start)
+  if (at === undefined) {
+    out[start] = 0x96 // [kind, id, target, args, kwargs] gains its options
+    out[start + header.length] = 0x81
+  } else {
+    const map = out[start + at]
+    if (map < 0x80 || map >= 0x8f) throw new RangeError('CALL options must be a fixmap of under 15 entries')
+    out[start + at] = map + 1
+  }
+  AHEAD_KEY.copy(out, out.length - AHEAD_KEY.length)
+  const prefix = single ? out : Buffer.from(chunks[0])
+  if (single) chunks[0].copy(out, 0, 0, PREFIX_SIZE)
+  prefix.writeUInt32LE(header.length + added, 4)
+  return single ? [out] : [prefix, out, ...chunks.slice(2)]
 }
 
 // The [kind, id] of a message whose body could not be decoded, if its envelope is intact.

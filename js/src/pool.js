@@ -7,6 +7,14 @@
 // call that has not been sent is never lost with a crashed worker — it simply
 // waits for the next.
 //
+// When no worker is free, up to `pipeline` queued calls per worker are sent ahead
+// to busy ones (protocol section 3.7), so a worker finds its next call waiting as
+// its running one ends. A worker that is free with nothing to do takes back the
+// newest call sent ahead elsewhere (WITHDRAW), so a short call does not wait
+// behind a long one. A worker that dies had started only the oldest of its calls
+// (calls run one at a time, in arrival order): the ones sent ahead behind it go
+// to another worker.
+//
 // A call that names handles (PyHandle) can only run on their worker: it waits in
 // that worker's own FIFO queue, served before the shared queue whenever the
 // worker is free; if the worker exits first it fails with HandleInvalidatedError.
@@ -36,6 +44,7 @@ export class Pool {
   #maxQueue
   #maxCallsPerWorker
   #killGrace
+  #pipeline
   #workers = [] // every process not yet exited, oldest first
   #queue = [] // calls any worker may run
   #pinned = new Map() // worker -> calls only it may run (they name its handles), oldest first
@@ -50,13 +59,14 @@ export class Pool {
   #full = false
   #closed = false
 
-  constructor({ size, spawn, emit, maxQueue, maxCallsPerWorker, killGrace }) {
+  constructor({ size, spawn, emit, maxQueue, maxCallsPerWorker, killGrace, pipeline }) {
     this.#size = size
     this.#spawn = spawn
     this.#emit = emit
     this.#maxQueue = maxQueue
     this.#maxCallsPerWorker = maxCallsPerWorker
     this.#killGrace = killGrace
+    this.#pipeline = pipeline
   }
 
   // Queue a job ({ id, target, chunks, timeout, signal, handles, callbacks, owner, via, ... });
@@ -80,6 +90,7 @@ export class Pool {
       if (failure) return this.#refuse(job, failure())
     }
     if (direct !== undefined) {
+      job.direct = true // may run nested in the call that waits for the callback
       this.#send(direct, job)
     } else {
       job.state = 'queued'
@@ -143,6 +154,7 @@ export class Pool {
       pid: w.pid,
       state: w.state,
       busy: w.busy,
+      ahead: w.ahead,
       calls: w.calls,
       inFlight: w.pending,
       queued: this.#pinned.get(w)?.length ?? 0,
@@ -272,6 +284,7 @@ export class Pool {
     })
     worker.on('reply', (job, error, value) => this.#onReply(worker, job, error, value))
     worker.on('free', () => this.#dispatch())
+    worker.on('withdrawn', (job) => this.#onWithdrawn(worker, job))
     worker.on('unpinned', () => {
       // Its last handle was released: it may be recycled now.
       if (this.#closed) return
@@ -292,17 +305,77 @@ export class Pool {
         this.#send(worker, job)
       }
     }
+    if (this.#pipeline > 0) this.#sendAhead()
     if (this.#full && this.#waiting() === 0) {
       this.#full = false
       this.#emit('drain')
     }
   }
 
-  #send(worker, job) {
+  // No worker is free: queued calls go ahead to busy ones, a worker's own calls to it and
+  // the rest to the worker with the fewest sent ahead, up to `pipeline` each.
+  #sendAhead() {
+    for (const [worker, queue] of this.#pinned) {
+      while (queue.length && this.#roomAhead(worker)) this.#send(worker, queue.shift(), true)
+    }
+    while (this.#queue.length) {
+      let best
+      for (const worker of this.#workers) {
+        if (this.#roomAhead(worker) && (best === undefined || worker.ahead < best.ahead)) best = worker
+      }
+      if (best === undefined) break
+      this.#send(best, this.#queue.shift(), true)
+    }
+    this.#rebalance()
+  }
+
+  #roomAhead(worker) {
+    return worker.usable && worker.busy && !this.#retiring.has(worker) && worker.ahead < this.#pipeline
+  }
+
+  // A ready worker is free with nothing queued while others hold calls sent ahead: ask
+  // for the newest of those back, one per free worker; WITHDRAWN requeues them.
+  #rebalance() {
+    if (this.#queue.length) return
+    let idle = this.#workers.filter((w) => w.state === 'ready' && this.#free(w)).length
+    for (const worker of this.#workers) {
+      if (idle === 0) return
+      if (worker.ahead === 0) continue
+      const jobs = worker.jobs()
+      for (let i = jobs.length - 1; i >= 0 && idle > 0; i--) {
+        const job = jobs[i]
+        if (job.ahead && !job.detached && !job.withdrawing && job.owner === undefined && job.state === 'running') {
+          job.withdrawing = true
+          worker.withdraw(job)
+          idle--
+        }
+      }
+    }
+  }
+
+  #onWithdrawn(worker, job) {
+    job.withdrawing = false
+    if (job.state === 'cancelling') {
+      this.#settle(job, job.abortError)
+    } else if (job.state === 'running') {
+      if (this.#closed) {
+        this.#settle(job, new PoolClosedError('the Python client was closed before the call started'))
+      } else {
+        job.state = 'queued'
+        job.worker = null
+        job.queue = this.#queue
+        this.#queue.unshift(job)
+      }
+    }
+    if (this.#closed && worker.pending === 0) worker.close()
+    this.#dispatch()
+  }
+
+  #send(worker, job, ahead = false) {
     job.state = 'running'
     job.queue = null
     job.worker = worker
-    worker.send(job)
+    worker.send(job, ahead)
     this.#dropHandles(job) // after the write: a RELEASE for them may follow from now on
   }
 
@@ -349,10 +422,25 @@ export class Pool {
     if (!started && !closed) {
       this.#onStartFailure(failure, jobs)
     } else {
+      // At most once: a call that may have started is never sent again. Calls run one at a
+      // time in arrival order, so of those neither DETACHED nor made inside a callback only
+      // the oldest can have started; the ones sent ahead behind it go to another worker.
+      let oldest = true
+      const again = []
       for (const job of jobs) {
-        // At most once: a call that was sent is never sent again.
-        this.#settle(job, job.state === 'cancelling' ? job.abortError : failure())
+        const attached = !job.detached && !job.direct
+        if (job.state === 'cancelling') {
+          this.#settle(job, job.abortError)
+        } else if (attached && !oldest && job.ahead && job.owner === undefined && !this.#closed) {
+          job.state = 'queued'
+          job.queue = this.#queue
+          again.push(job)
+        } else {
+          this.#settle(job, failure())
+        }
+        if (attached) oldest = false
       }
+      this.#queue.unshift(...again) // before the calls made after them
       if (!this.#closed && (!closed || jobs.length)) this.#restarts++
     }
     if (!this.#closed) {

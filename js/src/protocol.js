@@ -32,6 +32,8 @@ export const STREAM_CREDIT = 11 // client -> worker: [11, id, n]
 export const STREAM_CLOSE = 12 // client -> worker: [12, id]
 export const PROGRESS = 13 // worker -> client: [13, id, [done, total, message]]
 export const DETACHED = 14 // worker -> client: [14, id, nil]
+export const WITHDRAW = 15 // client -> worker: [15, id]
+export const WITHDRAWN = 16 // worker -> client: [16, id, nil]
 
 const MAGIC0 = 0x50 // 'P'
 const MAGIC1 = 0x46 // 'F'

@@ -77,6 +77,9 @@ function checkTimeout(value, name) {
   }
 }
 
+// Calls a busy worker may be sent ahead of time (protocol section 3.7); off unless asked.
+const DEFAULT_PIPELINE = 0
+
 function checkCount(value, name, fallback, min = 1, infinite = true) {
   const n = value ?? fallback
   if (!((infinite && n === Infinity) || (Number.isSafeInteger(n) && n >= min))) {
@@ -121,6 +124,7 @@ function checkOptions(options) {
     workers: checkCount(options.workers, 'options.workers', availableParallelism(), 1, false),
     maxQueue: checkCount(options.maxQueue, 'options.maxQueue', Infinity, 0),
     maxCallsPerWorker: checkCount(options.maxCallsPerWorker, 'options.maxCallsPerWorker', Infinity),
+    pipeline: checkCount(options.pipeline, 'options.pipeline', DEFAULT_PIPELINE, 0, false),
     timeout: options.timeout,
     killGrace: options.killGrace ?? 1000,
   }
@@ -147,6 +151,7 @@ export class Python extends EventEmitter {
       maxQueue: o.maxQueue,
       maxCallsPerWorker: o.maxCallsPerWorker === Infinity ? 0 : o.maxCallsPerWorker,
       killGrace: o.killGrace,
+      pipeline: o.pipeline,
     })
   }
 

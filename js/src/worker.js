@@ -19,7 +19,7 @@ import { AsyncLocalStorage } from 'node:async_hooks'
 import { spawn } from 'node:child_process'
 import { EventEmitter, once } from 'node:events'
 import { createRequire } from 'node:module'
-import { Refs, decodeMessage, encodeAnswer, encodeMessage, messageReady, peekEnvelope } from './codec.js'
+import { Refs, decodeMessage, encodeAnswer, encodeMessage, markAhead, messageReady, peekEnvelope } from './codec.js'
 import {
   ProtocolError, PyferryError, SerializationError, VersionMismatchError, WorkerCrashedError, WorkerStartError,
   fromErrorInfo,
@@ -29,7 +29,7 @@ import { HandleTable } from './handle.js'
 import { forEachLine } from './lines.js'
 import {
   CALLBACK, CALLBACK_ERROR, CALLBACK_RESULT, CANCEL, DETACHED, ERROR, FrameReader, HELLO, PROGRESS, PROTOCOL_VERSION,
-  RELEASE, RESULT, STREAM_CLOSE, STREAM_CREDIT, STREAM_END, STREAM_ITEMS, messageBytes,
+  RELEASE, RESULT, STREAM_CLOSE, STREAM_CREDIT, STREAM_END, STREAM_ITEMS, WITHDRAW, WITHDRAWN, messageBytes,
 } from './protocol.js'
 
 // While a JS callback runs: { worker, active }. Calls made in it go to that worker (pool.js).
@@ -58,6 +58,7 @@ export class Worker extends EventEmitter {
   #pending = new Map() // call id -> job
   #held = null // frames waiting behind a message whose Arrow tables are still loading
   #attached = 0 // pending calls not DETACHED: they hold the main thread
+  #ahead = 0 // pending calls sent ahead (protocol section 3.7), neither answered nor DETACHED
   #callbacks = new Map() // callback id -> function, for the calls in flight
   #stderrTail = []
   #hello = null
@@ -146,7 +147,12 @@ export class Worker extends EventEmitter {
     return this.#attached > 0
   }
 
-  // The jobs sent and not yet answered.
+  // Calls sent ahead while it was busy, neither answered nor DETACHED.
+  get ahead() {
+    return this.#ahead
+  }
+
+  // The jobs sent and not yet answered, oldest first.
   jobs() {
     return [...this.#pending.values()]
   }
@@ -159,13 +165,21 @@ export class Worker extends EventEmitter {
   }
 
   // Send job.chunks (an encoded CALL with id job.id); the reply comes as a 'reply' event.
-  send(job) {
+  // `ahead`: sent while the worker is busy; it may come back as a 'withdrawn' event.
+  send(job, ahead = false) {
     this.#pending.set(job.id, job)
     job.detached = false
+    job.ahead = ahead
     this.#attached++
+    if (ahead) this.#ahead++
     if (job.callbacks) for (const [id, fn] of job.callbacks) this.#callbacks.set(id, fn)
     if (this.#pending.size === 1) this.#setRef(true)
-    this.#write(job.chunks)
+    this.#write(ahead ? markAhead(job.chunks) : job.chunks)
+  }
+
+  // Ask for a call sent ahead back: a 'withdrawn' event if it had not started, else its reply.
+  withdraw(job) {
+    this.#control(job, [WITHDRAW, job.id])
   }
 
   // Ask Python to interrupt the call; its reply (result, error or Cancelled) still follows.
@@ -318,6 +332,8 @@ export class Worker extends EventEmitter {
         return this.#onProgress(this.#job(id, 'PROGRESS'), body)
       case DETACHED:
         return this.#onDetached(this.#job(id, 'DETACHED'))
+      case WITHDRAWN:
+        return this.#onWithdrawn(this.#job(id, 'WITHDRAWN'))
       case CALLBACK:
         return this.#onCallback(id, body, message[3])
       default:
@@ -338,12 +354,27 @@ export class Worker extends EventEmitter {
 
   // The call is answered: RESULT, ERROR, STREAM_END, or a reply that could not be decoded.
   #answer(job, error, value) {
-    this.#pending.delete(job.id)
-    if (!job.detached) this.#attached--
-    if (job.callbacks) for (const id of job.callbacks.keys()) this.#callbacks.delete(id)
+    this.#forget(job)
     this.calls++
     if (this.#pending.size === 0 && this.#state !== 'closing') this.#setRef(false)
     this.emit('reply', job, job.failure ?? error, value)
+  }
+
+  // The call never started; the pool may send it elsewhere.
+  #onWithdrawn(job) {
+    this.#forget(job)
+    if (this.#pending.size === 0 && this.#state !== 'closing') this.#setRef(false)
+    this.emit('withdrawn', job)
+  }
+
+  // Forget a call that is answered or withdrawn.
+  #forget(job) {
+    this.#pending.delete(job.id)
+    if (!job.detached) {
+      this.#attached--
+      if (job.ahead) this.#ahead--
+    }
+    if (job.callbacks) for (const id of job.callbacks.keys()) this.#callbacks.delete(id)
   }
 
   #onItems(job, items) {
@@ -376,6 +407,7 @@ export class Worker extends EventEmitter {
     if (job.detached) return
     job.detached = true
     this.#attached--
+    if (job.ahead) this.#ahead--
     if (job.closeOnDetach) this.closeStream(job) // return() came before the stream started
     this.emit('free')
   }
@@ -509,6 +541,7 @@ export class Worker extends EventEmitter {
     const jobs = [...this.#pending.values()]
     this.#pending.clear()
     this.#attached = 0
+    this.#ahead = 0
     this.#callbacks.clear()
     this.handles.invalidate()
     this.#setRef(false)

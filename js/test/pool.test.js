@@ -298,13 +298,13 @@ describe('lifecycle', () => {
     const [pid] = await started(lines, 'gate')
     assert.deepEqual(snapshot(), {
       size: 1, live: 1, busy: 1, queued: 1, inFlight: 1, handles: 0, restarts: 0, recycled: 0,
-      workers: [{ pid, state: 'ready', busy: true, calls: 0, inFlight: 1, queued: 0, handles: 0 }],
+      workers: [{ pid, state: 'ready', busy: true, ahead: 0, calls: 0, inFlight: 1, queued: 0, handles: 0 }],
     })
     open('g')
     assert.deepEqual(await Promise.all([running, queued]), ['done', 36])
     assert.deepEqual(py.stats(), {
       size: 1, live: 1, busy: 0, queued: 0, inFlight: 0, handles: 0, restarts: 0, recycled: 0,
-      workers: [{ pid, state: 'ready', busy: false, calls: 2, inFlight: 0, queued: 0, handles: 0, frames: 3 }],
+      workers: [{ pid, state: 'ready', busy: false, ahead: 0, calls: 2, inFlight: 0, queued: 0, handles: 0, frames: 3 }],
     })
     await assert.rejects(py.call('failing.hard_exit', 3), WorkerCrashedError)
     const afterCrash = await waitFor(() => {
@@ -313,7 +313,7 @@ describe('lifecycle', () => {
     }, { what: 'the crashed worker to be replaced' })
     assert.deepEqual({ ...afterCrash, workers: afterCrash.workers.map((w) => ({ ...w, pid: 0 })) }, {
       size: 1, live: 1, busy: 0, queued: 0, inFlight: 0, handles: 0, restarts: 1, recycled: 0,
-      workers: [{ pid: 0, state: 'ready', busy: false, calls: 0, inFlight: 0, queued: 0, handles: 0, frames: 1 }],
+      workers: [{ pid: 0, state: 'ready', busy: false, ahead: 0, calls: 0, inFlight: 0, queued: 0, handles: 0, frames: 1 }],
     })
   })
 })

@@ -13,14 +13,14 @@ import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { after, describe, test } from 'node:test'
-import { Refs, decodeMessage, encodeAnswer, encodeCall, encodeMessage } from '../src/codec.js'
+import { Refs, decodeMessage, encodeAnswer, encodeCall, encodeMessage, markAhead } from '../src/codec.js'
 import { ProtocolError, SerializationError } from '../src/errors.js'
 import { HandleTable, handleState } from '../src/handle.js'
 import { Python } from '../src/index.js'
 import { loadArrow } from '../src/arrow.js'
 import { Complex, DTYPES, NDArray, STANDALONE } from '../src/ndarray.js'
 import {
-  CALL, CALLBACK_ERROR, CALLBACK_RESULT, CANCEL, FrameReader, HELLO, RELEASE, STREAM_CLOSE, STREAM_CREDIT,
+  CALL, CALLBACK_ERROR, CALLBACK_RESULT, CANCEL, FrameReader, HELLO, RELEASE, STREAM_CLOSE, STREAM_CREDIT, WITHDRAW,
 } from '../src/protocol.js'
 
 const vectors = new URL('../../spec/vectors/', import.meta.url)
@@ -296,7 +296,7 @@ describe('values.json: JS -> Python -> JS through a real worker', () => {
 // Kinds a Worker writes with encodeMessage as they are (worker.js: the HELLO, cancel(),
 // credit(), closeStream(), #release(), #answerError()); CALL goes through encodeCall
 // (python.js #prepare) and CALLBACK_RESULT through encodeAnswer (worker.js #answerValue).
-const PLAIN_KINDS = new Set([HELLO, CANCEL, RELEASE, CALLBACK_ERROR, STREAM_CREDIT, STREAM_CLOSE])
+const PLAIN_KINDS = new Set([HELLO, CANCEL, RELEASE, CALLBACK_ERROR, STREAM_CREDIT, STREAM_CLOSE, WITHDRAW])
 
 // A handle table like a Worker's (worker.js), for a worker that never runs.
 function workerTable() {
@@ -334,9 +334,11 @@ function encodeAsTheClient(message, table, ids) {
   assert.ok(message.length === 5 || (message.length === 6 && options !== null), 'the JS client writes options only as a map')
   const next = [...ids]
   const refs = new Refs({ nextCallbackId: () => next.shift() })
-  const chunks = encodeCall(CALL, id, target, args, kwargs ?? undefined, message.length === 6 ? options : undefined, refs)
+  // `ahead` is added as the call is sent (Worker#send), to the frame the call was encoded in.
+  const { ahead, ...others } = message.length === 6 ? options : {}
+  const encoded = encodeCall(CALL, id, target, args, kwargs ?? undefined, message.length === 6 && Object.keys(others).length ? others : undefined, refs)
   assert.equal(next.length, 0, 'every callback id was handed out')
-  return { chunks, refs }
+  return { chunks: ahead ? markAhead(encoded) : encoded, refs }
 }
 
 test('messages.json covers every kind from its side', () => {
@@ -344,8 +346,8 @@ test('messages.json covers every kind from its side', () => {
   assert.equal(names.size, MESSAGES.length, 'unique names')
   const client = new Set(MESSAGES.filter((c) => c.from === 'client').map((c) => c.message[0]))
   const worker = new Set(MESSAGES.filter((c) => c.from === 'worker').map((c) => c.message[0]))
-  assert.deepEqual([...client].sort((a, b) => a - b), [0, 1, 4, 5, 7, 8, 11, 12])
-  assert.deepEqual([...worker].sort((a, b) => a - b), [0, 2, 3, 6, 9, 10, 13, 14])
+  assert.deepEqual([...client].sort((a, b) => a - b), [0, 1, 4, 5, 7, 8, 11, 12, 15])
+  assert.deepEqual([...worker].sort((a, b) => a - b), [0, 2, 3, 6, 9, 10, 13, 14, 16])
 })
 
 describe('messages.json: the worker\'s frames decode', () => {

@@ -57,6 +57,8 @@ from pyferry.protocol import (
     STREAM_CREDIT,
     STREAM_END,
     STREAM_ITEMS,
+    WITHDRAW,
+    WITHDRAWN,
     pack_prefix,
 )
 
@@ -500,7 +502,9 @@ def _client_cases() -> Iterator[MessageCase]:
             {"progress": True},
         ],
     )
+    yield client("CALL sent ahead", [CALL, 13, "numpy.sum", [[1, 2, 3]], None, {"ahead": True}])
     yield client("CANCEL", [CANCEL, 8])
+    yield client("WITHDRAW", [WITHDRAW, 13])
     yield client("RELEASE one handle", [RELEASE, 0, [5]])
     yield client("RELEASE several handles", [RELEASE, 0, [5, 6, 7, 300, 70000]])
     yield client("CALLBACK_RESULT", [CALLBACK_RESULT, 1, {"stop": False, "lr": 0.05}])
@@ -636,6 +640,7 @@ def _worker_cases() -> Iterator[MessageCase]:
     yield worker("PROGRESS floats", [PROGRESS, 8, [0.5, 1.0, None]])
     yield worker("PROGRESS nothing known", [PROGRESS, 8, [None, None, "loading model"]])
     yield worker("DETACHED", [DETACHED, 6, None])
+    yield worker("WITHDRAWN", [WITHDRAWN, 13, None])
 
 
 def _python_error() -> dict[str, Any]:

@@ -45,6 +45,7 @@ class Call:
     """
 
     __slots__ = (
+        "ahead",
         "answered",
         "args",
         "cancel_requested",
@@ -81,6 +82,7 @@ class Call:
         self.result = "auto"
         self.window = 0
         self.progress = False
+        self.ahead = False
         self.where = QUEUED
         self.cancel_requested = False
         self.close_requested = False

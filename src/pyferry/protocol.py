@@ -47,6 +47,8 @@ __all__ = [
     "STREAM_CREDIT",
     "STREAM_END",
     "STREAM_ITEMS",
+    "WITHDRAW",
+    "WITHDRAWN",
     "WORKER_KINDS",
     "Limits",
     "pack_prefix",
@@ -86,6 +88,10 @@ STREAM_CLOSE: Final = 12
 PROGRESS: Final = 13
 # Worker -> client: [14, id, nil]: the call no longer holds the worker's main thread.
 DETACHED: Final = 14
+# Client -> worker: [15, id]: give back a call sent ahead that has not started.
+WITHDRAW: Final = 15
+# Worker -> client: [16, id, nil]: that call never started and never will.
+WITHDRAWN: Final = 16
 
 KIND_NAMES: Final = {
     HELLO: "HELLO",
@@ -103,13 +109,15 @@ KIND_NAMES: Final = {
     STREAM_CLOSE: "STREAM_CLOSE",
     PROGRESS: "PROGRESS",
     DETACHED: "DETACHED",
+    WITHDRAW: "WITHDRAW",
+    WITHDRAWN: "WITHDRAWN",
 }
 # Which side sends which kind (HELLO: both, once, first).
 CLIENT_KINDS: Final = frozenset(
-    {CALL, CANCEL, RELEASE, CALLBACK_RESULT, CALLBACK_ERROR, STREAM_CREDIT, STREAM_CLOSE}
+    {CALL, CANCEL, RELEASE, CALLBACK_RESULT, CALLBACK_ERROR, STREAM_CREDIT, STREAM_CLOSE, WITHDRAW}
 )
 WORKER_KINDS: Final = frozenset(
-    {RESULT, ERROR, CALLBACK, STREAM_ITEMS, STREAM_END, PROGRESS, DETACHED}
+    {RESULT, ERROR, CALLBACK, STREAM_ITEMS, STREAM_END, PROGRESS, DETACHED, WITHDRAWN}
 )
 
 MAX_BUFFERS: Final = 0xFFFF

@@ -23,7 +23,10 @@ once it has been busy for a tick (2 ms), so CANCEL, RELEASE, credit and
 callback answers never wait long for the running call. Calls start on the main
 thread in arrival order; one whose target returns an awaitable continues as
 a task on the event loop and one that streams continues as a stream, each
-after a DETACHED, so the main thread is free for the next call. EOF on the
+after a DETACHED, so the main thread is free for the next call. A call the
+client sent ahead (CALL option ``ahead``) never runs nested in a callback
+wait: it is deferred until the outer call has answered, and until it starts
+the client may take it back with WITHDRAW (protocol section 3.7). EOF on the
 protocol channel means the client is gone: the worker exits, at once if
 anything is still running.
 
@@ -33,6 +36,7 @@ the error info of an ERROR message is made by :mod:`pyferry.errorinfo`.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import itertools
 import os
@@ -79,6 +83,8 @@ from pyferry.protocol import (
     STREAM_CREDIT,
     STREAM_END,
     STREAM_ITEMS,
+    WITHDRAW,
+    WITHDRAWN,
     Limits,
 )
 from pyferry.targets import Resolver
@@ -154,6 +160,12 @@ class Worker:
         self._handles = HandleTable()
         # Calls taken and not yet answered, by id: what a CANCEL can reach.
         self._live: dict[int, Call] = {}
+        # Calls taken and not yet started, by id. Whoever pops a call from here
+        # owns its start: the main thread runs it, a CANCEL or WITHDRAW answers it.
+        self._unstarted: dict[int, Call] = {}
+        # Calls sent ahead that arrived while a callback wait ran calls nested:
+        # they run after the waiting call, in arrival order (section 3.1).
+        self._deferred: collections.deque[Call] = collections.deque()
         # CALLBACKs waiting for their answer, by cid.
         self._waiters: dict[int, Waiter] = {}
         self._cids = itertools.count(1)
@@ -389,17 +401,24 @@ class Worker:
                     running is not None and running.cancel_requested and not running.interrupted
                 )
 
+        deferred = self._deferred
         while True:
             if until is not None:
                 if until.done:
                     return
                 if running is not None and running.cancel_requested and not running.interrupted:
                     raise cancelled_wait(running)
+            elif deferred:
+                self._run_call(deferred.popleft())
+                continue
             job = inbox.next_job(stop)
             if job is None:
                 continue  # ``until`` is done or its call cancelled: see above
             if type(job) is Call:
-                self._run_call(job)
+                if job.ahead and until is not None:
+                    deferred.append(job)  # not nested: it waits for the waiting call
+                else:
+                    self._run_call(job)
             elif job is _STOP:
                 if until is None:
                     return
@@ -407,9 +426,8 @@ class Worker:
                 self._run_step(job)  # the only other job: a Stream's next step
 
     def _run_call(self, call: Call) -> None:
-        if call.cancel_requested:
-            self._answer_error(call, Cancelled("the call was cancelled before it started"))
-            return
+        if self._unstarted.pop(call.id, None) is None:
+            return  # answered already: cancelled or withdrawn before it started
         call.where = MAIN
         stack = calls.main_calls
         stack.append(call)
@@ -579,6 +597,8 @@ class Worker:
             self._credit(message)
         elif kind == STREAM_CLOSE:
             self._stream_close(_positive_id(message, "STREAM_CLOSE"))
+        elif kind == WITHDRAW:
+            self._withdraw(_positive_id(message, "WITHDRAW"))
         else:
             name = KIND_NAMES.get(kind)
             shown = f"{kind} ({name})" if name else repr(kind)
@@ -620,6 +640,7 @@ class Worker:
                 function._call = call
             self._new_callbacks.clear()
         self._live[call_id] = call
+        self._unstarted[call_id] = call
         self._inbox.post(call)
 
     def _cancel(self, call_id: int) -> None:
@@ -633,6 +654,9 @@ class Worker:
         if call is None:
             return
         call.cancel_requested = True
+        if self._unstarted.pop(call_id, None) is not None:
+            self._answer_error(call, Cancelled("the call was cancelled before it started"))
+            return
         where = call.where
         if where == TASK:
             self._loop.call_soon(self._cancel_task, call)
@@ -646,6 +670,14 @@ class Worker:
         for waiter in list(self._waiters.values()):
             if waiter.running is call and not waiter.main:
                 waiter.finish(error=cancelled_wait(call))
+
+    def _withdraw(self, call_id: int) -> None:
+        """Give a call back to the client if it has not started; else its answer will come."""
+        call = self._unstarted.pop(call_id, None)
+        if call is None:
+            return
+        self._finish(call)
+        self._send([WITHDRAWN, call_id, None])
 
     def _release(self, message: list[Any]) -> None:
         ids = message[2] if len(message) >= 3 else None
@@ -791,12 +823,16 @@ def _set_options(call: Call, options: Any) -> None:
     progress = options.get("progress")
     if progress is not None and type(progress) is not bool:
         raise SerializationError(f'option "progress" must be true or false, got {progress!r:.100}')
+    ahead = options.get("ahead")
+    if ahead is not None and type(ahead) is not bool:
+        raise SerializationError(f'option "ahead" must be true or false, got {ahead!r:.100}')
     if op == "get" and (call.args or call.kwargs):
         raise SerializationError('option "op": "get" takes no args and no kwargs')
     call.op_get = op == "get"
     call.result = result or "auto"
     call.window = window or 0
     call.progress = bool(progress)
+    call.ahead = bool(ahead)
 
 
 def _positive_id(message: list[Any], name: str) -> int:

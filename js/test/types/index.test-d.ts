@@ -58,6 +58,7 @@ new Python(options)
 new Python({
   workers: 4,
   maxQueue: 100,
+  pipeline: 8,
   timeout: 30_000,
   killGrace: 500,
   maxCallsPerWorker: 1000,
@@ -93,6 +94,8 @@ new Python({ workers: '4' })
 new Python({ workers: [1, 2] })
 // @ts-expect-error maxQueue is a number
 new Python({ maxQueue: null })
+// @ts-expect-error pipeline is a count of calls, not a switch
+new Python({ pipeline: true })
 // @ts-expect-error timeout is a number of milliseconds, not a string
 new Python({ timeout: '30s' })
 // @ts-expect-error killGrace is a number of milliseconds
@@ -190,7 +193,7 @@ for (const worker of stats.workers) {
   assertType<Equal<typeof worker.pid, number | undefined>>(true)
   assertType<Equal<typeof worker.state, 'starting' | 'ready' | 'closing' | 'exited'>>(true)
   expectType<boolean>(worker.busy)
-  expectType<number>(worker.calls)
+  expectType<number>(worker.calls + worker.ahead)
   if (worker.state === 'ready' && !worker.busy) expectType<number | undefined>(worker.pid)
 }
 const { live, queued } = py.stats()

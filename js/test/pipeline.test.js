@@ -1,0 +1,143 @@
+// The `pipeline` option: calls sent ahead to busy workers (protocol section 3.7), taken back
+// when another worker has nothing to do, and sent elsewhere when their worker dies.
+
+import assert from 'node:assert/strict'
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { describe, test } from 'node:test'
+import { AbortError, WorkerCrashedError, opts } from '../src/index.js'
+import { pool, rejection, waitFor } from './helpers.js'
+
+// A directory for gate files (poolwork.gate waits until its file exists), removed after the test.
+function gates(t) {
+  const dir = mkdtempSync(path.join(tmpdir(), 'pyferry-pipeline-'))
+  t.after(() => rmSync(dir, { recursive: true, force: true }))
+  return {
+    path: (name) => path.join(dir, name),
+    open: (name) => writeFileSync(path.join(dir, name), ''),
+  }
+}
+
+function outputOf(py) {
+  const lines = []
+  py.on('stdout', (line) => lines.push(line))
+  return lines
+}
+
+describe('pipeline', () => {
+  test('off by default: calls wait in the client while the worker is busy', async (t) => {
+    const py = pool(t, { workers: 1 })
+    const gate = gates(t)
+    const busy = py.call('poolwork.gate', gate.path('a'), 'a')
+    const queued = [1, 2, 3].map((i) => py.call('rogue.whoami', i))
+    assert.equal(py.stats().queued, 3)
+    gate.open('a')
+    assert.equal(await busy, 'a')
+    assert.deepEqual((await Promise.all(queued)).map(([v]) => v), [1, 2, 3])
+  })
+
+  test('a busy worker holds up to `pipeline` calls sent ahead; all answer, in order', async (t) => {
+    const py = pool(t, { workers: 1, pipeline: 4 })
+    const gate = gates(t)
+    const seen = outputOf(py)
+    await py.start()
+    const busy = py.call('poolwork.gate', gate.path('a'), 'a')
+    const calls = Array.from({ length: 20 }, (_, i) => py.call('rogue.whoami', i))
+    const stats = py.stats()
+    assert.equal(stats.workers[0].ahead, 4)
+    assert.equal(stats.inFlight, 5)
+    assert.equal(stats.queued, 16)
+    await waitFor(() => seen.length > 0, { what: 'the gate call to start' })
+    gate.open('a')
+    assert.equal(await busy, 'a')
+    assert.deepEqual((await Promise.all(calls)).map(([v]) => v), Array.from({ length: 20 }, (_, i) => i))
+    assert.equal(py.stats().workers[0].ahead, 0)
+  })
+
+  test('calls sent ahead to a worker held by a long call are taken back by a free worker', async (t) => {
+    const py = pool(t, { workers: 2, pipeline: 4 })
+    const gate = gates(t)
+    const seen = outputOf(py)
+    await py.start()
+    const long = py.call('poolwork.gate', gate.path('long'), 'long')
+    const short = py.call('poolwork.gate', gate.path('short'), 'short')
+    await waitFor(() => seen.length === 2, { what: 'both gate calls to start' })
+    const [a, b] = py.stats().workers
+    assert.ok(a.busy && b.busy)
+    const quick = Array.from({ length: 6 }, (_, i) => py.call('rogue.whoami', i))
+    const held = py.stats().workers.map((w) => w.ahead)
+    assert.deepEqual(held, [3, 3], 'sent ahead, spread over both')
+    gate.open('short')
+    assert.equal(await short, 'short')
+    // The worker that ran `short` also runs the calls sent ahead to the one still held.
+    const answers = await Promise.all(quick)
+    const longPid = Number(seen.find((line) => line.startsWith('gate ')).split(' ')[1])
+    assert.deepEqual(answers.map(([v]) => v), [0, 1, 2, 3, 4, 5])
+    assert.ok(answers.every(([, pid]) => pid !== longPid), `ran on ${answers.map(([, pid]) => pid)}, long on ${longPid}`)
+    gate.open('long')
+    assert.equal(await long, 'long')
+  })
+
+  test('when a worker dies, the calls sent ahead behind the running one run on its replacement', async (t) => {
+    const py = pool(t, { workers: 1, pipeline: 4 })
+    const { pid } = await py.start()
+    const crash = py.call('failing.hard_exit', 3)
+    const after = [1, 2, 3, 4].map((i) => py.call('rogue.whoami', i))
+    assert.equal(py.stats().workers[0].ahead, 4)
+    assert.ok((await rejection(crash)) instanceof WorkerCrashedError)
+    const answers = await Promise.all(after)
+    assert.deepEqual(answers.map(([v]) => v), [1, 2, 3, 4])
+    assert.ok(answers.every(([, p]) => p !== pid), 'on the new worker')
+  })
+
+  test('aborting a call sent ahead rejects it at once, and it never runs', async (t) => {
+    const py = pool(t, { workers: 1, pipeline: 2 })
+    const gate = gates(t)
+    const seen = outputOf(py)
+    await py.start()
+    const busy = py.call('poolwork.gate', gate.path('a'), 'a')
+    const marker = gate.path('ran')
+    const controller = new AbortController()
+    const aborted = py.call('rogue.mark', marker, 'x', opts({ signal: controller.signal }))
+    assert.equal(py.stats().workers[0].ahead, 1)
+    await waitFor(() => seen.length > 0, { what: 'the gate call to start' })
+    controller.abort()
+    assert.ok((await rejection(aborted)) instanceof AbortError)
+    assert.equal(py.stats().workers[0].busy, true, 'rejected while the first call still runs')
+    gate.open('a')
+    assert.equal(await busy, 'a')
+    assert.equal(existsSync(marker), false)
+  })
+
+  test('a call sent ahead never runs inside a call that waits for a JS callback', async (t) => {
+    const py = pool(t, { workers: 1, pipeline: 2 })
+    await py.start()
+    const order = []
+    let entered
+    const inside = new Promise((resolve) => { entered = resolve })
+    let release
+    const released = new Promise((resolve) => { release = resolve })
+    const outer = py.call('features.call_js', async () => {
+      entered()
+      await released
+      // Made here, so it runs nested while the worker waits for this function; the
+      // call sent ahead before it is already in the worker's queue, and must wait.
+      const [value] = await py.call('rogue.whoami', 'nested')
+      order.push(value)
+      return 'outer'
+    }).then((v) => { order.push(v) })
+    await inside
+    const ahead = py.call('rogue.whoami', 'ahead').then(([v]) => { order.push(v) })
+    assert.equal(py.stats().workers[0].ahead, 1)
+    release()
+    await Promise.all([outer, ahead])
+    assert.deepEqual(order, ['nested', 'outer', 'ahead'])
+  })
+
+  test('bad pipeline values throw a RangeError naming the option', () => {
+    for (const bad of [-1, 1.5, '4', Infinity]) {
+      assert.throws(() => pool({ after() {} }, { pipeline: bad }), /options\.pipeline must be an integer of at least 0/)
+    }
+  })
+})
