@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pyferry.codec import CallbackRef
-from pyferry.protocol import CALLBACK, CALLBACK_RESULT, RESULT, WITHDRAW, WITHDRAWN
+from pyferry.protocol import CALL, CALLBACK, CALLBACK_RESULT, RESULT, WITHDRAW, WITHDRAWN
 
 from conftest import WorkerProcess
 
@@ -21,6 +21,20 @@ def test_a_call_not_started_is_withdrawn_at_once(worker: WorkerProcess, tmp_path
     assert worker.receive() == [RESULT, busy, "slept"]
     assert worker.call("workmod.describe", 1) == ["int", "1"]
     assert not counter.exists()
+
+
+def test_a_withdrawn_call_sent_again_with_its_id_runs_once(worker: WorkerProcess) -> None:
+    # The client re-sends a withdrawn call under the same id, maybe to the same
+    # worker, while the old copy still waits in that worker's job queue.
+    busy = worker.start("workmod.sleep", [0.3])
+    ahead = worker.start("workmod.describe", [1], options=AHEAD)
+    worker.send([WITHDRAW, ahead])
+    assert worker.receive() == [WITHDRAWN, ahead, None]
+    worker.send([CALL, ahead, "workmod.describe", [2], None, AHEAD])
+    assert worker.receive() == [RESULT, busy, "slept"]
+    assert worker.receive() == [RESULT, ahead, ["int", "2"]]
+    assert worker.call("workmod.describe", 3) == ["int", "3"]
+    assert worker.backlog == []
 
 
 def test_a_withdraw_after_the_start_is_ignored(worker: WorkerProcess) -> None:

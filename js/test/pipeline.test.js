@@ -72,7 +72,7 @@ describe('pipeline', () => {
     assert.equal(await short, 'short')
     // The worker that ran `short` also runs the calls sent ahead to the one still held.
     const answers = await Promise.all(quick)
-    const longPid = Number(seen.find((line) => line.startsWith('gate ')).split(' ')[1])
+    const longPid = Number(seen.find((line) => line.endsWith(' long')).split(' ')[1])
     assert.deepEqual(answers.map(([v]) => v), [0, 1, 2, 3, 4, 5])
     assert.ok(answers.every(([, pid]) => pid !== longPid), `ran on ${answers.map(([, pid]) => pid)}, long on ${longPid}`)
     gate.open('long')
@@ -133,6 +133,26 @@ describe('pipeline', () => {
     release()
     await Promise.all([outer, ahead])
     assert.deepEqual(order, ['nested', 'outer', 'ahead'])
+  })
+
+  test('64 calls in flight over two workers with a deep pipeline: each answers once, with its own result', async (t) => {
+    // All in flight fit in the workers, so the queue empties and a worker that falls free
+    // keeps taking back calls sent ahead to the other; they are sent again under their id,
+    // sometimes to the worker that had them.
+    const py = pool(t, { workers: 2, pipeline: 32 })
+    await py.start()
+    let next = 0
+    const wrong = []
+    await Promise.all(Array.from({ length: 64 }, async () => {
+      for (let v = next++; v < 20_000; v = next++) {
+        const [answer] = await py.call('rogue.whoami', v)
+        if (answer !== v) wrong.push([v, answer])
+      }
+    }))
+    assert.deepEqual(wrong, [])
+    const stats = py.stats()
+    assert.equal(stats.restarts, 0)
+    assert.deepEqual(stats.workers.map((w) => [w.ahead, w.inFlight]), [[0, 0], [0, 0]])
   })
 
   test('bad pipeline values throw a RangeError naming the option', () => {

@@ -160,9 +160,11 @@ class Worker:
         self._handles = HandleTable()
         # Calls taken and not yet answered, by id: what a CANCEL can reach.
         self._live: dict[int, Call] = {}
-        # Calls taken and not yet started, by id. Whoever pops a call from here
-        # owns its start: the main thread runs it, a CANCEL or WITHDRAW answers it.
-        self._unstarted: dict[int, Call] = {}
+        # Calls taken and not yet started. Whoever pops a call from here owns its
+        # start: the main thread runs it, a CANCEL or WITHDRAW answers it. Keyed by
+        # the Call, not its id: a withdrawn call may come back with the same id
+        # while its old Call still waits in the job queue.
+        self._unstarted: dict[Call, bool] = {}
         # Calls sent ahead that arrived while a callback wait ran calls nested:
         # they run after the waiting call, in arrival order (section 3.1).
         self._deferred: collections.deque[Call] = collections.deque()
@@ -426,7 +428,7 @@ class Worker:
                 self._run_step(job)  # the only other job: a Stream's next step
 
     def _run_call(self, call: Call) -> None:
-        if self._unstarted.pop(call.id, None) is None:
+        if not self._unstarted.pop(call, False):
             return  # answered already: cancelled or withdrawn before it started
         call.where = MAIN
         stack = calls.main_calls
@@ -640,7 +642,7 @@ class Worker:
                 function._call = call
             self._new_callbacks.clear()
         self._live[call_id] = call
-        self._unstarted[call_id] = call
+        self._unstarted[call] = True
         self._inbox.post(call)
 
     def _cancel(self, call_id: int) -> None:
@@ -654,7 +656,7 @@ class Worker:
         if call is None:
             return
         call.cancel_requested = True
-        if self._unstarted.pop(call_id, None) is not None:
+        if self._unstarted.pop(call, False):
             self._answer_error(call, Cancelled("the call was cancelled before it started"))
             return
         where = call.where
@@ -673,8 +675,8 @@ class Worker:
 
     def _withdraw(self, call_id: int) -> None:
         """Give a call back to the client if it has not started; else its answer will come."""
-        call = self._unstarted.pop(call_id, None)
-        if call is None:
+        call = self._live.get(call_id)
+        if call is None or not self._unstarted.pop(call, False):
             return
         self._finish(call)
         self._send([WITHDRAWN, call_id, None])
