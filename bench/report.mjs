@@ -7,6 +7,7 @@ import { availableParallelism } from 'node:os'
 import { summary } from './stats.mjs'
 
 export const IN_FLIGHT = 64
+export const PIPELINE = 16 // W2's pipelined rows: calls sent ahead to each busy worker
 export const CALLBACKS = 2000 // W8, per round
 export const STREAM_ITEMS = 100_000 // W9, per round
 
@@ -23,6 +24,8 @@ const ROWS = [
   ['W1', 'seed call, p99', 'µs', 'floor.seed.p99', 'pyferry.seed.p99'],
   ['W2', `seed calls, ${IN_FLIGHT} in flight, 1 worker`, 'calls/s', 'floor.echo.rate', 'pyferry.echo.one', { min: 0.5 }],
   ['W2', `seed calls, ${IN_FLIGHT} in flight, default pool (${availableParallelism()})`, 'calls/s', 'floor.echo.rate', 'pyferry.echo.pool', { min: 0.5 }],
+  ['W2', `same, 1 worker, pipeline: ${PIPELINE}`, 'calls/s', 'floor.echo.rate', 'pyferry.echo.onePipelined', { min: 0.5 }],
+  ['W2', `same, default pool, pipeline: ${PIPELINE}`, 'calls/s', 'floor.echo.rate', 'pyferry.echo.poolPipelined', { min: 0.5 }],
   ['W3', 'rfft 1e6, time', 'ms', 'floor.fft6.ms', 'pyferry.fft6.ms', { max: 1.1 }],
   ['W3', 'rfft 1e6, throughput', 'GB/s', 'floor.fft6.gbps', 'pyferry.fft6.gbps'],
   ['W3', 'rfft 1e7, time', 'ms', 'floor.fft7.ms', 'pyferry.fft7.ms', { max: 1.1 }],

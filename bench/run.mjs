@@ -10,7 +10,7 @@ import { availableParallelism, release } from 'node:os'
 import { Python } from '../js/src/index.js'
 import * as floors from './floors.mjs'
 import { RawWorker, benchDir, python } from './raw.mjs'
-import { CALLBACKS, IN_FLIGHT, STREAM_ITEMS, buildRows, table } from './report.mjs'
+import { CALLBACKS, IN_FLIGHT, PIPELINE, STREAM_ITEMS, buildRows, table } from './report.mjs'
 import { collectGarbage } from './stats.mjs'
 import * as work from './workloads.mjs'
 
@@ -96,10 +96,14 @@ async function machine(raw, py) {
 const raw = new RawWorker()
 const py1 = new Python({ python, path: benchDir, workers: 1 })
 const pool = new Python({ python, path: benchDir })
+const py1Pipelined = new Python({ python, path: benchDir, workers: 1, pipeline: PIPELINE })
+const poolPipelined = new Python({ python, path: benchDir, pipeline: PIPELINE })
+const rateClients = { one: py1, pool, onePipelined: py1Pipelined, poolPipelined }
 // W7 compares two clients that do nothing else: one worker and two.
 const solo = new Python({ python, path: benchDir, workers: 1 })
 const py2 = new Python({ python, path: benchDir, workers: 2 })
-await Promise.all([py1.start(), pool.start(), solo.start(), py2.start()])
+const clients = [py1, pool, py1Pipelined, poolPipelined, solo, py2]
+await Promise.all(clients.map((py) => py.start()))
 const info = await machine(raw, py1)
 log(`${info.cpu}, ${info.nproc} cores, Node ${info.node}, Python ${info.python}; ${ROUNDS} rounds`)
 
@@ -115,7 +119,9 @@ checkBig(await py1.call('numpy.asarray', x7))
 const seeds = [await raw.seed([1, 2, 3, 4, 5, 6, 7, 8, 9]), await py1.call('numpy.sum', [1, 2, 3, 4, 5, 6, 7, 8, 9])]
 if (seeds.some((s) => Number(s) !== 45)) throw new Error(`the seed sums came back as ${seeds}`)
 for (let i = 0; i < 500; i++) await Promise.all([raw.seed([1, 2, 3]), py1.call('numpy.sum', [1, 2, 3])])
-await Promise.all(Array.from({ length: 500 }, () => pool.call('numpy.sum', [1, 2, 3])))
+for (const py of [pool, py1Pipelined, poolPipelined]) {
+  await Promise.all(Array.from({ length: 500 }, () => py.call('numpy.sum', [1, 2, 3])))
+}
 const spinN = Number(await solo.call('bench_calls.calibrate', 50))
 await Promise.all([solo, py2, py2].map((py) => py.call('bench_calls.spin', 1000)))
 await work.callback(py1, 200)
@@ -127,7 +133,7 @@ log(`checked; W7 uses spin(${spinN}), about 50 ms`)
 const plan = [
   ['seed', () => floors.seed(raw, SEQUENTIAL), () => work.seed(py1, SEQUENTIAL)],
   ['echo', () => floors.echo(raw, { calls: SEQUENTIAL, total: RATE_CALLS, width: IN_FLIGHT }),
-    () => work.seedRate(py1, pool, { total: RATE_CALLS, width: IN_FLIGHT })],
+    () => work.seedRate(rateClients, { total: RATE_CALLS, width: IN_FLIGHT })],
   ['fft6', () => floors.fft(raw, x6, 7, check6), () => work.fft(py1, x6, 7, check6)],
   ['fft7', () => floors.fft(raw, x7, 5, check7), () => work.fft(py1, x7, 5, check7)],
   ['big', () => floors.echoBig(raw, x7, 3, checkBig), () => work.echoBig(py1, x7, 3, checkBig)],
@@ -161,7 +167,7 @@ for (let round = 0; round < ROUNDS; round++) {
 
 // --- report -------------------------------------------------------------------------------
 
-await Promise.all([py1, pool, solo, py2].map((py) => py.close()).concat(raw.close()))
+await Promise.all(clients.map((py) => py.close()).concat(raw.close()))
 const rows = buildRows(samples)
 const seconds = Math.round((Date.now() - began) / 1e3)
 const date = new Date().toISOString()
@@ -175,7 +181,7 @@ console.log(`\ntargets met: ${met.filter((r) => r.met).length} of ${met.length}`
 const out = new URL('results/', import.meta.url)
 mkdirSync(out, { recursive: true })
 const config = {
-  rounds: ROUNDS, sequential: SEQUENTIAL, rateCalls: RATE_CALLS, inFlight: IN_FLIGHT, w7Calls: W7_CALLS, spinN,
+  rounds: ROUNDS, sequential: SEQUENTIAL, rateCalls: RATE_CALLS, inFlight: IN_FLIGHT, pipeline: PIPELINE, w7Calls: W7_CALLS, spinN,
   callbacks: CALLBACKS, streamItems: STREAM_ITEMS,
 }
 writeFileSync(new URL('latest.json', out), `${JSON.stringify({ date, seconds, machine: info, config, rows }, null, 2)}\n`)

@@ -10,10 +10,11 @@ export function seed(py, calls) {
   return latency(calls, () => py.call('numpy.sum', SEED))
 }
 
-// W2: seed calls with `width` in flight, on a one-worker client and on the default pool.
-export async function seedRate(one, pool, { total, width }) {
-  const call = (py) => () => py.call('numpy.sum', SEED)
-  return { one: await rate(total, width, call(one)), pool: await rate(total, width, call(pool)) }
+// W2: seed calls with `width` in flight on each of `clients` (name -> Python); calls/s by name.
+export async function seedRate(clients, { total, width }) {
+  const rates = {}
+  for (const [name, py] of Object.entries(clients)) rates[name] = await rate(total, width, () => py.call('numpy.sum', SEED))
+  return rates
 }
 
 // W3: a Float64Array to np.abs(np.fft.rfft(x)) and back.
