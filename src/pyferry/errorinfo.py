@@ -6,7 +6,6 @@ traceback text, error code and cause chain; it never raises.
 
 from __future__ import annotations
 
-import traceback
 from typing import Any
 
 from pyferry.codec import qualname
@@ -54,6 +53,8 @@ def _one_exception(exc: BaseException, tb: Any) -> dict[str, Any]:
     except BaseException:
         message = f"<unprintable {type(exc).__name__} object>"
     try:
+        import traceback  # at the first error, not at start-up
+
         text = "".join(traceback.format_exception(type(exc), exc, tb, chain=False))
     except BaseException:
         text = f"{qualname(type(exc))}: {message}\n"

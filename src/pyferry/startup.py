@@ -16,7 +16,6 @@ import importlib
 import os
 import signal
 import sys
-import traceback
 from collections.abc import Sequence
 
 from pyferry.errors import DecodeError, ProtocolError
@@ -118,6 +117,8 @@ def main(
         try:
             importlib.import_module(name)
         except BaseException:
+            import traceback  # only now: a worker that starts never needs it
+
             print(f"pyferry worker: preloading {name!r} failed:", file=sys.stderr)
             traceback.print_exc()
             sys.stderr.flush()

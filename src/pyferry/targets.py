@@ -70,7 +70,6 @@ when it is callable.
 from __future__ import annotations
 
 import builtins
-import fnmatch
 import functools
 import importlib
 import sys
@@ -255,6 +254,8 @@ def _is_prefix(missing: str, module_name: str) -> bool:
 
 
 def _matches(dotted: str, patterns: tuple[str, ...]) -> bool:
+    import fnmatch  # only with an allow-list
+
     return any(fnmatch.fnmatchcase(dotted, pattern) for pattern in patterns)
 
 
