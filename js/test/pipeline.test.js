@@ -61,6 +61,8 @@ describe('pipeline', () => {
     const seen = outputOf(py)
     await py.start()
     const long = py.call('poolwork.gate', gate.path('long'), 'long')
+    await waitFor(() => seen.length === 1, { what: 'the long gate call to start' })
+    const longPid = Number(seen[0].split(' ')[1])
     const short = py.call('poolwork.gate', gate.path('short'), 'short')
     await waitFor(() => seen.length === 2, { what: 'both gate calls to start' })
     const [a, b] = py.stats().workers
@@ -72,7 +74,6 @@ describe('pipeline', () => {
     assert.equal(await short, 'short')
     // The worker that ran `short` also runs the calls sent ahead to the one still held.
     const answers = await Promise.all(quick)
-    const longPid = Number(seen.find((line) => line.endsWith(' long')).split(' ')[1])
     assert.deepEqual(answers.map(([v]) => v), [0, 1, 2, 3, 4, 5])
     assert.ok(answers.every(([, pid]) => pid !== longPid), `ran on ${answers.map(([, pid]) => pid)}, long on ${longPid}`)
     gate.open('long')
