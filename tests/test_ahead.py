@@ -1,4 +1,4 @@
-"""Calls sent ahead (option ``ahead``) to a busy worker, and WITHDRAW (protocol section 3.1)."""
+"""Calls sent ahead (option ``ahead``) to a busy worker, and WITHDRAW (protocol section 3.7)."""
 
 from __future__ import annotations
 

@@ -433,6 +433,8 @@ export class Pool {
           this.#settle(job, job.abortError)
         } else if (attached && !oldest && job.ahead && job.owner === undefined && !this.#closed) {
           job.state = 'queued'
+          job.worker = null
+          job.withdrawing = false // a WITHDRAW it may have had in flight died with the worker
           job.queue = this.#queue
           again.push(job)
         } else {

@@ -166,7 +166,7 @@ class Worker:
         # while its old Call still waits in the job queue.
         self._unstarted: dict[Call, bool] = {}
         # Calls sent ahead that arrived while a callback wait ran calls nested:
-        # they run after the waiting call, in arrival order (section 3.1).
+        # they run after the waiting call, in arrival order (section 3.7).
         self._deferred: collections.deque[Call] = collections.deque()
         # CALLBACKs waiting for their answer, by cid.
         self._waiters: dict[int, Waiter] = {}
