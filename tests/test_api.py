@@ -10,6 +10,9 @@ import pytest
 
 import pyferry
 from pyferry import errors
+from pyferry.protocol import ERROR
+
+from conftest import WorkerProcess
 
 
 def test_all_is_pinned() -> None:
@@ -101,3 +104,13 @@ def test_worker_start_up_imports_nothing_it_does_not_need() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True, text=True)
     assert out.stdout.strip() == ""
+
+
+def test_a_worker_starts_without_what_only_some_calls_need(worker: WorkerProcess) -> None:
+    # The same for a real worker's start, which goes through the command line (argparse)
+    # and start-up as well: each loads when a call needs it (an error, an allow-list, a
+    # coroutine). numpy is not checked here: workmod imports it.
+    for module in ("traceback", "json", "fnmatch", "shutil", "asyncio"):
+        assert worker.call("workmod.loaded", module) is False, module
+    assert worker.call_raw("workmod.raise_chain")[0] == ERROR
+    assert worker.call("workmod.loaded", "traceback") is True

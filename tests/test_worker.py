@@ -275,14 +275,6 @@ def test_result_over_the_limit_fails_only_that_call() -> None:
         w.close()
 
 
-def test_a_worker_starts_without_what_only_some_calls_need(worker: WorkerProcess) -> None:
-    # Cold start: each loads when a call needs it (an error, an allow-list, a coroutine).
-    for module in ("traceback", "json", "fnmatch", "shutil", "asyncio"):
-        assert worker.call("workmod.loaded", module) is False, module
-    assert worker.call_raw("workmod.raise_chain")[0] == ERROR
-    assert worker.call("workmod.loaded", "traceback") is True
-
-
 def test_preload_imports_before_the_handshake(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PYTHONPATH", str(FIXTURES))
     w = WorkerProcess("--preload", "wave")

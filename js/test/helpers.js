@@ -2,7 +2,9 @@
 
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { readFileSync, readdirSync } from 'node:fs'
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Python as PythonClass } from '../src/index.js'
 
@@ -133,4 +135,33 @@ export function pool(t, options = {}) {
     assert.deepEqual(left, [], 'worker processes alive after close()')
   })
   return py
+}
+
+// A directory for gate files, removed when the test ends. `gate(name)` is the path of one
+// gate; `open(name)` creates it, which lets a poolwork.gate call waiting on it return.
+export function gates(t) {
+  const dir = mkdtempSync(path.join(tmpdir(), 'pyferry-gates-'))
+  t.after(() => rmSync(dir, { recursive: true, force: true }))
+  return {
+    gate: (name) => path.join(dir, name),
+    open: (name) => writeFileSync(path.join(dir, name), ''),
+  }
+}
+
+// Record every stdout line of `py` with the pid it came from.
+export function stdoutOf(py) {
+  const lines = []
+  py.on('stdout', (line, { pid }) => lines.push({ line, pid }))
+  return lines
+}
+
+// Wait until `count` distinct workers have printed `<word> <pid>` on stdout; return their pids.
+export async function started(lines, word, count = 1) {
+  const pattern = new RegExp(`^${word} (\\d+)$`)
+  const pids = await waitFor(() => {
+    const seen = [...new Set(lines.map(({ line }) => pattern.exec(line)?.[1]).filter(Boolean))]
+    return seen.length >= count && seen.map(Number)
+  }, { what: `${count} worker(s) to print "${word} <pid>"` })
+  assert.equal(pids.length, count)
+  return pids
 }

@@ -2,34 +2,16 @@
 // when another worker has nothing to do, and sent elsewhere when their worker dies.
 
 import assert from 'node:assert/strict'
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import path from 'node:path'
+import { existsSync } from 'node:fs'
 import { describe, test } from 'node:test'
 import { AbortError, WorkerCrashedError, opts } from '../src/index.js'
-import { pool, rejection, waitFor } from './helpers.js'
-
-// A directory for gate files (poolwork.gate waits until its file exists), removed after the test.
-function gates(t) {
-  const dir = mkdtempSync(path.join(tmpdir(), 'pyferry-pipeline-'))
-  t.after(() => rmSync(dir, { recursive: true, force: true }))
-  return {
-    path: (name) => path.join(dir, name),
-    open: (name) => writeFileSync(path.join(dir, name), ''),
-  }
-}
-
-function outputOf(py) {
-  const lines = []
-  py.on('stdout', (line) => lines.push(line))
-  return lines
-}
+import { gates, pool, rejection, started, stdoutOf } from './helpers.js'
 
 describe('pipeline', () => {
   test('off by default: calls wait in the client while the worker is busy', async (t) => {
     const py = pool(t, { workers: 1 })
     const gate = gates(t)
-    const busy = py.call('poolwork.gate', gate.path('a'), 'a')
+    const busy = py.call('poolwork.gate', gate.gate('a'), 'a')
     const queued = [1, 2, 3].map((i) => py.call('rogue.whoami', i))
     assert.equal(py.stats().queued, 3)
     gate.open('a')
@@ -40,15 +22,15 @@ describe('pipeline', () => {
   test('a busy worker holds up to `pipeline` calls sent ahead; all answer, in order', async (t) => {
     const py = pool(t, { workers: 1, pipeline: 4 })
     const gate = gates(t)
-    const seen = outputOf(py)
+    const lines = stdoutOf(py)
     await py.start()
-    const busy = py.call('poolwork.gate', gate.path('a'), 'a')
+    const busy = py.call('poolwork.gate', gate.gate('a'), 'a')
     const calls = Array.from({ length: 20 }, (_, i) => py.call('rogue.whoami', i))
     const stats = py.stats()
     assert.equal(stats.workers[0].ahead, 4)
     assert.equal(stats.inFlight, 5)
     assert.equal(stats.queued, 16)
-    await waitFor(() => seen.length > 0, { what: 'the gate call to start' })
+    await started(lines, 'gate')
     gate.open('a')
     assert.equal(await busy, 'a')
     assert.deepEqual((await Promise.all(calls)).map(([v]) => v), Array.from({ length: 20 }, (_, i) => i))
@@ -58,13 +40,12 @@ describe('pipeline', () => {
   test('calls sent ahead to a worker held by a long call are taken back by a free worker', async (t) => {
     const py = pool(t, { workers: 2, pipeline: 4 })
     const gate = gates(t)
-    const seen = outputOf(py)
+    const lines = stdoutOf(py)
     await py.start()
-    const long = py.call('poolwork.gate', gate.path('long'), 'long')
-    await waitFor(() => seen.length === 1, { what: 'the long gate call to start' })
-    const longPid = Number(seen[0].split(' ')[1])
-    const short = py.call('poolwork.gate', gate.path('short'), 'short')
-    await waitFor(() => seen.length === 2, { what: 'both gate calls to start' })
+    const long = py.call('poolwork.gate', gate.gate('long'), 'long')
+    const [longPid] = await started(lines, 'gate')
+    const short = py.call('poolwork.gate', gate.gate('short'), 'short')
+    await started(lines, 'gate', 2)
     const [a, b] = py.stats().workers
     assert.ok(a.busy && b.busy)
     const quick = Array.from({ length: 6 }, (_, i) => py.call('rogue.whoami', i))
@@ -95,14 +76,14 @@ describe('pipeline', () => {
   test('aborting a call sent ahead rejects it at once, and it never runs', async (t) => {
     const py = pool(t, { workers: 1, pipeline: 2 })
     const gate = gates(t)
-    const seen = outputOf(py)
+    const lines = stdoutOf(py)
     await py.start()
-    const busy = py.call('poolwork.gate', gate.path('a'), 'a')
-    const marker = gate.path('ran')
+    const busy = py.call('poolwork.gate', gate.gate('a'), 'a')
+    const marker = gate.gate('ran')
     const controller = new AbortController()
     const aborted = py.call('rogue.mark', marker, 'x', opts({ signal: controller.signal }))
     assert.equal(py.stats().workers[0].ahead, 1)
-    await waitFor(() => seen.length > 0, { what: 'the gate call to start' })
+    await started(lines, 'gate')
     controller.abort()
     assert.ok((await rejection(aborted)) instanceof AbortError)
     assert.equal(py.stats().workers[0].busy, true, 'rejected while the first call still runs')

@@ -8,9 +8,7 @@
 
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import path from 'node:path'
+import { readFileSync } from 'node:fs'
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
 import { after, describe, test } from 'node:test'
 import {
@@ -18,39 +16,11 @@ import {
   opts,
 } from '../src/index.js'
 import {
-  childProcesses, fixturesDir, indexUrl, pool, processGone, rejection, runNode, waitFor, waitGone,
+  childProcesses, fixturesDir, gates, indexUrl, pool, processGone, rejection, runNode, started, stdoutOf, waitFor,
+  waitGone,
 } from './helpers.js'
 
 const MiB = 1024 * 1024
-
-// A directory for gate files, removed when the test ends. `gate(name)` is the path of one
-// gate; `open(name)` creates it, which lets a poolwork.gate call waiting on it return.
-function gates(t) {
-  const dir = mkdtempSync(path.join(tmpdir(), 'pyferry-pool-'))
-  t.after(() => rmSync(dir, { recursive: true, force: true }))
-  return {
-    gate: (name) => path.join(dir, name),
-    open: (name) => writeFileSync(path.join(dir, name), ''),
-  }
-}
-
-// Record every stdout line of `py` with the pid it came from.
-function stdoutOf(py) {
-  const lines = []
-  py.on('stdout', (line, { pid }) => lines.push({ line, pid }))
-  return lines
-}
-
-// Wait until `count` distinct workers have printed `<word> <pid>` on stdout; return their pids.
-async function started(lines, word, count = 1) {
-  const pattern = new RegExp(`^${word} (\\d+)$`)
-  const pids = await waitFor(() => {
-    const seen = [...new Set(lines.map(({ line }) => pattern.exec(line)?.[1]).filter(Boolean))]
-    return seen.length >= count && seen.map(Number)
-  }, { what: `${count} worker(s) to print "${word} <pid>"` })
-  assert.equal(pids.length, count)
-  return pids
-}
 
 // The process group of `pid`, from /proc/<pid>/stat.
 function processGroup(pid) {

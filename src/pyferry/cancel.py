@@ -37,7 +37,14 @@ from pyferry import calls
 from pyferry.calls import Call
 from pyferry.errors import Cancelled
 
-__all__ = ["cancelled", "install", "interrupt", "raise_if_cancelled", "user_code_boundary"]
+__all__ = [
+    "cancelled",
+    "install",
+    "interrupt",
+    "pending",
+    "raise_if_cancelled",
+    "user_code_boundary",
+]
 
 SIGNAL = signal.SIGUSR1
 
@@ -59,6 +66,7 @@ _WORKER_MODULES = frozenset(
         "pyferry.errorinfo",
         "pyferry.errors",
         "pyferry.handles",
+        "pyferry.inbox",
         "pyferry.protocol",
         "pyferry.startup",
         "pyferry.streams",
@@ -122,12 +130,17 @@ def _in_call_code(frame: FrameType | None) -> bool:
     return False
 
 
+def pending(call: Call | None) -> bool:
+    """Whether the client cancelled ``call`` and its code has not been told yet."""
+    return call is not None and call.cancel_requested and not call.interrupted
+
+
 def raise_if_cancelled(call: Call | None) -> None:
     """Raise ``Cancelled`` in ``call``'s code if it was cancelled and has not been told yet.
 
     For the worker's own code running inside a call, where the handler does not raise.
     """
-    if call is not None and call.cancel_requested and not call.interrupted:
+    if call is not None and pending(call):
         call.interrupted = True
         raise Cancelled(f"call {call.id} was cancelled by the client")
 

@@ -399,17 +399,14 @@ class Worker:
             running = until.running
 
             def stop() -> bool:
-                return until.done or (
-                    running is not None and running.cancel_requested and not running.interrupted
-                )
+                return until.done or cancel.pending(running)
 
         deferred = self._deferred
         while True:
             if until is not None:
                 if until.done:
                     return
-                if running is not None and running.cancel_requested and not running.interrupted:
-                    raise cancelled_wait(running)
+                cancel.raise_if_cancelled(running)
             elif deferred:
                 self._run_call(deferred.popleft())
                 continue
