@@ -9,7 +9,7 @@ import sys
 import pytest
 
 import pyferry
-from pyferry import errors
+from pyferry import cli, errors
 from pyferry.protocol import ERROR
 
 from conftest import WorkerProcess
@@ -79,6 +79,43 @@ def test_bad_worker_arguments_are_refused(args: list[str], option: str) -> None:
     assert option in proc.stderr
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        [],
+        ["--fd", "3"],
+        ["--fd", "4,5", "--fd", "6"],
+        ["--path", "/a", "--path", "b c", "--allow", "numpy.*", "--preload", "json"],
+        ["--max-message-bytes", "0", "--max-memory-bytes", "67108864"],
+        ["--max-message-bytes", "1048576", "--allow", "", "--path", ""],
+    ],
+)
+def test_the_quick_worker_parser_reads_what_argparse_reads(args: list[str]) -> None:
+    quick = cli._quick_worker_args(args)
+    assert quick is not None
+    reference = vars(cli._parser().parse_args(["worker", *args]))
+    assert reference.pop("command") == "worker"
+    assert quick == reference
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--fd"],
+        ["--fd=3"],
+        ["--max-mess", "8"],
+        ["--fd", "x"],
+        ["--max-message-bytes", "3"],
+        ["--path", "-x"],
+        ["-h"],
+        ["--help", "x"],
+        ["--unknown", "1"],
+    ],
+)
+def test_the_quick_worker_parser_leaves_everything_else_to_argparse(args: list[str]) -> None:
+    assert cli._quick_worker_args(args) is None
+
+
 @pytest.mark.parametrize("name", ["numpy", "msgpack", "pytest"])
 def test_hello_versions_match_the_installed_distributions(name: str) -> None:
     from importlib import metadata
@@ -107,10 +144,10 @@ def test_worker_start_up_imports_nothing_it_does_not_need() -> None:
 
 
 def test_a_worker_starts_without_what_only_some_calls_need(worker: WorkerProcess) -> None:
-    # The same for a real worker's start, which goes through the command line (argparse)
+    # The same for a real worker's start, which goes through the command line (cli.py)
     # and start-up as well: each loads when a call needs it (an error, an allow-list, a
     # coroutine). numpy is not checked here: workmod imports it.
-    for module in ("traceback", "json", "fnmatch", "shutil", "asyncio"):
+    for module in ("traceback", "json", "fnmatch", "shutil", "asyncio", "argparse", "gettext"):
         assert worker.call("workmod.loaded", module) is False, module
     assert worker.call_raw("workmod.raise_chain")[0] == ERROR
     assert worker.call("workmod.loaded", "traceback") is True

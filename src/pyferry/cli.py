@@ -1,12 +1,23 @@
-"""The ``pyferry`` command: ``worker`` (what the Node client starts) and ``version``."""
+"""The ``pyferry`` command: ``worker`` (what the Node client starts) and ``version``.
+
+argparse is the reference parser. A ``worker`` command line of well-formed
+``--option value`` pairs, which is what clients send, is read without it:
+argparse and the gettext and locale modules it imports are ~1.5 ms of every
+worker's start. Anything else (help, ``--option=value``, an abbreviation, a bad
+value) goes to argparse, so its usage and error messages are the only ones.
+"""
 
 from __future__ import annotations
 
-import argparse
 import os
-from collections.abc import Sequence
+import sys
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from pyferry.protocol import PREFIX_SIZE
+
+if TYPE_CHECKING:
+    import argparse
 
 __all__ = ["main"]
 
@@ -16,25 +27,76 @@ def _fd_pair(text: str) -> tuple[int, int]:
     if len(parts) == 1:
         parts *= 2
     if len(parts) != 2 or not all(p.isdigit() for p in parts):
-        raise argparse.ArgumentTypeError(f"expected FD or IN,OUT descriptors, got {text!r}")
+        raise ValueError(f"expected FD or IN,OUT descriptors, got {text!r}")
     return int(parts[0]), int(parts[1])
 
 
 def _message_limit(text: str) -> int:
     if not text.isdigit() or 0 < int(text) < PREFIX_SIZE:
-        raise argparse.ArgumentTypeError(f"expected 0 (the default) or at least {PREFIX_SIZE}")
+        raise ValueError(f"expected 0 (the default) or at least {PREFIX_SIZE}")
     return int(text)
 
 
 def _byte_count(text: str) -> int:
     if not text.isdigit():
-        raise argparse.ArgumentTypeError(f"expected a number of bytes, got {text!r}")
+        raise ValueError(f"expected a number of bytes, got {text!r}")
     return int(text)
 
 
+# The worker's options: flag -> (destination, converter, repeatable).
+_WORKER_OPTIONS: dict[str, tuple[str, Callable[[str], Any], bool]] = {
+    "--fd": ("fd", _fd_pair, False),
+    "--path": ("path", str, True),
+    "--max-message-bytes": ("max_message_bytes", _message_limit, False),
+    "--allow": ("allow", str, True),
+    "--preload": ("preload", str, True),
+    "--max-memory-bytes": ("max_memory_bytes", _byte_count, False),
+}
+
+
+def _worker_defaults() -> dict[str, Any]:
+    return {"fd": (3, 3), "path": [], "max_message_bytes": 0, "allow": [], "preload": [],
+            "max_memory_bytes": 0}  # fmt: skip
+
+
+def _quick_worker_args(argv: Sequence[str]) -> dict[str, Any] | None:
+    """The worker's options from plain ``--option value`` pairs, or None for argparse to read."""
+    values = _worker_defaults()
+    if len(argv) % 2:
+        return None
+    for flag, text in zip(argv[::2], argv[1::2], strict=True):
+        if flag not in _WORKER_OPTIONS or text.startswith("-"):
+            return None
+        name, convert, repeatable = _WORKER_OPTIONS[flag]
+        try:
+            value = convert(text)
+        except ValueError:
+            return None
+        if repeatable:
+            values[name].append(value)
+        else:
+            values[name] = value
+    return values
+
+
+def _checked(convert: Callable[[str], Any]) -> Callable[[str], Any]:
+    """``convert`` with its ValueError as argparse's ArgumentTypeError, which shows the message."""
+    import argparse
+
+    def wrapper(text: str) -> Any:
+        try:
+            return convert(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return wrapper
+
+
 def _formatter(prog: str) -> argparse.HelpFormatter:
+    import argparse
+
     # argparse's own sizes help to the terminal through shutil, whose import (with zlib,
-    # bz2 and lzma) is ~1.5 ms of every worker start: ask the terminal directly.
+    # bz2 and lzma) is ~1.5 ms: ask the terminal directly.
     try:
         width = int(os.environ.get("COLUMNS", "")) or os.get_terminal_size(1).columns
     except (OSError, ValueError):
@@ -42,67 +104,63 @@ def _formatter(prog: str) -> argparse.HelpFormatter:
     return argparse.HelpFormatter(prog, width=width - 2)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Parse the command line and run the chosen command; return the exit status."""
+def _parser() -> argparse.ArgumentParser:
+    import argparse
+
     parser = argparse.ArgumentParser(
-        prog="pyferry", description=__doc__, formatter_class=_formatter
+        prog="pyferry", description=__doc__.split("\n\n")[0], formatter_class=_formatter
     )
     commands = parser.add_subparsers(dest="command", required=True)
     worker = commands.add_parser(
         "worker", help="serve calls on a protocol descriptor", formatter_class=_formatter
     )
-    worker.add_argument(
-        "--fd",
-        type=_fd_pair,
-        default=(3, 3),
-        help="protocol descriptor, or IN,OUT for two pipes (default: 3, one socket)",
-    )
-    worker.add_argument(
-        "--path", action="append", default=[], help="directory to add to sys.path (repeatable)"
-    )
-    worker.add_argument(
-        "--max-message-bytes",
-        type=_message_limit,
-        default=0,
-        help="largest message accepted or sent (default 1 GiB)",
-    )
-    worker.add_argument(
-        "--allow",
-        action="append",
-        default=[],
-        metavar="PATTERN",
-        help="glob of callable targets, e.g. 'numpy.*' (repeatable; default: any public name)",
-    )
-    worker.add_argument(
-        "--preload",
-        action="append",
-        default=[],
-        metavar="MODULE",
-        help="module to import before serving (repeatable); exit 3 if it fails",
-    )
-    worker.add_argument(
-        "--max-memory-bytes",
-        type=_byte_count,
-        default=0,
-        help="address-space limit (RLIMIT_AS), so that running out is a MemoryError (default none)",
-    )
-    commands.add_parser("version", help="print versions as JSON", formatter_class=_formatter)
-    args = parser.parse_args(argv)
-
-    if args.command == "worker":
-        from pyferry.startup import main as worker_main
-
-        return worker_main(
-            args.fd,
-            args.path,
-            args.max_message_bytes,
-            allow=args.allow,
-            preload=args.preload,
-            max_memory_bytes=args.max_memory_bytes,
+    helps = {
+        "--fd": "protocol descriptor, or IN,OUT for two pipes (default: 3, one socket)",
+        "--path": "directory to add to sys.path (repeatable)",
+        "--max-message-bytes": "largest message accepted or sent (default 1 GiB)",
+        "--allow": "glob of callable targets, e.g. 'numpy.*' (repeatable; default: any "
+        "public name)",
+        "--preload": "module to import before serving (repeatable); exit 3 if it fails",
+        "--max-memory-bytes": "address-space limit (RLIMIT_AS), so that running out is a "
+        "MemoryError (default none)",
+    }
+    metavars = {"--allow": "PATTERN", "--preload": "MODULE"}
+    defaults = _worker_defaults()
+    for flag, (name, convert, repeatable) in _WORKER_OPTIONS.items():
+        worker.add_argument(
+            flag,
+            action="append" if repeatable else "store",
+            type=None if convert is str else _checked(convert),
+            default=defaults[name],
+            metavar=metavars.get(flag),
+            help=helps[flag],
         )
-    import json
+    commands.add_parser("version", help="print versions as JSON", formatter_class=_formatter)
+    return parser
 
-    from pyferry.worker import hello_info
 
-    print(json.dumps(hello_info()))
-    return 0
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse the command line and run the chosen command; return the exit status."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    options = _quick_worker_args(argv[1:]) if argv[:1] == ["worker"] else None
+    if options is None:
+        args = vars(_parser().parse_args(argv))
+        if args.pop("command") == "version":
+            import json
+
+            from pyferry.worker import hello_info
+
+            print(json.dumps(hello_info()))
+            return 0
+        options = args
+
+    from pyferry.startup import main as worker_main
+
+    return worker_main(
+        options["fd"],
+        options["path"],
+        options["max_message_bytes"],
+        allow=options["allow"],
+        preload=options["preload"],
+        max_memory_bytes=options["max_memory_bytes"],
+    )
