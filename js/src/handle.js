@@ -10,8 +10,10 @@
 // been sent: a queued call holds its handles (so they cannot be collected), and an
 // explicit release waits until no unsent call names the handle (`unsent`).
 
-import { inspect } from 'node:util'
 import { HandleInvalidatedError, HandleReleasedError } from './errors.js'
+
+// util.inspect.custom without importing node:util (its ESM face loads more of Node at start-up).
+const INSPECT = Symbol.for('nodejs.util.inspect.custom')
 
 // A handle collected unreleased: release its id. Holds { table, id }, never the handle.
 const registry = new FinalizationRegistry(({ table, id }) => table.collected(id))
@@ -23,7 +25,7 @@ const OWN = new Set([
   // Not remote methods either: JSON.stringify and constructor checks must not call Python.
   'toJSON', 'constructor',
 ])
-const OWN_SYMBOLS = new Set([Symbol.dispose, Symbol.asyncDispose, Symbol.toPrimitive, inspect.custom])
+const OWN_SYMBOLS = new Set([Symbol.dispose, Symbol.asyncDispose, Symbol.toPrimitive, INSPECT])
 
 let stateOf // PyHandle -> its internal state; set in the class's static block
 const MAKE = Symbol('make a PyHandle')
@@ -117,7 +119,7 @@ export class PyHandle {
     return this.toString()
   }
 
-  [inspect.custom]() {
+  [INSPECT]() {
     return this.toString()
   }
 

@@ -7,7 +7,8 @@
 // `util.inspect.custom` and `Symbol.toPrimitive`, which, like `toString`, give
 // `<PyModule numpy.fft>`.
 
-import { inspect } from 'node:util'
+// util.inspect.custom without importing node:util (its ESM face loads more of Node at start-up).
+const INSPECT = Symbol.for('nodejs.util.inspect.custom')
 
 const modules = new WeakSet()
 
@@ -16,16 +17,16 @@ const DOTTED = /^[^.]+(\.[^.]+)*$/
 // A proxy for the dotted `path`; calls go through `client.call(path, ...args)`.
 export function moduleProxy(client, path) {
   if (typeof path !== 'string' || !DOTTED.test(path)) {
-    throw new TypeError(`a module name is a non-empty dotted name such as 'numpy' or 'scipy.optimize', not ${inspect(path)}`)
+    throw new TypeError(`a module name is a non-empty dotted name such as 'numpy' or 'scipy.optimize', not ${typeof path === 'string' ? `'${path}'` : path === null ? 'null' : `a ${typeof path}`}`)
   }
   const label = `<PyModule ${path}>`
   const describe = () => label
   // util.inspect formats a Proxy's target without its traps: the target names itself.
   const target = function PyModule() {}
-  Object.defineProperty(target, inspect.custom, { value: describe })
+  Object.defineProperty(target, INSPECT, { value: describe })
   const proxy = new Proxy(target, {
     get(_, prop) {
-      if (typeof prop === 'symbol') return prop === inspect.custom || prop === Symbol.toPrimitive ? describe : undefined
+      if (typeof prop === 'symbol') return prop === INSPECT || prop === Symbol.toPrimitive ? describe : undefined
       // Not thenable; and JSON.stringify must not call Python (`toJSON`) either.
       if (prop === 'then' || prop === 'toJSON') return undefined
       if (prop === 'toString') return describe

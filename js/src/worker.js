@@ -18,7 +18,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks'
 import { spawn } from 'node:child_process'
 import { EventEmitter, once } from 'node:events'
-import { createRequire } from 'node:module'
 import { Refs, decodeMessage, encodeAnswer, encodeMessage, markAhead, messageReady, peekEnvelope } from './codec.js'
 import {
   ProtocolError, PyferryError, SerializationError, VersionMismatchError, WorkerCrashedError, WorkerStartError,
@@ -48,7 +47,8 @@ export function currentCallback() {
 
 const STDERR_TAIL_LINES = 40
 const STDERR_TAIL_LINE_CHARS = 2000
-const CLIENT = `pyferry-js/${createRequire(import.meta.url)('../package.json').version}`
+export const VERSION = '0.1.0' // package.json's; a test keeps the two equal
+const CLIENT = `pyferry-js/${VERSION}`
 const DRAIN_AFTER_EXIT_MS = 200
 const KILL_AFTER_EOF_MS = 5000
 

@@ -2,6 +2,7 @@
 
 import assert from 'node:assert/strict'
 import { execFileSync, spawn } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { after, describe, test } from 'node:test'
@@ -9,6 +10,7 @@ import {
   PoolClosedError, PROTOCOL_VERSION, ProtocolError, Python, WorkerCrashedError, WorkerStartError,
 } from '../src/index.js'
 import { findPython } from '../src/find-python.js'
+import { VERSION } from '../src/worker.js'
 import {
   childProcesses, fixturesDir, indexUrl, lineOf, processGone, rejection, runNode, waitFor, waitGone,
 } from './helpers.js'
@@ -64,6 +66,11 @@ describe('starting', () => {
     assert.equal(spawned.length, 2, 'a second worker starts only when the first is busy')
     await Promise.all([1, 2, 3, 4].map((n) => py.call('failing.slow', 0.05, n)))
     assert.equal(spawned.length, 2, 'never more than options.workers')
+  })
+
+  test('the HELLO the client sends names the version in package.json', () => {
+    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'))
+    assert.equal(VERSION, pkg.version)
   })
 
   test('start() starts every worker and resolves with the first one\'s info', async (t) => {

@@ -130,7 +130,7 @@ def _parser() -> argparse.ArgumentParser:
         worker.add_argument(
             flag,
             action="append" if repeatable else "store",
-            type=None if convert is str else _checked(convert),
+            type=_checked(convert),
             default=defaults[name],
             metavar=metavars.get(flag),
             help=helps[flag],
