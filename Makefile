@@ -11,7 +11,7 @@ export PYFERRY_PYTHON := $(abspath $(PY))
 
 .PHONY: setup demo test bench lint typecheck pytest jstest tstest fuzz clean
 
-setup: $(VENV)/.stamp js/node_modules/.stamp node_modules/pyferry node_modules/apache-arrow
+setup: $(VENV)/.stamp js/node_modules/.stamp js/dist/pyferry.js node_modules/pyferry node_modules/apache-arrow
 
 # Lets examples/ import 'pyferry' as an application would.
 node_modules/pyferry:
@@ -32,6 +32,10 @@ $(VENV)/.stamp: pyproject.toml
 js/node_modules/.stamp: js/package.json js/package-lock.json
 	cd js && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
+
+# What `import 'pyferry'` loads: js/src bundled into one module (see js/build.mjs).
+js/dist/pyferry.js: js/build.mjs $(wildcard js/src/*.js) js/node_modules/.stamp
+	cd js && node build.mjs
 
 demo: setup
 	node examples/start.mjs
@@ -72,4 +76,4 @@ fuzz: setup
 	cd js && PYFERRY_FUZZ=long node --test test/fuzz.test.js
 
 clean:
-	rm -rf $(VENV) js/node_modules
+	rm -rf $(VENV) js/node_modules js/dist

@@ -29,7 +29,7 @@ async function open() {
       close: () => raw.kill(),
     }
   }
-  const { Python } = await import('../js/src/index.js')
+  const { Python } = await import('../js/dist/pyferry.js') // the built entry, what `import 'pyferry'` loads
   const py = new Python({ python, workers: 1, path: benchDir })
   return {
     seed: () => py.call('numpy.sum', SEED),

@@ -7,7 +7,7 @@
 
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { availableParallelism, release } from 'node:os'
-import { Python } from '../js/src/index.js'
+import { Python } from '../js/dist/pyferry.js' // the built entry, what `import 'pyferry'` loads
 import * as floors from './floors.mjs'
 import { RawWorker, benchDir, python } from './raw.mjs'
 import { CALLBACKS, IN_FLIGHT, PIPELINE, STREAM_ITEMS, buildRows, table } from './report.mjs'
