@@ -18,6 +18,7 @@ const ROUNDS = Math.max(5, Number(process.env.BENCH_ROUNDS) || 15)
 const SEQUENTIAL = 2000 // W1 and the echo latency, per round
 const RATE_CALLS = 10_000 // W2 and the echo rate, per round
 const W7_CALLS = 20
+const COLD_RUNS = 3 // per side and round: a cold start is short and noisy, so W5's medians rest on 3 × ROUNDS samples
 const BURN_SECONDS = 2
 const BIG = 1e7 // 80 MB of float64
 
@@ -139,7 +140,7 @@ const plan = [
   ['big', () => floors.echoBig(raw, x7, 3, checkBig), () => work.echoBig(py1, x7, 3, checkBig)],
   ['memcpy', () => floors.memcpy(raw, BIG * 8), null],
   ['burn', () => floors.burn(raw, BURN_SECONDS), () => work.burn(py1, BURN_SECONDS)],
-  ['cold', () => floors.cold(), () => work.cold()],
+  ...Array.from({ length: COLD_RUNS }, () => ['cold', () => floors.cold(), () => work.cold()]),
   ['rss', () => floors.rss(), () => work.rss()],
   // W7's baseline is pyferry itself with one worker.
   ['spin', () => work.spinRate(solo, spinN, W7_CALLS), () => work.spinRate(py2, spinN, W7_CALLS)],
@@ -181,7 +182,7 @@ console.log(`\ntargets met: ${met.filter((r) => r.met).length} of ${met.length}`
 const out = new URL('results/', import.meta.url)
 mkdirSync(out, { recursive: true })
 const config = {
-  rounds: ROUNDS, sequential: SEQUENTIAL, rateCalls: RATE_CALLS, inFlight: IN_FLIGHT, pipeline: PIPELINE, w7Calls: W7_CALLS, spinN,
+  rounds: ROUNDS, coldRuns: COLD_RUNS, sequential: SEQUENTIAL, rateCalls: RATE_CALLS, inFlight: IN_FLIGHT, pipeline: PIPELINE, w7Calls: W7_CALLS, spinN,
   callbacks: CALLBACKS, streamItems: STREAM_ITEMS,
 }
 writeFileSync(new URL('latest.json', out), `${JSON.stringify({ date, seconds, machine: info, config, rows }, null, 2)}\n`)

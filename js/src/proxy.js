@@ -17,7 +17,8 @@ const DOTTED = /^[^.]+(\.[^.]+)*$/
 // A proxy for the dotted `path`; calls go through `client.call(path, ...args)`.
 export function moduleProxy(client, path) {
   if (typeof path !== 'string' || !DOTTED.test(path)) {
-    throw new TypeError(`a module name is a non-empty dotted name such as 'numpy' or 'scipy.optimize', not ${typeof path === 'string' ? `'${path}'` : path === null ? 'null' : `a ${typeof path}`}`)
+    const got = typeof path === 'string' ? `'${path}'` : path === null ? 'null' : `a ${typeof path}`
+    throw new TypeError(`a module name is a non-empty dotted name such as 'numpy' or 'scipy.optimize', not ${got}`)
   }
   const label = `<PyModule ${path}>`
   const describe = () => label

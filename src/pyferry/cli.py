@@ -55,8 +55,14 @@ _WORKER_OPTIONS: dict[str, tuple[str, Callable[[str], Any], bool]] = {
 
 
 def _worker_defaults() -> dict[str, Any]:
-    return {"fd": (3, 3), "path": [], "max_message_bytes": 0, "allow": [], "preload": [],
-            "max_memory_bytes": 0}  # fmt: skip
+    return {
+        "fd": (3, 3),
+        "path": [],
+        "max_message_bytes": 0,
+        "allow": [],
+        "preload": [],
+        "max_memory_bytes": 0,
+    }
 
 
 def _quick_worker_args(argv: Sequence[str]) -> dict[str, Any] | None:
