@@ -57,8 +57,16 @@ def test_calls_sent_together_run_in_order(worker: WorkerProcess) -> None:
 def test_an_idle_worker_sleeps(worker: WorkerProcess) -> None:
     task = worker.start("asyncmod.sleep", [0])  # every thread started: main, reader, event loop
     assert worker.answer(task) == ([RESULT, task, None], [[DETACHED, task, None]])
-    time.sleep(0.2)  # the reader thread stops ticking 50 ms after the last call
+    # The reader thread stops ticking 25 ticks (50 ms) after the last call; on a loaded
+    # machine ticks run late, so wait for a 100 ms stretch without wake-ups (up to 10 s).
     before = wake_ups(worker.proc.pid)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+        now = wake_ups(worker.proc.pid)
+        if now == before:
+            break
+        before = now
     time.sleep(1.0)
     woke = wake_ups(worker.proc.pid) - before
     # A reader thread that kept ticking every 2 ms would wake about 500 times.

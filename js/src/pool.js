@@ -354,21 +354,27 @@ export class Pool {
   }
 
   #onWithdrawn(worker, job) {
-    job.withdrawing = false
     if (job.state === 'cancelling') {
       this.#settle(job, job.abortError)
     } else if (job.state === 'running') {
       if (this.#closed) {
         this.#settle(job, new PoolClosedError('the Python client was closed before the call started'))
       } else {
-        job.state = 'queued'
-        job.worker = null
-        job.queue = this.#queue
-        this.#queue.unshift(job)
+        this.#queue.unshift(this.#unsend(job))
       }
     }
     if (this.#closed && worker.pending === 0) worker.close()
     this.#dispatch()
+  }
+
+  // A call sent ahead that never started, made queued again (for the front of the queue):
+  // withdrawn, or behind the call its worker died in (with any WITHDRAW still in flight).
+  #unsend(job) {
+    job.state = 'queued'
+    job.worker = null
+    job.withdrawing = false
+    job.queue = this.#queue
+    return job
   }
 
   #send(worker, job, ahead = false) {
@@ -432,11 +438,7 @@ export class Pool {
         if (job.state === 'cancelling') {
           this.#settle(job, job.abortError)
         } else if (attached && !oldest && job.ahead && job.owner === undefined && !this.#closed) {
-          job.state = 'queued'
-          job.worker = null
-          job.withdrawing = false // a WITHDRAW it may have had in flight died with the worker
-          job.queue = this.#queue
-          again.push(job)
+          again.push(this.#unsend(job))
         } else {
           this.#settle(job, failure())
         }

@@ -356,25 +356,27 @@ export class Worker extends EventEmitter {
   #answer(job, error, value) {
     this.#forget(job)
     this.calls++
-    if (this.#pending.size === 0 && this.#state !== 'closing') this.#setRef(false)
     this.emit('reply', job, job.failure ?? error, value)
   }
 
   // The call never started; the pool may send it elsewhere.
   #onWithdrawn(job) {
     this.#forget(job)
-    if (this.#pending.size === 0 && this.#state !== 'closing') this.#setRef(false)
     this.emit('withdrawn', job)
   }
 
   // Forget a call that is answered or withdrawn.
   #forget(job) {
     this.#pending.delete(job.id)
-    if (!job.detached) {
-      this.#attached--
-      if (job.ahead) this.#ahead--
-    }
+    if (!job.detached) this.#letGo(job)
     if (job.callbacks) for (const id of job.callbacks.keys()) this.#callbacks.delete(id)
+    if (this.#pending.size === 0 && this.#state !== 'closing') this.#setRef(false)
+  }
+
+  // The call no longer holds the main thread: answered, withdrawn or DETACHED.
+  #letGo(job) {
+    this.#attached--
+    if (job.ahead) this.#ahead--
   }
 
   #onItems(job, items) {
@@ -406,8 +408,7 @@ export class Worker extends EventEmitter {
   #onDetached(job) {
     if (job.detached) return
     job.detached = true
-    this.#attached--
-    if (job.ahead) this.#ahead--
+    this.#letGo(job)
     if (job.closeOnDetach) this.closeStream(job) // return() came before the stream started
     this.emit('free')
   }

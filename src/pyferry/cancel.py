@@ -31,7 +31,7 @@ import signal
 import threading
 from collections.abc import Callable
 from types import CodeType, FrameType
-from typing import Any
+from typing import Any, TypeGuard
 
 from pyferry import calls
 from pyferry.calls import Call
@@ -130,7 +130,7 @@ def _in_call_code(frame: FrameType | None) -> bool:
     return False
 
 
-def pending(call: Call | None) -> bool:
+def pending(call: Call | None) -> TypeGuard[Call]:
     """Whether the client cancelled ``call`` and its code has not been told yet."""
     return call is not None and call.cancel_requested and not call.interrupted
 
@@ -140,7 +140,7 @@ def raise_if_cancelled(call: Call | None) -> None:
 
     For the worker's own code running inside a call, where the handler does not raise.
     """
-    if call is not None and pending(call):
+    if pending(call):
         call.interrupted = True
         raise Cancelled(f"call {call.id} was cancelled by the client")
 
