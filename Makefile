@@ -9,7 +9,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PYFERRY_PYTHON := $(abspath $(PY))
 
-.PHONY: setup demo test bench lint typecheck pytest jstest tstest fuzz clean
+.PHONY: setup demo test bench bench-shm lint typecheck pytest jstest tstest fuzz clean
 
 setup: $(VENV)/.stamp js/node_modules/.stamp js/dist/pyferry.js node_modules/pyferry node_modules/apache-arrow
 
@@ -50,6 +50,10 @@ test: setup lint typecheck pytest jstest tstest
 bench: setup
 	$(PY) -m compileall -q src/pyferry  # workers load bytecode, as from an installed wheel
 	node --expose-gc bench/run.mjs
+
+# Would /dev/shm beat the socket for large arrays? 80 MB there and back, raw, both ways (~15 s).
+bench-shm: setup
+	node --expose-gc bench/shm.mjs
 
 lint:
 	$(VENV)/bin/ruff check src tests spec bench js/test/fixtures

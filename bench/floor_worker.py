@@ -11,6 +11,11 @@ buffers. There is no protocol, codec or dispatch. A request is an 8-byte head
     op 3 BURN   a float64 of seconds of pure-Python CPU, then 8 bytes out
     op 4 COPY   a u64 size: median seconds of np.copyto over that many bytes
     op 5 INFO   JSON: the channel's socket family and type, Python and numpy versions
+    op 6 FILES  two file paths, NUL-separated: open them for op 7 (bench/shm.mjs)
+    op 7 FILE_ECHO  a u64 size: that many bytes of the first file into a fresh
+                np.empty (preadv), then from it into the second file (pwritev)
+    op 8 MAP_ECHO   a u64 size: both files mapped (once), the first's bytes copied
+                straight into the second's (one copy in Python instead of two)
 
 A payload over 4 KiB lands in a fresh ``np.empty`` (what was already read is
 copied, the rest read straight into it), as in pyferry's worker. The replies to
@@ -18,6 +23,7 @@ every request one read completed go back in one ``writev``.
 """
 
 import json
+import mmap
 import os
 import platform
 import socket
@@ -50,6 +56,41 @@ def copy_seconds(size: int) -> float:
     return sorted(times)[2]
 
 
+FILES: list[int] = []
+
+
+def file_echo(size: int) -> None:
+    """The first file's bytes into a fresh array, and the array into the second file."""
+    data = np.empty(size, dtype=np.uint8)
+    view = memoryview(data)
+    done = 0
+    while done < size:
+        got = os.preadv(FILES[0], [view[done:]], done)
+        if got == 0:
+            raise SystemExit(f"floor_worker: the input file ends at {done} of {size} bytes")
+        done += got
+    done = 0
+    while done < size:
+        done += os.pwritev(FILES[1], [view[done:]], done)
+
+
+MAPS: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+
+def map_echo(size: int) -> None:
+    """The first file's bytes copied into the second through shared mappings of both.
+
+    The mappings are kept for the next request of the same size (an arena's would
+    be), so their pages are faulted in once.
+    """
+    if size not in MAPS:
+        os.ftruncate(FILES[1], max(size, os.fstat(FILES[1]).st_size))
+        source, dest = (mmap.mmap(fd, size) for fd in FILES)
+        MAPS[size] = (np.frombuffer(source, dtype=np.uint8), np.frombuffer(dest, dtype=np.uint8))
+    source_array, dest_array = MAPS[size]
+    np.copyto(dest_array, source_array)
+
+
 def answer(op: int, payload: memoryview | np.ndarray) -> list:
     """The reply's parts (length first) for one request."""
     if op == 0:
@@ -66,6 +107,15 @@ def answer(op: int, payload: memoryview | np.ndarray) -> list:
     elif op == 5:
         info = {**CHANNEL, "python": platform.python_version(), "numpy": np.__version__}
         body = json.dumps(info).encode()
+    elif op == 6:
+        FILES[:] = [os.open(path, os.O_RDWR) for path in bytes(payload).split(b"\0")]
+        body = b""
+    elif op == 7:
+        file_echo(struct.unpack("<Q", payload)[0])
+        body = b""
+    elif op == 8:
+        map_echo(struct.unpack("<Q", payload)[0])
+        body = b""
     else:
         raise SystemExit(f"floor_worker: unknown op {op}")
     return [LEN.pack(memoryview(body).nbytes), body]

@@ -16,6 +16,9 @@ const FFT = 2
 const BURN = 3
 const COPY = 4
 const INFO = 5
+const FILES = 6
+const FILE_ECHO = 7
+const MAP_ECHO = 8
 const SMALL = 1024
 
 export class RawWorker {
@@ -84,6 +87,17 @@ export class RawWorker {
 
   async info() {
     return JSON.parse(Buffer.from(await this.request(INFO)).toString())
+  }
+
+  // For bench/shm.mjs: the child opens these two files (read from the first, write to the second).
+  async openFiles(input, output) {
+    await this.request(FILES, Buffer.from(`${input}\0${output}`))
+  }
+
+  // The child reads `size` bytes of its first file into a fresh array and writes them to its second.
+  // `mapped`: the child maps both files and copies from one to the other instead.
+  async fileEcho(size, mapped = false) {
+    await this.request(mapped ? MAP_ECHO : FILE_ECHO, BigUint64Array.of(BigInt(size)))
   }
 
   close() {
