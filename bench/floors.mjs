@@ -8,8 +8,8 @@ const SEED = [1, 2, 3, 4, 5, 6, 7, 8, 9]
 const EIGHT = new Uint8Array(8)
 
 // W1's floor: the minimal binary seed bridge (9 float64 out, numpy.sum, 8 bytes back).
-export function seed(raw, calls) {
-  return latency(calls, () => raw.seed(SEED))
+export function seed(raw) {
+  return () => raw.seed(SEED)
 }
 
 // The 8-byte echo: round-trip latency, and the rate with `width` messages in flight (W2's floor).

@@ -11,11 +11,12 @@ import { Python } from '../js/dist/pyferry.js' // the built entry, what `import 
 import * as floors from './floors.mjs'
 import { RawWorker, benchDir, python } from './raw.mjs'
 import { CALLBACKS, IN_FLIGHT, PIPELINE, STREAM_ITEMS, buildRows, table } from './report.mjs'
-import { collectGarbage } from './stats.mjs'
+import { collectGarbage, latencies } from './stats.mjs'
 import * as work from './workloads.mjs'
 
 const ROUNDS = Math.max(5, Number(process.env.BENCH_ROUNDS) || 15)
 const SEQUENTIAL = 2000 // W1 and the echo latency, per round
+const SEED_BLOCK = 100 // W1 and its floor alternate every SEED_BLOCK calls
 const RATE_CALLS = 10_000 // W2 and the echo rate, per round
 const W7_CALLS = 20
 const COLD_RUNS = 3 // per side and round: a cold start is short and noisy, so W5's medians rest on 3 × ROUNDS samples
@@ -132,7 +133,8 @@ log(`checked; W7 uses spin(${spinN}), about 50 ms`)
 // --- rounds -------------------------------------------------------------------------------
 
 const plan = [
-  ['seed', () => floors.seed(raw, SEQUENTIAL), () => work.seed(py1, SEQUENTIAL)],
+  // W1 and its floor take turns in blocks of SEED_BLOCK calls (a plan entry with one function for both sides).
+  ['seed', { both: () => latencies(SEQUENTIAL, SEED_BLOCK, { floor: floors.seed(raw), pyferry: work.seed(py1) }) }],
   ['echo', () => floors.echo(raw, { calls: SEQUENTIAL, total: RATE_CALLS, width: IN_FLIGHT }),
     () => work.seedRate(rateClients, { total: RATE_CALLS, width: IN_FLIGHT })],
   ['fft6', () => floors.fft(raw, x6, 7, check6), () => work.fft(py1, x6, 7, check6)],
@@ -152,15 +154,23 @@ const samples = { floor: {}, pyferry: {} }
 
 for (let round = 0; round < ROUNDS; round++) {
   for (const [task, floorRun, oursRun] of plan) {
+    const keep = (side, metrics) => {
+      for (const [metric, value] of Object.entries(metrics)) {
+        ;((samples[side][task] ??= {})[metric] ??= []).push(value)
+      }
+    }
+    if (floorRun?.both) {
+      collectGarbage()
+      const both = await floorRun.both()
+      for (const side of ['floor', 'pyferry']) keep(side, both[side])
+      continue
+    }
     const sides = [['floor', floorRun], ['pyferry', oursRun]]
     if (round % 2) sides.reverse()
     for (const [side, run] of sides) {
       if (!run) continue
       collectGarbage()
-      const metrics = await run()
-      for (const [metric, value] of Object.entries(metrics)) {
-        ;((samples[side][task] ??= {})[metric] ??= []).push(value)
-      }
+      keep(side, await run())
     }
   }
   log(`round ${round + 1}/${ROUNDS} done`)

@@ -34,6 +34,20 @@ export async function latency(calls, fn) {
   return { p50: percentile(times, 50), p99: percentile(times, 99) }
 }
 
+// Latency p50/p99 (µs) of `calls` sequential awaited calls of each function of `sides`
+// (name -> fn), taken in alternating blocks of `block` calls: the scheduler's mood changes
+// over seconds, and sides measured in turn within one stretch meet the same moods.
+export async function latencies(calls, block, sides) {
+  const names = Object.keys(sides)
+  const times = Object.fromEntries(names.map((name) => [name, []]))
+  for (let b = 0; b * block < calls; b++) {
+    for (const name of b % 2 ? [...names].reverse() : names) {
+      for (let i = 0; i < block; i++) times[name].push(await timeUs(sides[name]))
+    }
+  }
+  return Object.fromEntries(names.map((name) => [name, { p50: percentile(times[name], 50), p99: percentile(times[name], 99) }]))
+}
+
 // Calls per second of `total` calls of `fn` with `width` of them in flight at any time.
 export async function rate(total, width, fn) {
   let started = 0
