@@ -73,6 +73,18 @@ export interface PythonOptions {
    */
   pipeline?: number | undefined
   /**
+   * Microseconds a worker keeps polling for its next call before it sleeps,
+   * while calls come quickly (its last wait was shorter than this): a whole
+   * number from 0 to 10000; default 100, 0 to sleep at once.
+   *
+   * Sleeping and being woken again costs more than a small call itself (tens
+   * of microseconds on a virtual machine), so back-to-back calls answer sooner
+   * with it. The worker yields the CPU to anything else runnable
+   * between polls, and once a wait outlasts the window it sleeps at once: an
+   * idle worker spins at most once, for at most this long.
+   */
+  spin?: number | undefined
+  /**
    * Milliseconds each call may take, for the calls that do not give their own
    * (`opts({ timeout })`): an integer from 0 to 2**31 - 1; default none.
    *
@@ -385,7 +397,7 @@ export declare class Python extends EventEmitter {
    *
    * @throws {TypeError} `options` is not an object, or `python`, `cwd`, `env`,
    *   `path`, `allow` or `preload` is of the wrong type (the message names it).
-   * @throws {RangeError} `workers`, `maxQueue`, `pipeline`, `timeout`, `killGrace`,
+   * @throws {RangeError} `workers`, `maxQueue`, `pipeline`, `spin`, `timeout`, `killGrace`,
    *   `maxCallsPerWorker`, `maxMemoryBytes` or `maxMessageBytes` is not a
    *   whole number in its range (see {@link PythonOptions}).
    */

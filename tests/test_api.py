@@ -66,6 +66,8 @@ def test_version_command() -> None:
         (["--fd", "x"], "--fd"),
         (["--max-message-bytes", "3"], "--max-message-bytes"),
         (["--max-memory-bytes", "lots"], "--max-memory-bytes"),
+        (["--spin-us", "10001"], "--spin-us"),
+        (["--spin-us", "0.5"], "--spin-us"),
     ],
 )
 def test_bad_worker_arguments_are_refused(args: list[str], option: str) -> None:
@@ -88,6 +90,8 @@ def test_bad_worker_arguments_are_refused(args: list[str], option: str) -> None:
         ["--path", "/a", "--path", "b c", "--allow", "numpy.*", "--preload", "json"],
         ["--max-message-bytes", "0", "--max-memory-bytes", "67108864"],
         ["--max-message-bytes", "1048576", "--allow", "", "--path", ""],
+        ["--spin-us", "0", "--fd", "3"],
+        ["--spin-us", "10000"],
     ],
 )
 def test_the_quick_worker_parser_reads_what_argparse_reads(args: list[str]) -> None:
@@ -106,6 +110,7 @@ def test_the_quick_worker_parser_reads_what_argparse_reads(args: list[str]) -> N
         ["--max-mess", "8"],
         ["--fd", "x"],
         ["--max-message-bytes", "3"],
+        ["--spin-us", "-1"],
         ["--path", "-x"],
         ["-h"],
         ["--help", "x"],
@@ -114,6 +119,12 @@ def test_the_quick_worker_parser_reads_what_argparse_reads(args: list[str]) -> N
 )
 def test_the_quick_worker_parser_leaves_everything_else_to_argparse(args: list[str]) -> None:
     assert cli._quick_worker_args(args) is None
+
+
+def test_the_command_lines_spin_default_is_the_inboxs() -> None:
+    from pyferry.inbox import SPIN
+
+    assert cli._worker_defaults()["spin_us"] == round(SPIN * 1e6)
 
 
 @pytest.mark.parametrize("name", ["numpy", "msgpack", "pytest"])

@@ -6,6 +6,8 @@ import os
 import select
 import time
 
+import pytest
+
 from pyferry.codec import CallbackRef
 from pyferry.protocol import CALL, CALLBACK, CALLBACK_RESULT, DETACHED, RESULT
 
@@ -71,3 +73,53 @@ def test_an_idle_worker_sleeps(worker: WorkerProcess) -> None:
     woke = wake_ups(worker.proc.pid) - before
     # A reader thread that kept ticking every 2 ms would wake about 500 times.
     assert woke <= 5, f"an idle worker's threads woke {woke} times in 1 s"
+
+
+def main_thread(pid: int) -> tuple[int, float]:
+    """The worker's main thread so far: how often it slept (voluntary context switches),
+    and its CPU seconds."""
+    with open(f"/proc/{pid}/task/{pid}/status") as f:
+        sleeps = next(int(line.split()[1]) for line in f if line.startswith("voluntary_ctxt"))
+    with open(f"/proc/{pid}/task/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+    return sleeps, cpu
+
+
+def quick_calls(worker: WorkerProcess, n: int) -> None:
+    """``n`` calls one after the other, each sent as soon as the last one's answer came."""
+    for i in range(n):
+        assert worker.result("math.sqrt", [float(i * i)]) == i
+
+
+@pytest.mark.parametrize(
+    ("spin_us", "most_sleeps", "least_sleeps"), [("0", 300, 150), ("5000", 30, 0)]
+)
+def test_the_main_thread_polls_between_quick_calls_instead_of_sleeping(
+    spin_us: str, most_sleeps: int, least_sleeps: int
+) -> None:
+    worker = WorkerProcess("--spin-us", spin_us)
+    try:
+        quick_calls(worker, 20)
+        before, _ = main_thread(worker.proc.pid)
+        quick_calls(worker, 300)
+        slept = main_thread(worker.proc.pid)[0] - before
+    finally:
+        worker.close()
+    # Without a spin window the main thread sleeps in poll() before each call; with
+    # one of 5 ms, each next call arrives while it still polls.
+    assert least_sleeps <= slept <= most_sleeps, f"{slept} sleeps in 300 calls (spin {spin_us} µs)"
+
+
+def test_a_spinning_main_thread_sleeps_once_calls_stop() -> None:
+    worker = WorkerProcess("--spin-us", "10000")
+    try:
+        quick_calls(worker, 200)
+        _, before = main_thread(worker.proc.pid)
+        time.sleep(1.0)
+        _, after = main_thread(worker.proc.pid)
+    finally:
+        worker.close()
+    # One spin of at most 10 ms after the last call, then a sleep: a main thread that
+    # kept polling would spend the whole second on the CPU.
+    assert after - before <= 0.1, f"the idle main thread used {after - before:.2f} s of CPU in 1 s"

@@ -80,6 +80,11 @@ function checkTimeout(value, name) {
 // Calls a busy worker may be sent ahead of time (protocol section 3.7); off unless asked.
 const DEFAULT_PIPELINE = 0
 
+// Microseconds a worker's main thread polls for its next call before it sleeps, while calls come
+// quickly (pyferry.inbox): a sleep and a wake-up cost more than a small call itself.
+const DEFAULT_SPIN_US = 100
+const MAX_SPIN_US = 10_000
+
 function checkCount(value, name, fallback, min = 1, infinite = true) {
   const n = value ?? fallback
   if (!((infinite && n === Infinity) || (Number.isSafeInteger(n) && n >= min))) {
@@ -112,10 +117,15 @@ function checkOptions(options) {
   if (maxMemoryBytes !== undefined && !(Number.isSafeInteger(maxMemoryBytes) && maxMemoryBytes >= 2 ** 26)) {
     throw new RangeError('options.maxMemoryBytes must be an integer of at least 64 MiB (2 ** 26)')
   }
+  const spin = options.spin ?? DEFAULT_SPIN_US
+  if (!(Number.isInteger(spin) && spin >= 0 && spin <= MAX_SPIN_US)) {
+    throw new RangeError(`options.spin must be a whole number of microseconds from 0 to ${MAX_SPIN_US}`)
+  }
   return {
     python,
     cwd,
     env,
+    spin,
     paths: checkStrings(options.path, 'options.path', 'a directory'),
     allow: checkStrings(options.allow, 'options.allow', "a pattern such as 'numpy.*'"),
     preload: checkStrings(options.preload, 'options.preload', 'a module name'),
@@ -300,7 +310,7 @@ export class Python extends EventEmitter {
   }
 
   #spawn() {
-    const { python, paths, cwd, env, maxMessageBytes, allow, preload, maxMemoryBytes } = this.#options
+    const { python, paths, cwd, env, maxMessageBytes, allow, preload, maxMemoryBytes, spin } = this.#options
     const fullEnv = { ...process.env, ...env }
     const interpreter = findPython({ python, cwd, env: fullEnv })
     const args = ['--max-message-bytes', String(maxMessageBytes)]
@@ -308,6 +318,7 @@ export class Python extends EventEmitter {
     for (const pattern of allow) args.push('--allow', pattern)
     for (const name of preload) args.push('--preload', name)
     if (maxMemoryBytes) args.push('--max-memory-bytes', String(maxMemoryBytes))
+    if (spin !== DEFAULT_SPIN_US) args.push('--spin-us', String(spin))
     return new Worker({ interpreter, args, cwd, env: fullEnv, maxMessageBytes, client: this.#client })
   }
 }

@@ -73,6 +73,17 @@ describe('starting', () => {
     assert.equal(VERSION, pkg.version)
   })
 
+  test('`spin` reaches each worker\'s command line; the default adds nothing there', async (t) => {
+    const commandLine = (info) => workerChildren().find((c) => c.pid === info.pid)?.cmdline
+    const quiet = client(t, { workers: 1, spin: 0 })
+    const eager = client(t, { workers: 1, spin: 2500 })
+    const plain = client(t, { workers: 1 })
+    assert.match(commandLine(await quiet.start()), / --spin-us 0( |$)/)
+    assert.match(commandLine(await eager.start()), / --spin-us 2500( |$)/)
+    assert.doesNotMatch(commandLine(await plain.start()), /--spin-us/)
+    for (const py of [quiet, eager, plain]) assert.equal(await py.call('math.fsum', [0.5, 0.25]), 0.75)
+  })
+
   test('start() starts every worker and resolves with the first one\'s info', async (t) => {
     const py = client(t, { workers: 2 })
     const spawned = []

@@ -518,6 +518,9 @@ describe('options', () => {
     assert.throws(() => new Python({ maxCallsPerWorker: 0 }), named(RangeError, 'options.maxCallsPerWorker'))
     assert.throws(() => new Python({ maxMessageBytes: 10 }), named(RangeError, 'options.maxMessageBytes'))
     assert.throws(() => new Python({ maxMemoryBytes: 1000 }), named(RangeError, 'options.maxMemoryBytes'))
+    for (const spin of [-1, 1.5, 10_001, Infinity, '100']) {
+      assert.throws(() => new Python({ spin }), named(RangeError, 'options.spin'), `spin ${spin}`)
+    }
     assert.throws(() => new Python({ allow: [''] }), named(TypeError, 'options.allow'))
     assert.throws(() => new Python({ preload: [42] }), named(TypeError, 'options.preload'))
     assert.throws(() => new Python({ path: fixturesDir }).close({ timeout: -1 }), named(RangeError, 'close() timeout'))

@@ -43,6 +43,15 @@ def _byte_count(text: str) -> int:
     return int(text)
 
 
+SPIN_MAX_US = 10_000
+
+
+def _spin(text: str) -> int:
+    if not text.isdigit() or int(text) > SPIN_MAX_US:
+        raise ValueError(f"expected microseconds from 0 to {SPIN_MAX_US}, got {text!r}")
+    return int(text)
+
+
 # The worker's options: flag -> (destination, converter, repeatable).
 _WORKER_OPTIONS: dict[str, tuple[str, Callable[[str], Any], bool]] = {
     "--fd": ("fd", _fd_pair, False),
@@ -51,6 +60,7 @@ _WORKER_OPTIONS: dict[str, tuple[str, Callable[[str], Any], bool]] = {
     "--allow": ("allow", str, True),
     "--preload": ("preload", str, True),
     "--max-memory-bytes": ("max_memory_bytes", _byte_count, False),
+    "--spin-us": ("spin_us", _spin, False),
 }
 
 
@@ -62,6 +72,7 @@ def _worker_defaults() -> dict[str, Any]:
         "allow": [],
         "preload": [],
         "max_memory_bytes": 0,
+        "spin_us": 100,  # pyferry.inbox.SPIN, in microseconds
     }
 
 
@@ -129,8 +140,10 @@ def _parser() -> argparse.ArgumentParser:
         "--preload": "module to import before serving (repeatable); exit 3 if it fails",
         "--max-memory-bytes": "address-space limit (RLIMIT_AS), so that running out is a "
         "MemoryError (default none)",
+        "--spin-us": "microseconds to keep polling for the next call before sleeping, while "
+        "calls come quickly (default 100; 0: sleep at once)",
     }
-    metavars = {"--allow": "PATTERN", "--preload": "MODULE"}
+    metavars = {"--allow": "PATTERN", "--preload": "MODULE", "--spin-us": "US"}
     defaults = _worker_defaults()
     for flag, (name, convert, repeatable) in _WORKER_OPTIONS.items():
         worker.add_argument(
@@ -169,4 +182,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         allow=options["allow"],
         preload=options["preload"],
         max_memory_bytes=options["max_memory_bytes"],
+        spin_us=options["spin_us"],
     )

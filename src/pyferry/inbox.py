@@ -15,10 +15,19 @@ reader at a time, whoever holds the *reading role*:
 
 The reader thread wakes once a tick only while the worker is in use; after
 ``PARK_TICKS`` ticks with the main thread waiting it sleeps until the main
-thread next starts a job. Frames are dispatched by the role's holder, under
-the role, so they are dispatched one at a time and in the order they came.
-Jobs for the main thread (calls, stream steps) go through :meth:`Inbox.post`
-from any thread; a post while the main thread waits wakes it.
+thread next starts a job.
+
+While calls come quickly (its last wait was shorter than the *spin* window,
+``SPIN`` by default), the main thread polls for up to that window before it
+sleeps, yielding the CPU between polls to anything else runnable. Sleeping
+and being woken again costs a small call more than the call itself: tens of
+microseconds on a virtual machine, whose idle CPU halts. Once a wait outlasts
+the window the next one sleeps at once, so an idle worker spins at most once.
+
+Frames are dispatched by the role's holder, under the role, so they are
+dispatched one at a time and in the order they came. Jobs for the main
+thread (calls, stream steps) go through :meth:`Inbox.post` from any thread; a
+post while the main thread waits wakes it.
 """
 
 from __future__ import annotations
@@ -28,15 +37,17 @@ import os
 import queue
 import select
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 from pyferry.transport import Channel
 
-__all__ = ["TICK", "Inbox"]
+__all__ = ["SPIN", "TICK", "Inbox"]
 
 TICK = 0.002
 PARK_TICKS = 25
+SPIN = 100e-6
 
 
 class Inbox:
@@ -47,6 +58,7 @@ class Inbox:
         dispatch: handles one frame (header, buffers); called under the role.
         at_end: called once, by the holder of the role, with None at EOF or the
             exception that made the stream unreadable; no frame is read after it.
+        spin: seconds the main thread polls before it sleeps while calls come quickly; 0 never.
     """
 
     def __init__(
@@ -54,8 +66,11 @@ class Inbox:
         channel: Channel,
         dispatch: Callable[[bytes, list[Any]], None],
         at_end: Callable[[BaseException | None], None],
+        spin: float = SPIN,
     ) -> None:
         self._channel = channel
+        self._spin = spin
+        self._last_wait = 0.0  # seconds the main thread's last wait for a frame took
         self._dispatch = dispatch
         self._at_end = at_end
         self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -111,13 +126,20 @@ class Inbox:
             try:
                 # Look again under the role: the reader thread may have posted a job.
                 nothing_else = jobs.empty() and not self._ended and not (done and done())
-                if nothing_else and self._ready(block=True):
+                if nothing_else and self._main_ready():
                     self._busy()
                     self._read_one()
             finally:
                 if self._waiting:
                     self._busy()
                 self._role.release()
+
+    def _main_ready(self) -> bool:
+        """``_ready(block=True)`` for the main thread: spinning first while calls come quickly."""
+        start = time.perf_counter()
+        ready = self._ready(block=True, spin=self._spin if self._last_wait < self._spin else 0.0)
+        self._last_wait = time.perf_counter() - start
+        return ready
 
     def _busy(self) -> None:
         self._waiting = False
@@ -128,17 +150,33 @@ class Inbox:
 
     # -- the holder of the role ------------------------------------------------------------
 
-    def _ready(self, block: bool) -> bool:
-        """Whether a frame can be read now; False when woken through the pipe instead."""
+    def _ready(self, block: bool, spin: float = 0.0) -> bool:
+        """Whether a frame can be read now; False when woken through the pipe instead.
+
+        ``spin``: seconds to keep polling, without sleeping, before a blocking wait.
+        """
         if self._channel.buffered:
             return True
+        events = self._poller.poll(0)
+        if block and not events:
+            events = self._spin_poll(spin) if spin else self._poller.poll(None)
         readable = False
-        for fd, _ in self._poller.poll(None if block else 0):
+        for fd, _ in events:
             if fd == self._wake_r:
                 os.read(self._wake_r, 4096)
             else:
                 readable = True  # data, EOF or an error: read_frame says which
         return readable
+
+    def _spin_poll(self, window: float) -> list[tuple[int, int]]:
+        poll = self._poller.poll
+        deadline = time.perf_counter() + window
+        while time.perf_counter() < deadline:
+            os.sched_yield()  # whatever else is runnable on this CPU goes first
+            events = poll(0)
+            if events:
+                return events
+        return poll(None)
 
     def _read_one(self) -> None:
         try:

@@ -81,6 +81,7 @@ def main(
     allow: Sequence[str] = (),
     preload: Sequence[str] = (),
     max_memory_bytes: int = 0,
+    spin_us: int = 100,
 ) -> int:
     """Run a worker on the given protocol descriptors; return the exit status.
 
@@ -93,6 +94,8 @@ def main(
         allow: glob patterns of callable targets; empty for every public name.
         preload: modules to import before the handshake, so the first call finds them loaded.
         max_memory_bytes: address-space limit (``RLIMIT_AS``); 0 for none.
+        spin_us: microseconds the main thread polls for the next call before it
+            sleeps, while calls come quickly (:mod:`pyferry.inbox`); 0 for never.
     """
     _die_with_parent()
     fd_in, fd_out = fds
@@ -124,7 +127,7 @@ def main(
             sys.stderr.flush()
             return 3
     limits = Limits(max_message_bytes) if max_message_bytes else Limits()
-    worker = Worker(Channel(fd_in, fd_out, limits), limits, allow)
+    worker = Worker(Channel(fd_in, fd_out, limits), limits, allow, spin=spin_us / 1e6)
     try:
         worker.handshake()
     except (OSError, EOFError):

@@ -64,7 +64,7 @@ from pyferry.errors import (
     VersionMismatchError,
 )
 from pyferry.handles import HandleTable
-from pyferry.inbox import Inbox
+from pyferry.inbox import SPIN, Inbox
 from pyferry.protocol import (
     CALL,
     CALLBACK,
@@ -150,12 +150,16 @@ class Worker:
         channel: the framed protocol channel to the client.
         limits: bounds on frames, applied to what the worker sends as well.
         allow: glob patterns of the targets that may be called; empty for any public one.
+        spin: seconds the main thread polls for the next call before it sleeps (see
+            :mod:`pyferry.inbox`); 0 for never.
     """
 
-    def __init__(self, channel: Channel, limits: Limits, allow: Sequence[str] = ()) -> None:
+    def __init__(
+        self, channel: Channel, limits: Limits, allow: Sequence[str] = (), spin: float = SPIN
+    ) -> None:
         self._channel = channel
         self._limit = limits.max_message_bytes
-        self._inbox = Inbox(channel, self._dispatch, self._at_end)
+        self._inbox = Inbox(channel, self._dispatch, self._at_end, spin)
         self._resolver = Resolver(allow=allow)
         self._handles = HandleTable()
         # Calls taken and not yet answered, by id: what a CANCEL can reach.

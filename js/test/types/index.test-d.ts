@@ -63,6 +63,7 @@ new Python({
   killGrace: 500,
   maxCallsPerWorker: 1000,
   maxMemoryBytes: 2 ** 30,
+  spin: 0,
   allow: ['numpy.*', 'mypkg.stats.*'],
   preload: ['numpy', 'scipy.signal'],
 })
@@ -102,6 +103,8 @@ new Python({ timeout: '30s' })
 new Python({ killGrace: true })
 // @ts-expect-error maxCallsPerWorker is a number
 new Python({ maxCallsPerWorker: '1000' })
+// @ts-expect-error spin is a number of microseconds, not a string
+new Python({ spin: '100' })
 // @ts-expect-error maxMemoryBytes is a number, not a BigInt
 new Python({ maxMemoryBytes: 2n ** 30n })
 // @ts-expect-error allow holds glob strings, not regular expressions
