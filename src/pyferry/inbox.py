@@ -19,9 +19,9 @@ thread next starts a job.
 
 While calls come quickly (its last wait was shorter than the *spin* window,
 ``SPIN`` by default), the main thread polls for up to that window before it
-sleeps, yielding the CPU between polls to anything else runnable. Sleeping
-and being woken again costs a small call more than the call itself: tens of
-microseconds on a virtual machine, whose idle CPU halts. Once a wait outlasts
+sleeps, yielding the CPU between polls to anything else runnable: falling
+asleep and being woken again can cost more than a small call itself, tens of
+microseconds on a virtual machine, whose idle CPUs halt. Once a wait outlasts
 the window the next one sleeps at once, so an idle worker spins at most once.
 
 Frames are dispatched by the role's holder, under the role, so they are
@@ -70,7 +70,8 @@ class Inbox:
     ) -> None:
         self._channel = channel
         self._spin = spin
-        self._last_wait = 0.0  # seconds the main thread's last wait for a frame took
+        # Seconds the main thread's last wait for a frame took (none yet: no spin before a call).
+        self._last_wait = float("inf")
         self._dispatch = dispatch
         self._at_end = at_end
         self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -157,9 +158,10 @@ class Inbox:
         """
         if self._channel.buffered:
             return True
-        events = self._poller.poll(0)
-        if block and not events:
-            events = self._spin_poll(spin) if spin else self._poller.poll(None)
+        if spin and block:
+            events = self._spin_poll(spin)
+        else:
+            events = self._poller.poll(None if block else 0)
         readable = False
         for fd, _ in events:
             if fd == self._wake_r:
@@ -169,14 +171,12 @@ class Inbox:
         return readable
 
     def _spin_poll(self, window: float) -> list[tuple[int, int]]:
+        """``poll()``: without sleeping for up to ``window`` seconds, then as usual."""
         poll = self._poller.poll
         deadline = time.perf_counter() + window
-        while time.perf_counter() < deadline:
+        while not (events := poll(0)) and time.perf_counter() < deadline:
             os.sched_yield()  # whatever else is runnable on this CPU goes first
-            events = poll(0)
-            if events:
-                return events
-        return poll(None)
+        return events or poll(None)
 
     def _read_one(self) -> None:
         try:
