@@ -86,28 +86,32 @@ def main_thread(pid: int) -> tuple[int, float]:
     return sleeps, cpu
 
 
-def quick_calls(worker: WorkerProcess, n: int) -> None:
-    """``n`` calls one after the other, each sent as soon as the last one's answer came."""
+def quick_calls(worker: WorkerProcess, n: int, pause: float = 0.0) -> None:
+    """``n`` calls one after the other, each sent ``pause`` seconds after the last one's answer."""
     for i in range(n):
         assert worker.result("math.sqrt", [float(i * i)]) == i
+        if pause:
+            time.sleep(pause)
 
 
+# (spin, fewest sleeps, most sleeps) in 300 calls, each sent 0.2 ms after the last answer:
+# without a spin window the main thread is asleep in poll() by then; with one of 10 ms it
+# is still polling, and sleeps only when the reader thread's tick (every 2 ms while the
+# worker is in use) holds the GIL it wants back.
 @pytest.mark.parametrize(
-    ("spin_us", "most_sleeps", "least_sleeps"), [("0", 300, 150), ("5000", 30, 0)]
+    ("spin_us", "least_sleeps", "most_sleeps"), [("0", 270, 1000), ("10000", 0, 150)]
 )
 def test_the_main_thread_polls_between_quick_calls_instead_of_sleeping(
-    spin_us: str, most_sleeps: int, least_sleeps: int
+    spin_us: str, least_sleeps: int, most_sleeps: int
 ) -> None:
     worker = WorkerProcess("--spin-us", spin_us)
     try:
-        quick_calls(worker, 20)
+        quick_calls(worker, 20, pause=0.0002)
         before, _ = main_thread(worker.proc.pid)
-        quick_calls(worker, 300)
+        quick_calls(worker, 300, pause=0.0002)
         slept = main_thread(worker.proc.pid)[0] - before
     finally:
         worker.close()
-    # Without a spin window the main thread sleeps in poll() before each call; with
-    # one of 5 ms, each next call arrives while it still polls.
     assert least_sleeps <= slept <= most_sleeps, f"{slept} sleeps in 300 calls (spin {spin_us} µs)"
 
 
