@@ -39,13 +39,13 @@ function timed(fn) {
 const raw = new RawWorker()
 const paths = [`${DIR}/pyferry-bench-${process.pid}-in`, `${DIR}/pyferry-bench-${process.pid}-out`]
 let fds
+let ready = false
 try {
   fds = paths.map((path) => openSync(path, 'w+', 0o600))
   await raw.openFiles(...paths)
+  ready = true
 } catch (error) {
   console.log(`no usable ${DIR} (${error.message}): nothing to measure`)
-  await raw.close()
-  process.exit(0)
 } finally {
   // Both processes hold them open: unlinked now, they vanish with the processes, whatever happens.
   for (const path of paths) {
@@ -53,6 +53,10 @@ try {
       unlinkSync(path)
     } catch {}
   }
+}
+if (!ready) {
+  await raw.close()
+  process.exit(0)
 }
 const [fdIn, fdOut] = fds
 const handles = await Promise.all(fds.map((fd) => open(`/proc/self/fd/${fd}`, 'r+')))
