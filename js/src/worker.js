@@ -65,6 +65,7 @@ export class Worker extends EventEmitter {
   #state = 'starting' // starting -> ready -> closing -> exited
   #failure = null // makes the error for the calls this worker still holds, once it failed
   #killed = false
+  #corked = false // the socket is corked until the next tick; see #write
   #interpreter
   #exited
   #killTimer = null
@@ -230,14 +231,20 @@ export class Worker extends EventEmitter {
     return this.#exited
   }
 
+  // Messages written in one turn of the event loop leave in one writev: the socket stays
+  // corked until the current callback and its microtasks are done (process.nextTick), so
+  // calls made together (or made by the continuations of replies read together) share a
+  // system call. end() uncorks, so nothing corked is lost when the channel closes.
   #write(chunks) {
-    if (chunks.length === 1) {
-      this.#socket.write(chunks[0])
-      return
+    if (!this.#corked) {
+      this.#corked = true
+      this.#socket.cork()
+      process.nextTick(() => {
+        this.#corked = false
+        this.#socket.uncork()
+      })
     }
-    this.#socket.cork()
     for (const chunk of chunks) this.#socket.write(chunk)
-    this.#socket.uncork()
   }
 
   #setRef(on) {

@@ -2,7 +2,7 @@
 // when another worker has nothing to do, and sent elsewhere when their worker dies.
 
 import assert from 'node:assert/strict'
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { describe, test } from 'node:test'
 import { AbortError, WorkerCrashedError, opts } from '../src/index.js'
 import { gates, pool, rejection, started, stdoutOf } from './helpers.js'
@@ -135,6 +135,19 @@ describe('pipeline', () => {
     const stats = py.stats()
     assert.equal(stats.restarts, 0)
     assert.deepEqual(stats.workers.map((w) => [w.ahead, w.inFlight]), [[0, 0], [0, 0]])
+  })
+
+  test('calls made in one turn of the event loop leave in a few writes, not one each', async (t) => {
+    // /proc/self/io counts this process's write system calls (writev included).
+    const writes = () => Number(/syscw: (\d+)/.exec(readFileSync('/proc/self/io', 'utf8'))[1])
+    const py = pool(t, { workers: 1, pipeline: 200 })
+    await py.start()
+    const before = writes()
+    const calls = Array.from({ length: 200 }, (_, i) => py.call('rogue.whoami', i))
+    const answers = await Promise.all(calls)
+    const spent = writes() - before
+    assert.deepEqual(answers.map(([v]) => v), Array.from({ length: 200 }, (_, i) => i))
+    assert.ok(spent < 20, `200 calls made together took ${spent} write system calls`)
   })
 
   test('bad pipeline values throw a RangeError naming the option', () => {
