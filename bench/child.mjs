@@ -3,6 +3,10 @@
 //   node bench/child.mjs cold floor|pyferry   W5: print the seed's sum as soon as it is known
 //   node bench/child.mjs rss  floor|pyferry   W6: one 1e7-element rfft round trip, then print
 //                                             { node, worker } peak RSS in bytes as JSON
+//   node bench/child.mjs seed <calls> <block>  W1 with both sides in this process: print
+//                                             { floor, pyferry } seed call p50s (µs) as JSON.
+//                                             The benchmark runs it under `taskset -c 0`, so
+//                                             Node and both children share one CPU.
 //
 // Only what the mode needs is imported, so the floor does not load pyferry and vice versa.
 
@@ -39,15 +43,34 @@ async function open() {
   }
 }
 
-const bridge = await open()
-if (what === 'cold') {
+// W1 pinned: floor and pyferry in this one process, in alternating blocks; their p50s.
+async function seedPair(calls, block) {
+  const { python, benchDir, RawWorker } = await import('./raw.mjs')
+  const { latencies } = await import('./stats.mjs')
+  const { Python } = await import('../js/dist/pyferry.js')
+  const raw = new RawWorker()
+  const py = new Python({ python, workers: 1, path: benchDir })
+  const sides = { floor: () => raw.seed(SEED), pyferry: () => py.call('numpy.sum', SEED) }
+  for (let i = 0; i < 3000; i++) await Promise.all([sides.floor(), sides.pyferry()]) // past the JIT's warm-up
+  const res = await latencies(calls, block, sides)
+  await Promise.all([raw.close(), py.close()])
+  return { floor: res.floor.p50, pyferry: res.pyferry.p50 }
+}
+
+if (what === 'seed') {
+  const [calls, block] = process.argv.slice(3).map(Number)
+  console.log(JSON.stringify(await seedPair(calls, block)))
+} else if (what === 'cold') {
+  const bridge = await open()
   console.log(String(await bridge.seed()))
+  await bridge.close()
 } else {
+  const bridge = await open()
   const x = new Float64Array(N)
   for (let i = 0; i < N; i++) x[i] = Math.random() - 0.5
   const y = await bridge.fft(x)
   if (y.length !== N / 2 + 1) throw new Error(`rfft came back with ${y.length} elements`)
   const worker = vmHwm(bridge.pid())
   console.log(JSON.stringify({ node: process.resourceUsage().maxRSS * 1024, worker }))
+  await bridge.close()
 }
-await bridge.close()

@@ -5,13 +5,14 @@
 // (report.mjs) gives medians over rounds, their min–max and the ratio to the floor; the same
 // goes to bench/results/latest.json. BENCH_ROUNDS=<n> (at least 5) changes the round count.
 
+import { spawnSync } from 'node:child_process'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { availableParallelism, release } from 'node:os'
 import { Python } from '../js/dist/pyferry.js' // the built entry, what `import 'pyferry'` loads
 import * as floors from './floors.mjs'
 import { RawWorker, benchDir, python } from './raw.mjs'
 import { CALLBACKS, IN_FLIGHT, PIPELINE, STREAM_ITEMS, buildRows, table } from './report.mjs'
-import { collectGarbage, latencies } from './stats.mjs'
+import { collectGarbage, freshNode, latencies } from './stats.mjs'
 import * as work from './workloads.mjs'
 
 const ROUNDS = Math.max(5, Number(process.env.BENCH_ROUNDS) || 15)
@@ -132,9 +133,20 @@ log(`checked; W7 uses spin(${spinN}), about 50 ms`)
 
 // --- rounds -------------------------------------------------------------------------------
 
+// W1 again with Node and both children on one CPU, where no message waits for a sleeping CPU to
+// wake: what is left is each side's own cost per call. Needs taskset (util-linux).
+const PIN = ['taskset', '-c', '0']
+const pinned = spawnSync(PIN[0], [...PIN.slice(1), 'true']).status === 0
+if (!pinned) log('taskset not found: the W1 row on one CPU is left out')
+async function seedPinned() {
+  const { floor, pyferry } = JSON.parse((await freshNode(['seed', SEQUENTIAL, SEED_BLOCK], PIN)).line)
+  return { floor: { p50: floor }, pyferry: { p50: pyferry } }
+}
+
 const plan = [
   // W1 and its floor take turns in blocks of SEED_BLOCK calls (a plan entry with one function for both sides).
   ['seed', { both: () => latencies(SEQUENTIAL, SEED_BLOCK, { floor: floors.seed(raw), pyferry: work.seed(py1) }) }],
+  ...(pinned ? [['pinned', { both: seedPinned }]] : []),
   ['echo', () => floors.echo(raw, { calls: SEQUENTIAL, total: RATE_CALLS, width: IN_FLIGHT }),
     () => work.seedRate(rateClients, { total: RATE_CALLS, width: IN_FLIGHT })],
   ['fft6', () => floors.fft(raw, x6, 7, check6), () => work.fft(py1, x6, 7, check6)],

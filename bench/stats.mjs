@@ -1,6 +1,7 @@
 // Small statistics and timing helpers shared by the floors and the workloads.
 
 import { spawn } from 'node:child_process'
+import { readFileSync, readdirSync } from 'node:fs'
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
 
@@ -61,6 +62,30 @@ export async function rate(total, width, fn) {
   return total / (us / 1e6)
 }
 
+// CPU time (µs) the processes `pids` have used, all their threads: the first field of each
+// thread's /proc schedstat is its time on a CPU in ns, exact where /proc/<pid>/stat counts ticks.
+export function cpuUs(pids) {
+  let ns = 0
+  for (const pid of pids) {
+    for (const task of readdirSync(`/proc/${pid}/task`)) {
+      try {
+        ns += Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, 'utf8').split(' ')[0])
+      } catch {} // a thread that ended between the listing and the read
+    }
+  }
+  return ns / 1e3
+}
+
+// What `run()` returns, and the CPU it cost per call (µs) out of `calls`: `node` in this process
+// (all its threads), `python` in the processes `pids`.
+export async function withCpu(calls, pids, run) {
+  const node = process.cpuUsage()
+  const python = cpuUs(pids)
+  const result = await run()
+  const spent = process.cpuUsage(node)
+  return { result, node: (spent.user + spent.system) / calls, python: (cpuUs(pids) - python) / calls }
+}
+
 // Median milliseconds of `runs` awaited calls of `fn`; the last result goes to `check`.
 export async function medianMs(runs, fn, check) {
   const times = []
@@ -92,13 +117,13 @@ export function collectGarbage() {
   globalThis.gc?.()
 }
 
-// Start `node bench/child.mjs ...args`; resolves with the milliseconds from spawn to its
-// first line of output, and that line, once the process has exited.
-export function freshNode(args) {
+// Start `node bench/child.mjs ...args` (behind `prefix`, a command such as taskset and its
+// arguments); resolves with the milliseconds from spawn to its first line of output, and that
+// line, once the process has exited.
+export function freshNode(args, prefix = []) {
   const start = process.hrtime.bigint()
-  const child = spawn(process.execPath, [fileURLToPath(new URL('child.mjs', import.meta.url)), ...args], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  })
+  const command = [...prefix, process.execPath, fileURLToPath(new URL('child.mjs', import.meta.url)), ...args]
+  const child = spawn(command[0], command.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] })
   let ms
   let out = ''
   child.stdout.on('data', (chunk) => {

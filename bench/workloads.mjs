@@ -1,7 +1,7 @@
 // The workloads, through pyferry's public API. Each function is one round's measurement of
 // one workload and returns its metrics; run.mjs interleaves them with the floors.
 
-import { freshNode, loopDelay, medianMs, rate } from './stats.mjs'
+import { freshNode, loopDelay, medianMs, rate, withCpu } from './stats.mjs'
 
 const SEED = [1, 2, 3, 4, 5, 6, 7, 8, 9]
 
@@ -10,11 +10,16 @@ export function seed(py) {
   return () => py.call('numpy.sum', SEED)
 }
 
-// W2: seed calls with `width` in flight on each of `clients` (name -> Python); calls/s by name.
+// W2: seed calls with `width` in flight on each of `clients` (name -> Python): calls/s by name,
+// and the CPU per call (µs) in Node and in the client's workers as `<name>NodeCpu`, `<name>PythonCpu`.
 export async function seedRate(clients, { total, width }) {
-  const rates = {}
-  for (const [name, py] of Object.entries(clients)) rates[name] = await rate(total, width, () => py.call('numpy.sum', SEED))
-  return rates
+  const metrics = {}
+  for (const [name, py] of Object.entries(clients)) {
+    const pids = py.stats().workers.map((w) => w.pid)
+    const { result, node, python } = await withCpu(total, pids, () => rate(total, width, () => py.call('numpy.sum', SEED)))
+    Object.assign(metrics, { [name]: result, [`${name}NodeCpu`]: node, [`${name}PythonCpu`]: python })
+  }
+  return metrics
 }
 
 // W3: a Float64Array to np.abs(np.fft.rfft(x)) and back.
