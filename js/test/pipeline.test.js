@@ -7,6 +7,15 @@ import { describe, test } from 'node:test'
 import { AbortError, WorkerCrashedError, opts } from '../src/index.js'
 import { gates, pool, rejection, started, stdoutOf } from './helpers.js'
 
+// A started client with gate files for its calls and its workers' stdout lines.
+async function gated(t, options) {
+  const py = pool(t, options)
+  const gate = gates(t)
+  const lines = stdoutOf(py)
+  await py.start()
+  return { py, gate, lines }
+}
+
 describe('pipeline', () => {
   test('off by default: calls wait in the client while the worker is busy', async (t) => {
     const py = pool(t, { workers: 1 })
@@ -20,10 +29,7 @@ describe('pipeline', () => {
   })
 
   test('a busy worker holds up to `pipeline` calls sent ahead; all answer, in order', async (t) => {
-    const py = pool(t, { workers: 1, pipeline: 4 })
-    const gate = gates(t)
-    const lines = stdoutOf(py)
-    await py.start()
+    const { py, gate, lines } = await gated(t, { workers: 1, pipeline: 4 })
     const busy = py.call('poolwork.gate', gate.gate('a'), 'a')
     const calls = Array.from({ length: 20 }, (_, i) => py.call('rogue.whoami', i))
     const stats = py.stats()
@@ -38,10 +44,7 @@ describe('pipeline', () => {
   })
 
   test('calls sent ahead to a worker held by a long call are taken back by a free worker', async (t) => {
-    const py = pool(t, { workers: 2, pipeline: 4 })
-    const gate = gates(t)
-    const lines = stdoutOf(py)
-    await py.start()
+    const { py, gate, lines } = await gated(t, { workers: 2, pipeline: 4 })
     const long = py.call('poolwork.gate', gate.gate('long'), 'long')
     const [longPid] = await started(lines, 'gate')
     const short = py.call('poolwork.gate', gate.gate('short'), 'short')
@@ -74,10 +77,7 @@ describe('pipeline', () => {
   })
 
   test('aborting a call sent ahead rejects it at once, and it never runs', async (t) => {
-    const py = pool(t, { workers: 1, pipeline: 2 })
-    const gate = gates(t)
-    const lines = stdoutOf(py)
-    await py.start()
+    const { py, gate, lines } = await gated(t, { workers: 1, pipeline: 2 })
     const busy = py.call('poolwork.gate', gate.gate('a'), 'a')
     const marker = gate.gate('ran')
     const controller = new AbortController()
