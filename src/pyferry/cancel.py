@@ -65,6 +65,7 @@ _WORKER_MODULES = frozenset(
         "pyferry.codec",
         "pyferry.errorinfo",
         "pyferry.errors",
+        "pyferry.forks",
         "pyferry.handles",
         "pyferry.inbox",
         "pyferry.protocol",

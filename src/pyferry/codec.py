@@ -44,14 +44,14 @@ import re
 import struct
 import sys
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Final, NoReturn, Protocol
 
 import msgpack
 
 from pyferry import arrow
 from pyferry.errors import DecodeError, EncodeError, HandleError, ProtocolError
-from pyferry.protocol import CALL, MAX_BUFFERS
+from pyferry.protocol import CALL, MAX_BUFFERS, MAX_DEPTH
 
 if TYPE_CHECKING:
     import numpy as np
@@ -120,7 +120,7 @@ _UNSUPPORTED_KINDS = {
     "O": "object arrays cannot cross; convert to a numeric dtype or a list",
     "U": "convert string arrays to a list (arr.tolist())",
     "S": "convert bytes arrays to a list (arr.tolist())",
-    "V": "structured arrays are not supported",
+    "V": "structured arrays cannot cross; send each field (arr['name']) or a DataFrame",
 }
 
 
@@ -241,7 +241,9 @@ def _handle_payload(handle_id: int, obj: Any) -> bytes:
     """u64 id, then the type's qualified name, a line feed and ``repr()`` (protocol 5.6)."""
     try:
         text = repr(obj)
-    except Exception:
+    except MemoryError:
+        raise
+    except BaseException:  # even SystemExit: a handle's label is not worth a call
         text = "<unrepresentable>"
     if not isinstance(text, str):  # a __repr__ that returns something else
         text = "<unrepresentable>"
@@ -307,8 +309,11 @@ class _Encoder:
             if convert is not None:
                 return convert(obj)  # a numpy bool, int or float: what .item() gives, quicker
             if isinstance(obj, (np.ndarray, np.generic)):
-                if isinstance(obj, np.ndarray) and obj.ndim:
-                    return self.array(obj)
+                if isinstance(obj, np.ndarray):
+                    if type(obj) is not np.ndarray:
+                        obj = _plain_array(obj)
+                    if obj.ndim:
+                        return self.array(obj)
                 if obj.dtype.kind in "Mm":
                     return _time_scalar(obj)
                 # numpy scalars and 0-d arrays go as the Python value they hold.
@@ -358,6 +363,33 @@ def _scalar_types(np: Any) -> dict[type, type]:
         if dtype.kind in python:
             _SCALARS[dtype.type] = python[dtype.kind]
     return _SCALARS
+
+
+def _plain_array(arr: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """The plain ndarray an ndarray subclass crosses as; EncodeError if that would lose something.
+
+    ``memmap`` and ``matrix`` are their data and shape (a matrix arrives as a 2-d
+    array); a masked array would lose its mask, and any other subclass what it
+    adds (units, labels), so those are refused with the way to send them.
+    """
+    import numpy as np
+
+    if isinstance(arr, (np.memmap, np.matrix)):
+        return np.asarray(arr)
+    ma = sys.modules.get("numpy.ma")
+    if ma is not None and isinstance(arr, ma.MaskedArray):
+        raise EncodeError(
+            "a numpy masked array cannot cross: its mask would be lost. Fill the masked "
+            "places (arr.filled(np.nan)), or send the data and the mask apart "
+            "(arr.data, np.ma.getmaskarray(arr))"
+        )
+    if isinstance(arr, np.recarray):
+        return np.asarray(arr)  # a structured dtype: refused, naming it, by _wire_dtype
+    raise EncodeError(
+        f"{qualname(type(arr))} is a subclass of numpy.ndarray: as a plain array it would "
+        "lose what the subclass adds. Send np.asarray(value) for its data, or ask for a "
+        "handle (in JS: opts({ handle: true }))"
+    )
 
 
 def _dtype_ok(dtype: np.dtype[Any]) -> bool:
@@ -453,6 +485,7 @@ def encode(
     *,
     by_value: bool = False,
     limit: int | None = None,
+    field: int | None = None,
 ) -> tuple[bytes, list[memoryview]]:
     """Turn ``message`` into header bytes and the out-of-band buffers the header refers to.
 
@@ -465,11 +498,17 @@ def encode(
         by_value: with ``handles``, refuse objects that cannot cross by value
             instead (``result: "value"``); ``AsHandle`` still crosses as a HANDLE.
         limit: the most the header and buffers may add up to, in bytes.
+        field: the index of the message's one field that can fail (a RESULT's
+            value): error paths start there, named ``root``, the envelope
+            counting as one level of nesting.
 
     Raises:
         EncodeError: a part of the value cannot cross (``path`` names it), or the
             message holds more arrays than a frame can carry or is larger than
-            ``limit`` (no ``path``). The handles it had made are dropped again.
+            ``limit`` (no ``path``); also whatever user code run while packing
+            raises (a ``__repr__``, a tzinfo), ``SystemExit`` included. The
+            handles it had made are dropped again.
+        MemoryError: the message does not fit in memory.
     """
     enc = _local.__dict__.get("encoder")
     if enc is None:
@@ -486,12 +525,15 @@ def encode(
     enc.busy = True
     try:
         header = enc.packer.pack(message)
-    except (EncodeError, TypeError, ValueError, OverflowError) as exc:
+    except BaseException as exc:
+        # The packer stopped half way, maybe inside user code (a __repr__, a tzinfo):
+        # whatever that raised, even SystemExit, is a value that cannot cross. Only
+        # a MemoryError is not about the value; the caller reports it as it is.
         _done(enc, handles, failed=True)
-        raise explain(message, root, handles=handles is not None and not by_value) from exc
-    except BaseException:
-        _done(enc, handles, failed=True)
-        raise
+        _forget(enc)  # its buffer may have grown to most of the memory there is
+        if isinstance(exc, MemoryError):
+            raise
+        raise _explain_message(message, root, handles, by_value, field) from exc
     enc.table = None  # _done(enc, handles, failed=False), inlined: this is every message's path
     enc.busy = False
     buffers = enc.buffers
@@ -499,7 +541,7 @@ def encode(
     # any extension on the wire. Ours all come from ``default``, which counts them.
     if _EXT_MARKER.search(header) is not None and _count_exts(header) != enc.exts:
         _done(enc, handles, failed=True)
-        raise explain(message, root, handles=handles is not None and not by_value)
+        raise _explain_message(message, root, handles, by_value, field)
     if len(header) > _KEEP_PACKER_BELOW:
         # Do not keep a large packing buffer alive between messages.
         _forget(enc)
@@ -514,6 +556,15 @@ def encode(
             _done(enc, handles, failed=True)
             raise EncodeError(f"message of {size} bytes exceeds the limit of {limit} bytes")
     return header, buffers
+
+
+def _explain_message(
+    message: Any, root: str, handles: HandleSink | None, by_value: bool, field: int | None
+) -> EncodeError:
+    as_handles = handles is not None and not by_value
+    if field is None:
+        return explain(message, root, handles=as_handles)
+    return explain(message[field], root, handles=as_handles, depth=1)
 
 
 def _forget(enc: _Encoder) -> None:
@@ -552,56 +603,203 @@ def _count_exts(header: bytes) -> int:
     return counter.count
 
 
-def explain(value: Any, root: str, *, handles: bool = False) -> EncodeError:
+def explain(value: Any, root: str, *, handles: bool = False, depth: int = 0) -> EncodeError:
     """Build the error that says which part of ``value`` cannot be encoded, and why.
 
-    This walks the value again, so call it only after an encode failed.
+    This walks the value again, so call it only after an encode failed. A
+    cycle, or nesting past ``MAX_DEPTH``, is found first, by a walk that does
+    not recurse; then the first part that does not encode. Whatever user code
+    raises while this looks (a ``__repr__``, a ``utcoffset``) is the reason it
+    reports; only a ``MemoryError`` propagates.
 
     Args:
         value: what failed to encode.
         root: the name of ``value`` in the path.
         handles: whether objects that cannot cross by value would have become handles
             (so the culprit is elsewhere).
+        depth: how many containers enclose ``value`` in its message (1 for a
+            result: the message array).
     """
-    path, reason = _locate(value, root, handles)
-    return EncodeError(reason, path)
+    path = [root]
+    try:
+        reason = _shape_problem(value, path, depth) or _locate(value, path, _Probe(handles))
+    except MemoryError:
+        raise
+    except BaseException as exc:  # user code that fails again as we look: that is why
+        reason = f"{_type_name(value)} cannot cross: {_exception_text(exc)}"
+    return EncodeError(reason, _path_text(path))
 
 
-def _locate(value: Any, path: str, handles: bool) -> tuple[str, str]:
-    """Find the first part of ``value`` that cannot be encoded (the slow path, errors only)."""
+_CONTAINERS: Final = (list, tuple, dict)
+
+
+def _shape_problem(value: Any, path: list[str], depth: int) -> str | None:
+    """Why ``value`` cannot be packed at all, a cycle or too deep a nesting; ``path`` goes there.
+
+    Looks at containers only, depth first and without recursion, so a value
+    nested thousands of levels deep is refused as soon as it passes the limit.
+    """
+    if not isinstance(value, _CONTAINERS):
+        return None
+    if depth >= MAX_DEPTH:
+        return _TOO_DEEP
+    # The open containers, outermost first, each with the iterator over its children.
+    stack: list[tuple[Any, Iterator[tuple[Any, Any]]]] = [(value, _children(value))]
+    level = {id(value): 0}  # open container -> its index in the stack
+    while stack:
+        try:
+            found = _next_container(stack[-1][1])
+        except MemoryError:
+            raise
+        except BaseException as exc:  # a subclass's items() or __iter__, say
+            return f"{_type_name(stack[-1][0])} cannot cross: {_exception_text(exc)}"
+        if found is None:
+            done = stack.pop()[0]
+            del level[id(done)]
+            if stack:
+                path.pop()
+            continue
+        key, child = found
+        path.append(f"[{key}]" if type(key) is int else f"[{_short_repr(key)}]")
+        if id(child) in level:
+            up = len(stack) - level[id(child)]
+            levels = "1 level" if up == 1 else f"{up} levels"
+            return (
+                f"the value is cyclic: this {_type_name(child)} holds itself "
+                f"(it is the container {levels} up)"
+            )
+        if depth + len(stack) >= MAX_DEPTH:
+            return _TOO_DEEP
+        level[id(child)] = len(stack)
+        try:
+            stack.append((child, _children(child)))
+        except MemoryError:
+            raise
+        except BaseException as exc:
+            return f"{_type_name(child)} cannot cross: {_exception_text(exc)}"
+    return None
+
+
+_TOO_DEEP: Final = (
+    f"the value nests deeper than {MAX_DEPTH} levels (the message counts as one): "
+    "flatten it, or send it in parts"
+)
+
+
+def _next_container(children: Iterator[tuple[Any, Any]]) -> tuple[Any, Any] | None:
+    """The next (key, child) whose child is a container, or None when there is none left."""
+    for key, child in children:
+        if isinstance(child, _CONTAINERS):
+            return key, child
+    return None
+
+
+def _children(container: Any) -> Iterator[tuple[Any, Any]]:
+    """(index or key, item) of a list, tuple or dict."""
+    return iter(container.items()) if isinstance(container, dict) else enumerate(container)
+
+
+def _locate(value: Any, path: list[str], probe: _Probe) -> str:
+    """Why the first part of ``value`` that cannot be encoded fails; ``path`` is extended to it.
+
+    The value holds no cycle and nests within the limit (``_shape_problem``).
+    """
     if isinstance(value, msgpack.ExtType):
-        return path, (
-            "a raw msgpack.ExtType cannot cross: pyferry writes the extension types itself"
-        )
+        return "a raw msgpack.ExtType cannot cross: pyferry writes the extension types itself"
     if isinstance(value, (list, tuple)):
         for i, item in enumerate(value):
-            if not _encodes(item, handles):
-                return _locate(item, f"{path}[{i}]", handles)
+            if not probe.encodes(item):
+                path.append(f"[{i}]")
+                return _locate(item, path, probe)
     elif isinstance(value, dict):
         for key, item in value.items():
-            if not _encodes(key, handles):
-                reason = _locate(key, path, handles)[1]
-                return path, f"dict key {key!r}: {reason}"
-            if not _encodes(item, handles):
-                return _locate(item, f"{path}[{key!r}]", handles)
+            if not probe.encodes(key):
+                return f"dict key {_short_repr(key)}: {_locate(key, [], probe)}"
+            if not probe.encodes(item):
+                path.append(f"[{_short_repr(key)}]")
+                return _locate(item, path, probe)
     elif isinstance(value, int) and not _INT_MIN <= value <= _INT_MAX:
-        return path, f"int {value} does not fit in 64 bits"
+        return f"int {value} does not fit in 64 bits"
     try:
-        _Encoder(_DRY_RUN if handles else None).packer.pack(value)
+        probe.pack(value)
     except EncodeError as exc:
-        return path, exc.reason
-    except Exception as exc:  # msgpack's own TypeError/ValueError
-        return path, f"{qualname(type(value))} cannot cross: {exc}"
-    return path, "cannot cross"  # unreachable unless the value changed meanwhile
+        return exc.reason
+    except MemoryError:
+        raise
+    except BaseException as exc:  # msgpack's own TypeError/ValueError, or user code's
+        return f"{_type_name(value)} cannot cross: {_exception_text(exc)}"
+    return "cannot cross"  # unreachable unless the value changed meanwhile
 
 
-def _encodes(value: Any, handles: bool) -> bool:
-    enc = _Encoder(_DRY_RUN if handles else None)
+class _Probe:
+    """Packs parts of a value that failed, to find the one at fault; handles go nowhere."""
+
+    __slots__ = ("enc",)
+
+    # Items of these types always encode: the probe need not pack them (a long list of floats).
+    SIMPLE: Final = frozenset({float, bool, bytes, type(None)})
+
+    def __init__(self, handles: bool) -> None:
+        self.enc = _Encoder(_DRY_RUN if handles else None)
+
+    def pack(self, value: Any) -> bytes:
+        enc = self.enc
+        enc.exts = 0
+        enc.added = None
+        enc.buffers = []
+        return enc.packer.pack(value)
+
+    def encodes(self, value: Any) -> bool:
+        kind = type(value)
+        if kind in self.SIMPLE or (kind is int and _INT_MIN <= value <= _INT_MAX):
+            return True
+        try:
+            header = self.pack(value)
+        except MemoryError:
+            raise
+        except BaseException:
+            return False
+        return _EXT_MARKER.search(header) is None or _count_exts(header) == self.enc.exts
+
+
+# A path longer than this many steps shows its first and last few only.
+_PATH_STEPS_SHOWN = 8
+
+
+def _path_text(path: list[str]) -> str:
+    """``path`` as an expression, ``result[0][0]…[0]`` when it is long."""
+    if len(path) <= 1 + 2 * _PATH_STEPS_SHOWN:
+        return "".join(path)
+    hidden = len(path) - 1 - 2 * _PATH_STEPS_SHOWN
+    head, tail = path[: 1 + _PATH_STEPS_SHOWN], path[-_PATH_STEPS_SHOWN:]
+    return f"{''.join(head)}…({hidden} more)…{''.join(tail)}"
+
+
+def _type_name(value: Any) -> str:
+    return qualname(type(value))
+
+
+def _short_repr(value: Any, limit: int = 80) -> str:
+    """``repr(value)``, cut to ``limit`` characters; a placeholder if it raises."""
     try:
-        header = enc.packer.pack(value)
-    except Exception:
-        return False
-    return _EXT_MARKER.search(header) is None or _count_exts(header) == enc.exts
+        text = repr(value)
+    except MemoryError:
+        raise
+    except BaseException:
+        text = None
+    if not isinstance(text, str):
+        return f"<{_type_name(value)} with a failing __repr__>"
+    return text if len(text) <= limit else f"{text[: limit - 1]}…"
+
+
+def _exception_text(exc: BaseException) -> str:
+    """``Type: message`` of an exception met while encoding, whatever its ``__str__`` does."""
+    try:
+        message = str(exc)
+    except BaseException:
+        message = ""
+    name = type(exc).__qualname__
+    return f"{name}: {message}" if message else name
 
 
 def decode(

@@ -1,7 +1,10 @@
 """Exceptions as data: the error info a worker sends in an ERROR message.
 
 ``describe_exception`` turns an exception into its qualified type, message,
-traceback text, error code and cause chain; it never raises.
+traceback text, error code and cause chain; it never raises, and its text is
+always valid UTF-8 (a lone surrogate, as ``os.fsdecode`` makes of a file name
+that is not UTF-8, becomes ``\\udcff``): an error must never be lost because
+its message cannot be encoded.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from typing import Any
 from pyferry.codec import qualname
 from pyferry.errors import Cancelled, PyferryError, SerializationError
 
-__all__ = ["describe_exception"]
+__all__ = ["describe_briefly", "describe_exception", "utf8"]
 
 
 def describe_exception(exc: BaseException, *, skip_frames: int = 0) -> dict[str, Any]:
@@ -47,6 +50,25 @@ def describe_exception(exc: BaseException, *, skip_frames: int = 0) -> dict[str,
     return info
 
 
+def describe_briefly(exc: BaseException, limit: int = 1000) -> dict[str, Any]:
+    """The error info of ``exc`` without its traceback and chain, the message cut to ``limit``.
+
+    For an ERROR whose full info cannot be sent (larger than the frame limit,
+    say): the type and the start of the message still say what happened.
+    """
+    try:
+        message = str(exc)
+    except BaseException:
+        message = f"<unprintable {type(exc).__name__} object>"
+    return {
+        "type": _type_name(exc),
+        "message": utf8(message[:limit]),
+        "traceback": "",
+        "code": exc.code if isinstance(exc, (PyferryError, Cancelled)) else "PYFERRY_PYTHON",
+        "chain": [],
+    }
+
+
 def _one_exception(exc: BaseException, tb: Any) -> dict[str, Any]:
     try:
         message = str(exc)
@@ -57,14 +79,32 @@ def _one_exception(exc: BaseException, tb: Any) -> dict[str, Any]:
 
         text = "".join(traceback.format_exception(type(exc), exc, tb, chain=False))
     except BaseException:
-        text = f"{qualname(type(exc))}: {message}\n"
+        text = f"{_type_name(exc)}: {message}\n"
     info: dict[str, Any] = {
-        "type": qualname(type(exc)),
-        "message": message,
-        "traceback": text,
+        "type": _type_name(exc),
+        "message": utf8(message),
+        "traceback": utf8(text),
         "code": exc.code if isinstance(exc, (PyferryError, Cancelled)) else "PYFERRY_PYTHON",
     }
     if isinstance(exc, SerializationError) and exc.path:
-        info["path"] = exc.path
-        info["reason"] = exc.reason
+        info["path"] = utf8(exc.path)
+        info["reason"] = utf8(exc.reason)
     return info
+
+
+def _type_name(exc: BaseException) -> str:
+    try:
+        return utf8(qualname(type(exc)))
+    except BaseException:  # a class whose __module__ cannot be formatted
+        return type(exc).__name__
+
+
+def utf8(text: str) -> str:
+    """``text`` with what UTF-8 cannot hold (lone surrogates) backslash-escaped."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text

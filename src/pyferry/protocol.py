@@ -38,6 +38,7 @@ __all__ = [
     "KIND_NAMES",
     "MAGIC",
     "MAX_BUFFERS",
+    "MAX_DEPTH",
     "PREFIX_SIZE",
     "PROGRESS",
     "PROTOCOL_VERSION",
@@ -121,6 +122,8 @@ WORKER_KINDS: Final = frozenset(
 )
 
 MAX_BUFFERS: Final = 0xFFFF
+# Containers a message may nest, its own array counting as one (section 9).
+MAX_DEPTH: Final = 512
 
 
 class Limits:

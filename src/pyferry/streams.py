@@ -118,7 +118,7 @@ class Stream:
         self.produced = 0
         self.sent = 0
         self.closing: str | None = None
-        self.failure: EncodeError | None = None
+        self.failure: BaseException | None = None  # an item that could not be sent
         self.finished = False
         self.queued = False  # sync: a step is queued or running
         self.started = False  # async: the producer task runs
@@ -192,6 +192,9 @@ class Stream:
             header, buffers = self.host.encode_items(self.call, items)
         except EncodeError as exc:
             self._refuse(items, exc)
+            return
+        except MemoryError as exc:  # the batch did not fit in memory: the stream ends with it
+            self.failure = exc
             return
         self.host.write(header, buffers)
         self.sent += len(items)

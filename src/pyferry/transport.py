@@ -63,6 +63,11 @@ class Channel:
         return self._in
 
     @property
+    def fds(self) -> tuple[int, int]:
+        """The descriptors frames are read from and written to."""
+        return self._in, self._out
+
+    @property
     def buffered(self) -> bool:
         """Whether bytes of the next frame have been read already (no need to wait for them)."""
         return self._pos < len(self._buf)

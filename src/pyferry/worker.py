@@ -47,12 +47,12 @@ import types
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from pyferry import __version__, calls, cancel
+from pyferry import __version__, calls, cancel, forks
 from pyferry.aio import EventLoopThread
 from pyferry.callbacks import JSFunction, Waiter, cancelled_wait, js_error
 from pyferry.calls import MAIN, STREAM, TASK, Call
-from pyferry.codec import AsHandle, TargetHandle, decode, encode, explain, qualname
-from pyferry.errorinfo import describe_exception
+from pyferry.codec import AsHandle, TargetHandle, decode, encode, qualname
+from pyferry.errorinfo import describe_briefly, describe_exception
 from pyferry.errors import (
     Cancelled,
     DecodeError,
@@ -196,15 +196,13 @@ class Worker:
     def _error_frame(
         self, call_id: int, exc: BaseException, skip_frames: int = 0
     ) -> tuple[bytes, list[memoryview]]:
-        info = describe_exception(exc, skip_frames=skip_frames)
         try:
+            info = describe_exception(exc, skip_frames=skip_frames)
             return encode([ERROR, call_id, info], limit=self._limit)
-        except EncodeError:
-            # A traceback larger than the client's frame limit: the type and the
-            # start of the message still say what happened.
-            info = {k: info[k] for k in ("type", "code")}
-            info.update(message=_one_line(exc)[:1000], traceback="", chain=[])
-            return encode([ERROR, call_id, info], limit=self._limit)
+        except BaseException:
+            # A traceback larger than the client's frame limit, no memory left for
+            # it, ...: the error must still settle its call, with what can be sent.
+            return encode([ERROR, call_id, describe_briefly(exc)], limit=self._limit)
 
     def _finish(self, call: Call) -> None:
         """Mark ``call`` answered (its callbacks expire, its PROGRESS stops) before the answer."""
@@ -222,18 +220,19 @@ class Worker:
         try:
             header, buffers = encode(
                 [RESULT, call.id, AsHandle(value) if mode == "handle" else value],
-                handles=self._handles,
+                "result",
+                self._handles,
                 by_value=mode == "value",
                 limit=self._limit,
+                field=2,
             )
         except EncodeError as exc:
-            # A part of the result that cannot cross has a path; a whole-message
-            # problem (too large, too many arrays) is about the result as a whole.
-            if exc.path:
-                exc = explain(value, "result", handles=mode == "auto")
-            else:
-                exc = EncodeError(exc.reason, "result")
-            self._answer_error(call, exc)
+            # A whole-message problem (too large, too many arrays) has no path: it
+            # is about the result as a whole.
+            self._answer_error(call, exc if exc.path else EncodeError(exc.reason, "result"))
+            return
+        except MemoryError:
+            self._answer_error(call, _out_of_memory("the result", value))
             return
         self._finish(call)
         self._channel.write_frame(header, buffers)
@@ -273,12 +272,14 @@ class Worker:
         cid = next(self._cids)
         try:
             header, buffers = encode(
-                [CALLBACK, cid, callback_id, list(args)], handles=self._handles, limit=self._limit
+                [CALLBACK, cid, callback_id, list(args)],
+                "args",
+                self._handles,
+                limit=self._limit,
+                field=3,
             )
         except EncodeError as exc:
-            if exc.path:
-                raise explain(list(args), "args", handles=True) from None
-            raise EncodeError(exc.reason, "args") from None
+            raise (exc if exc.path else EncodeError(exc.reason, "args")) from None
         waiter = Waiter(running, main)
         self._waiters[cid] = waiter
         try:
@@ -314,14 +315,14 @@ class Worker:
                     call.id,
                     [AsHandle(x) for x in items] if mode == "handle" else items,
                 ],
-                handles=self._handles,
+                "",
+                self._handles,
                 by_value=mode == "value",
                 limit=self._limit,
+                field=2,
             )
-        except EncodeError as exc:
-            if not exc.path:
-                raise EncodeError(exc.reason) from None
-            raise explain(items, "", handles=mode == "auto") from None
+        except MemoryError:
+            raise _out_of_memory("stream items", items) from None
 
     @property
     def flusher(self) -> Flusher:
@@ -384,6 +385,7 @@ class Worker:
         if threading.current_thread() is threading.main_thread():
             cancel.install()
         self._main = threading.get_ident()  # the thread that runs calls
+        forks.install(self._channel.fds)
         calls.set_runtime(self)
         self._inbox.start()
         try:
@@ -443,6 +445,7 @@ class Worker:
         finally:
             calls._current.reset(token)
             stack.pop()
+        forks.leave_if_child(failure)
         if failure is not None:
             self._answer_error(call, failure, skip_frames=2)
         elif call.window:
@@ -466,6 +469,7 @@ class Worker:
         finally:
             calls._current.reset(token)
             stack.pop()
+        forks.leave_if_child()
 
     # -- tasks and streams -----------------------------------------------------------------
 
@@ -495,8 +499,10 @@ class Worker:
                 self._answer_error(call, _task_cancelled(call, exc), skip_frames=1)
                 return
             except BaseException as exc:
+                forks.leave_if_child(exc)
                 self._answer_error(call, exc, skip_frames=1)
                 return
+            forks.leave_if_child()
             if call.window:
                 self._start_stream(call, value, detached=True)
             else:
@@ -845,11 +851,9 @@ def _positive_id(message: list[Any], name: str) -> int:
     return ident
 
 
-def _one_line(exc: BaseException) -> str:
-    try:
-        return str(exc)
-    except BaseException:
-        return f"<unprintable {type(exc).__name__} object>"
+def _out_of_memory(what: str, value: Any) -> MemoryError:
+    """The MemoryError a call is answered with when its answer did not fit in memory."""
+    return MemoryError(f"out of memory while encoding {what} (a {qualname(type(value))})")
 
 
 def _peek_envelope(header: bytes) -> tuple[int | None, int | None]:
