@@ -93,7 +93,8 @@ export class WorkerCrashedError extends PyferryError {
 }
 brand(WorkerCrashedError, 'WorkerCrashedError', 'PYFERRY_WORKER_CRASHED')
 
-function likelyCause(signal) {
+// What a worker's death by `signal` most likely means, as a parenthesis for its error message.
+export function likelyCause(signal) {
   if (signal === 'SIGKILL') return ' (likely out of memory, or killed from outside)'
   if (signal === 'SIGSEGV' || signal === 'SIGBUS') return ' (a crash in native code)'
   if (signal === 'SIGABRT') return ' (an abort in native code)'

@@ -58,6 +58,7 @@ export class Pool {
   #lastStartFailure = null
   #full = false
   #closed = false
+  #keepAlive = null // a timer that never fires, ref'd while calls are queued; see #holdOpen
 
   constructor({ size, spawn, emit, maxQueue, maxCallsPerWorker, killGrace, pipeline }) {
     this.#size = size
@@ -107,6 +108,7 @@ export class Pool {
           `${waiting - 1} calls are already waiting (maxQueue is ${this.#maxQueue})`))
       }
       if (waiting > 0 && waiting >= this.#maxQueue) this.#full = true
+      this.#holdOpen()
     }
     if (job.timeout !== undefined) {
       job.timer = setTimeout(() => this.#abort(job, new TimeoutError(
@@ -138,7 +140,10 @@ export class Pool {
     const starting = this.#workers.filter((w) => w.state === 'starting' || w.state === 'ready')
     await Promise.all(starting.map((worker) => worker.info ?? new Promise((resolve, reject) => {
       worker.once('ready', resolve)
-      worker.exited.then(({ started, failure }) => { if (!started) reject(failure()) })
+      worker.exited.then(({ started, failure }) => {
+        // Ended by close() or destroy() (which kills it) before its handshake: no start failure.
+        if (!started) reject(this.#closed ? new PoolClosedError('this Python client was closed while it started') : failure())
+      })
     })))
     if (this.#closed) throw new PoolClosedError('this Python client was closed while it started')
     return this.info
@@ -182,6 +187,7 @@ export class Pool {
     for (const job of this.#takeQueued()) {
       this.#settle(job, new PoolClosedError('the Python client was closed before the call started'))
     }
+    this.#holdOpen()
     const timer = timeout === undefined ? null : setTimeout(() => {
       for (const worker of this.#workers) {
         for (const job of worker.jobs()) {
@@ -209,6 +215,7 @@ export class Pool {
     clearTimeout(this.#backoffTimer)
     const error = () => new PoolClosedError('the Python client was destroyed')
     for (const job of this.#takeQueued()) this.#settle(job, error())
+    this.#holdOpen()
     for (const worker of this.#workers) {
       for (const job of worker.jobs()) this.#settle(job, error())
       worker.kill()
@@ -234,6 +241,20 @@ export class Pool {
     let n = this.#queue.length
     for (const queue of this.#pinned.values()) n += queue.length
     return n
+  }
+
+  // A queued call keeps Node alive until it settles, whatever state the workers are in
+  // (dying, starting, backing off): a pending Promise alone would let Node exit with it
+  // unsettled. Workers hold Node only while they run calls or start (worker.js #setRef).
+  #holdOpen() {
+    if (this.#waiting() > 0) {
+      (this.#keepAlive ??= setInterval(() => {}, 2 ** 30)).ref()
+    } else if (this.#closed) {
+      clearInterval(this.#keepAlive)
+      this.#keepAlive = null
+    } else {
+      this.#keepAlive?.unref()
+    }
   }
 
   #pinnedOf(worker) {
@@ -310,6 +331,7 @@ export class Pool {
       this.#full = false
       this.#emit('drain')
     }
+    this.#holdOpen()
   }
 
   // No worker is free: queued calls go ahead to busy ones, a worker's own calls to it and
@@ -472,13 +494,16 @@ export class Pool {
       // Nobody can run the queued calls soon: fail them now rather than keep them waiting.
       this.#wanted = 0
       for (const job of this.#queue.splice(0)) this.#settle(job, failure())
+      this.#holdOpen()
       return
     }
     clearTimeout(this.#backoffTimer)
+    // Unref'd: queued calls hold Node open themselves (#holdOpen); an idle pool must not.
     this.#backoffTimer = setTimeout(() => {
       this.#grow()
       this.#dispatch()
     }, delay).unref()
+    this.#holdOpen()
   }
 
   // A timeout, an abort or close({ timeout }): a queued call is dropped, a running one is

@@ -21,7 +21,7 @@ import { EventEmitter, once } from 'node:events'
 import { Refs, decodeMessage, encodeAnswer, encodeMessage, markAhead, messageReady, peekEnvelope } from './codec.js'
 import {
   ProtocolError, PyferryError, SerializationError, VersionMismatchError, WorkerCrashedError, WorkerStartError,
-  fromErrorInfo,
+  fromErrorInfo, likelyCause,
 } from './errors.js'
 import { howToFix } from './find-python.js'
 import { HandleTable } from './handle.js'
@@ -254,10 +254,12 @@ export class Worker extends EventEmitter {
     }
   }
 
-  // The stream broke the protocol: fail what this worker holds and kill it.
+  // The stream broke the protocol: fail what this worker holds and kill it. Even when idle
+  // it holds Node open until it has exited: the pool replaces it then.
   #broken(error) {
     const Class = error instanceof ProtocolError ? error.constructor : ProtocolError
     this.#fail(() => new Class(error.message, { cause: error.cause ?? error }))
+    this.#setRef(true)
     this.#child.kill('SIGKILL')
   }
 
@@ -539,11 +541,16 @@ export class Worker extends EventEmitter {
     const pid = this.#child.pid
     let failure = this.#failure
     if (failure === null && !started) {
-      const how = signal ?? `code ${code}`
-      failure = () => new WorkerStartError(
-        `the Python worker exited during start-up (${how})` +
-          (stderr.length ? `:\n  ${stderr.join('\n  ')}` : '') + `\n${howToFix(this.#interpreter)}`,
-      )
+      const tail = stderr.length ? `:\n  ${stderr.join('\n  ')}` : ''
+      // Killed by a signal, it did start: installing anything would not help.
+      failure = signal
+        ? () => new WorkerStartError(
+          `the Python worker ${pid} was killed by ${signal} during start-up${likelyCause(signal)}${tail}\n` +
+            `Interpreter: ${this.#interpreter.command} (from ${this.#interpreter.source})`,
+        )
+        : () => new WorkerStartError(
+          `the Python worker exited during start-up (code ${code})${tail}\n${howToFix(this.#interpreter)}`,
+        )
     }
     failure ??= () => new WorkerCrashedError({ pid, exitCode: code, signal, stderr })
     const jobs = [...this.#pending.values()]
