@@ -131,15 +131,15 @@ def test_the_command_lines_spin_default_is_the_inboxs() -> None:
 def test_hello_versions_match_the_installed_distributions(name: str) -> None:
     from importlib import metadata
 
-    from pyferry.worker import _installed_version
+    from pyferry.hello import installed_version
 
-    assert _installed_version(name) == metadata.version(name)
+    assert installed_version(name) == metadata.version(name)
 
 
 def test_a_missing_distribution_has_no_version() -> None:
-    from pyferry.worker import _installed_version
+    from pyferry.hello import installed_version
 
-    assert _installed_version("pyferry_surely_not_installed") is None
+    assert installed_version("pyferry_surely_not_installed") is None
 
 
 def test_worker_start_up_imports_nothing_it_does_not_need() -> None:

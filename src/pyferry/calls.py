@@ -13,10 +13,22 @@ from __future__ import annotations
 import contextvars
 from typing import TYPE_CHECKING, Any, Protocol
 
+from pyferry.errors import SerializationError
+
 if TYPE_CHECKING:
     import asyncio
 
-__all__ = ["Call", "current_call", "progress", "worker_stats"]
+__all__ = [
+    "Call",
+    "context_call",
+    "current_call",
+    "enter",
+    "leave",
+    "progress",
+    "set_current",
+    "set_options",
+    "worker_stats",
+]
 
 # Where a call is: in the worker's queue, on the main thread, an asyncio task, a stream.
 QUEUED = 0
@@ -101,10 +113,35 @@ main_calls: list[Call] = []
 _runtime: Runtime | None = None
 
 
+def enter(call: Call) -> contextvars.Token[Call | None]:
+    """``call`` starts running on the main thread (a call, or a step of its stream).
+
+    Pair it with ``leave``: nested calls (a JS callback's) enter and leave in turn.
+    """
+    main_calls.append(call)
+    return _current.set(call)
+
+
+def leave(token: contextvars.Token[Call | None]) -> None:
+    """The main thread's innermost call stops running (see ``enter``)."""
+    _current.reset(token)
+    main_calls.pop()
+
+
+def set_current(call: Call) -> None:
+    """Make ``call`` the current call of this context (an asyncio task's, for its life)."""
+    _current.set(call)
+
+
 def set_runtime(runtime: Runtime | None) -> None:
     """Say which worker runs in this process (for ``worker_stats``)."""
     global _runtime
     _runtime = runtime
+
+
+def context_call() -> Call | None:
+    """The call of the calling context only (an asyncio task's, or None in a plain thread)."""
+    return _current.get()
 
 
 def current_call() -> Call | None:
@@ -161,3 +198,45 @@ def worker_stats() -> dict[str, int]:
     if _runtime is None:
         return {"handles": 0, "tasks": 0, "streams": 0}
     return _runtime.stats()
+
+
+_OPS = {"call": False, "get": True}
+_RESULTS = ("auto", "value", "handle")
+
+
+def set_options(call: Call, options: Any) -> None:
+    """Check a CALL's options and set them on ``call``.
+
+    A nil value for an option means its default, as an absent key does.
+
+    Raises:
+        SerializationError: options not a map, or a known option with a bad value.
+    """
+    if not isinstance(options, dict):
+        raise SerializationError(f"CALL options must be a map or nil, got {options!r:.100}")
+    op = options.get("op")
+    if op is not None and op not in _OPS:
+        raise SerializationError(f'option "op" must be "call" or "get", got {op!r:.100}')
+    result = options.get("result")
+    if result is not None and result not in _RESULTS:
+        raise SerializationError(
+            f'option "result" must be "auto", "value" or "handle", got {result!r:.100}'
+        )
+    window = options.get("stream")
+    if window is not None and (type(window) is not int or window < 1):
+        raise SerializationError(
+            f'option "stream" must be an integer of at least 1 (the window), got {window!r:.100}'
+        )
+    progress = options.get("progress")
+    if progress is not None and type(progress) is not bool:
+        raise SerializationError(f'option "progress" must be true or false, got {progress!r:.100}')
+    ahead = options.get("ahead")
+    if ahead is not None and type(ahead) is not bool:
+        raise SerializationError(f'option "ahead" must be true or false, got {ahead!r:.100}')
+    if op == "get" and (call.args or call.kwargs):
+        raise SerializationError('option "op": "get" takes no args and no kwargs')
+    call.op_get = op == "get"
+    call.result = result or "auto"
+    call.window = window or 0
+    call.progress = bool(progress)
+    call.ahead = bool(ahead)

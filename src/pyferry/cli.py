@@ -167,7 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.pop("command") == "version":
             import json
 
-            from pyferry.worker import hello_info
+            from pyferry.hello import hello_info
 
             print(json.dumps(hello_info()))
             return 0

@@ -71,6 +71,7 @@ __all__ = [
     "decode",
     "encode",
     "explain",
+    "peek_envelope",
     "qualname",
 ]
 
@@ -1024,3 +1025,19 @@ def _decode_array(data: bytes, buffers: list[Any]) -> Any:
         )
     flat = buf.view(dtype) if isinstance(buf, np.ndarray) else np.frombuffer(buf, dtype)
     return flat.reshape(shape)
+
+
+def peek_envelope(header: bytes) -> tuple[int | None, int | None]:
+    """The kind and id of a message whose body could not be decoded, if its envelope is intact."""
+    try:
+        unpacker = msgpack.Unpacker(raw=False, max_buffer_size=max(len(header), 1))
+        unpacker.feed(header)
+        if unpacker.read_array_header() < 2:
+            return None, None
+        kind = unpacker.unpack()
+        ident = unpacker.unpack()
+    except Exception:
+        return None, None
+    if type(kind) is not int or type(ident) is not int or ident <= 0:
+        return None, None
+    return kind, ident

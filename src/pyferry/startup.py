@@ -134,7 +134,7 @@ def main(
         return 0  # the client went away before the handshake finished
     except (ProtocolError, DecodeError) as exc:
         with contextlib.suppress(OSError):
-            worker._send_error(0, exc)
+            worker.send_error(0, exc)
         print(f"pyferry worker: {exc}", file=sys.stderr)
         return 2
     worker.serve()

@@ -30,15 +30,18 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from pyferry import calls
+from pyferry import calls, forks
 from pyferry.calls import Call
 from pyferry.cancel import user_code_boundary
-from pyferry.errors import Cancelled, EncodeError
+from pyferry.codec import qualname
+from pyferry.errors import Cancelled, EncodeError, TargetError
 
 if TYPE_CHECKING:
     import asyncio  # the async parts run on the event loop, which imports it (pyferry.aio)
 
-__all__ = ["BATCH_ITEMS", "MAX_AGE", "Flusher", "Stream"]
+    from pyferry.replies import Replies
+
+__all__ = ["BATCH_ITEMS", "MAX_AGE", "Flusher", "Stream", "start_stream"]
 
 BATCH_ITEMS = 256
 MAX_AGE = 0.002  # seconds an item may wait in a batch
@@ -50,21 +53,16 @@ CANCEL = "cancel"
 
 
 class StreamHost(Protocol):
-    """What a stream needs from its worker."""
+    """What a stream needs from the backend that runs it."""
 
     @property
     def flusher(self) -> Flusher:
         """The flusher thread's queue (made when the first stream needs it)."""
         ...
 
-    def encode_items(self, call: Call, items: list[Any]) -> tuple[bytes, list[memoryview]]:
-        """Encode ``[STREAM_ITEMS, id, items]``; an EncodeError's path starts at ``[i]``."""
-        ...
-
-    def write(self, header: bytes, buffers: list[memoryview]) -> None: ...
-
-    def finish_stream(self, stream: Stream, error: BaseException | None, skip: int) -> None:
-        """Answer the stream's call: STREAM_END, or ERROR with ``error``."""
+    @property
+    def replies(self) -> Replies:
+        """Where the stream's items and answer go."""
         ...
 
     def requeue(self, stream: Stream) -> None:
@@ -76,6 +74,44 @@ class StreamHost(Protocol):
     def call_soon(self, func: Callable[..., Any], *args: Any) -> None:
         """Run ``func(*args)`` on the event loop."""
         ...
+
+
+def start_stream(host: StreamHost, call: Call, value: Any, *, detached: bool = False) -> None:
+    """Stream the items of ``value``, the answer of ``call``, after a DETACHED (section 3.4).
+
+    Args:
+        host: the backend that runs the call.
+        call: a call that asked for a stream.
+        value: what its target returned (or its awaitable gave).
+        detached: DETACHED was sent already (the call ran as a task).
+    """
+    try:
+        if hasattr(type(value), "__aiter__"):
+            iterator, is_async = aiter(value), True
+        else:
+            iterator, is_async = iter(value), False
+    except TypeError:
+        host.replies.error(
+            call,
+            TargetError(
+                f"call {call.id} asked for a stream, but its answer, a "
+                f"{qualname(type(value))}, is neither iterable nor async iterable"
+            ),
+        )
+        return
+    except BaseException as exc:
+        host.replies.error(call, exc)
+        return
+    stream = Stream(host, call, iterator, is_async)
+    call.stream = stream
+    call.where = calls.STREAM
+    if not detached:
+        host.replies.detached(call)
+    if is_async:
+        host.call_soon(stream.start_async)
+    else:
+        stream.queued = True
+        host.requeue(stream)
 
 
 @user_code_boundary
@@ -189,14 +225,14 @@ class Stream:
         if self.failure is not None:
             return
         try:
-            header, buffers = self.host.encode_items(self.call, items)
+            header, buffers = self.host.replies.items(self.call, items)
         except EncodeError as exc:
             self._refuse(items, exc)
             return
         except MemoryError as exc:  # the batch did not fit in memory: the stream ends with it
             self.failure = exc
             return
-        self.host.write(header, buffers)
+        self.host.replies.write(header, buffers)
         self.sent += len(items)
 
     def _refuse(self, items: list[Any], exc: EncodeError) -> None:
@@ -225,7 +261,7 @@ class Stream:
             self.finished = True
             if self.failure is not None:
                 error, skip = self.failure, 0  # it concerns an earlier item
-        self.host.finish_stream(self, error, skip)
+        self.host.replies.end_stream(self.call, error, skip)
 
     def _stopping(self) -> bool:
         if self.closing is None:  # cancelled or closed before the stream existed
@@ -237,8 +273,19 @@ class Stream:
 
     # -- a sync iterator, on the main thread -----------------------------------------
 
+    def run(self) -> None:
+        """The main-thread job of a sync stream: its next step, in its call's context."""
+        if self.finished:
+            return
+        token = calls.enter(self.call)
+        try:
+            self.step()
+        finally:
+            calls.leave(token)
+        forks.leave_if_child()
+
     def step(self) -> None:
-        """Advance a sync iterator for a while (a main-thread job; the worker sets the call)."""
+        """Advance a sync iterator for a while (in its call's context, see ``run``)."""
         deadline = time.monotonic() + _SLICE
         host = self.host
         while True:
@@ -303,7 +350,7 @@ class Stream:
         import asyncio
 
         self.started = True
-        calls._current.set(self.call)
+        calls.set_current(self.call)
         self.credit = credit = asyncio.Event()
         iterator = self.iterator
         try:
