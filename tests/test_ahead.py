@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pyferry.codec import CallbackRef
 from pyferry.protocol import CALL, CALLBACK, CALLBACK_RESULT, RESULT, WITHDRAW, WITHDRAWN
+from pyferry.refs import CallbackRef
 
 from conftest import WorkerProcess
 

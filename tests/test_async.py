@@ -6,8 +6,8 @@ import select
 import time
 from pathlib import Path
 
-from pyferry.codec import CallbackRef, HandleRef
 from pyferry.protocol import CANCEL, DETACHED, ERROR, RESULT
+from pyferry.refs import CallbackRef, HandleRef
 
 from conftest import WorkerProcess
 

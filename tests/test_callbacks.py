@@ -10,8 +10,8 @@ import select
 from pathlib import Path
 from typing import Any
 
-from pyferry.codec import CallbackRef, HandleRef
 from pyferry.protocol import CALL, CALLBACK, CALLBACK_ERROR, CALLBACK_RESULT, CANCEL, ERROR, RESULT
+from pyferry.refs import CallbackRef, HandleRef
 
 from conftest import WorkerProcess
 

@@ -13,8 +13,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from pyferry.codec import DTYPES, decode, encode
+from pyferry.codec import decode, encode
 from pyferry.errors import DecodeError, EncodeError, ProtocolError
+from pyferry.ndarray import DTYPES
 
 
 def roundtrip(value: Any) -> Any:

@@ -17,11 +17,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from pyferry.codec import HandleRef, decode, encode, explain
+from pyferry.codec import decode, encode
 from pyferry.errorinfo import describe_briefly, describe_exception
 from pyferry.errors import EncodeError
+from pyferry.explain import explain
 from pyferry.handles import HandleTable
 from pyferry.protocol import ERROR, RESULT
+from pyferry.refs import HandleRef
 
 from conftest import ROOT, WorkerProcess
 

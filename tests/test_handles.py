@@ -10,9 +10,10 @@ from typing import Any
 import msgpack
 import pytest
 
-from pyferry.codec import CallbackRef, HandleRef, decode, encode
+from pyferry.codec import decode, encode
 from pyferry.errors import DecodeError, EncodeError, HandleError
 from pyferry.protocol import CALL, ERROR, RELEASE, RESULT
+from pyferry.refs import CallbackRef, HandleRef
 
 from conftest import FIXTURES, WorkerProcess
 

@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from pyferry.codec import CallbackRef
 from pyferry.protocol import CALL, CALLBACK, CALLBACK_RESULT, DETACHED, RESULT
+from pyferry.refs import CallbackRef
 
 from conftest import WorkerProcess
 

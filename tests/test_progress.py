@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 import pyferry
-from pyferry.codec import CallbackRef
 from pyferry.protocol import CALLBACK, CALLBACK_RESULT, DETACHED, PROGRESS, RESULT
+from pyferry.refs import CallbackRef
 
 from conftest import WorkerProcess
 

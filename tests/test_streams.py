@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 
-from pyferry.codec import CallbackRef, HandleRef
 from pyferry.protocol import (
     CALLBACK,
     CALLBACK_RESULT,
@@ -25,6 +24,7 @@ from pyferry.protocol import (
     STREAM_END,
     STREAM_ITEMS,
 )
+from pyferry.refs import CallbackRef, HandleRef
 
 from conftest import WorkerProcess
 

@@ -18,8 +18,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from pyferry.codec import TIME_UNITS, decode, encode
+from pyferry.codec import decode, encode
 from pyferry.errors import DecodeError, EncodeError
+from pyferry.ndarray import TIME_UNITS
 from pyferry.protocol import ERROR
 
 from conftest import WorkerProcess

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from pyferry.codec import CallbackRef, HandleRef, TargetHandle, decode, encode
+from pyferry.codec import decode, encode
 from pyferry.errors import DecodeError, ProtocolError
 from pyferry.protocol import (
     CALL,
@@ -41,6 +41,7 @@ from pyferry.protocol import (
     parse_lengths,
     parse_prefix,
 )
+from pyferry.refs import CallbackRef, HandleRef, TargetHandle
 from pyferry.transport import Channel
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -32,7 +32,7 @@ from typing import Any, NamedTuple
 import msgpack
 import numpy as np
 
-from pyferry.codec import AsHandle, CallbackRef, HandleRef, HandleSink, decode, encode, explain
+from pyferry.codec import decode, encode
 from pyferry.errorinfo import describe_exception
 from pyferry.errors import (
     CallbackExpiredError,
@@ -41,6 +41,7 @@ from pyferry.errors import (
     ProtocolError,
     TargetNotFoundError,
 )
+from pyferry.explain import explain
 from pyferry.protocol import (
     CALL,
     CALLBACK,
@@ -61,6 +62,7 @@ from pyferry.protocol import (
     WITHDRAWN,
     pack_prefix,
 )
+from pyferry.refs import AsHandle, CallbackRef, HandleRef, HandleSink
 
 HERE = Path(__file__).resolve().parent
 CALL_ID = 7

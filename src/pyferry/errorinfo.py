@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from pyferry.codec import qualname
 from pyferry.errors import Cancelled, PyferryError, SerializationError
+from pyferry.refs import qualname
 
 __all__ = ["describe_briefly", "describe_exception", "utf8"]
 

@@ -34,6 +34,14 @@ __all__ = [
     "CLIENT_KINDS",
     "DETACHED",
     "ERROR",
+    "EXT_ARROW",
+    "EXT_CALLBACK",
+    "EXT_COMPLEX",
+    "EXT_HANDLE",
+    "EXT_NAMES",
+    "EXT_NDARRAY",
+    "EXT_TIMESTAMP",
+    "FIELD_ROLES",
     "HELLO",
     "KIND_NAMES",
     "MAGIC",
@@ -44,6 +52,9 @@ __all__ = [
     "PROTOCOL_VERSION",
     "RELEASE",
     "RESULT",
+    "ROLE_ARGS",
+    "ROLE_TARGET",
+    "ROLE_VALUE",
     "STREAM_CLOSE",
     "STREAM_CREDIT",
     "STREAM_END",
@@ -120,6 +131,30 @@ CLIENT_KINDS: Final = frozenset(
 WORKER_KINDS: Final = frozenset(
     {RESULT, ERROR, CALLBACK, STREAM_ITEMS, STREAM_END, PROGRESS, DETACHED, WITHDRAWN}
 )
+
+# Roles: what a HANDLE or CALLBACK means where it stands (section 5.7), for the
+# worker's decode. By default (ROLE_VALUE) a HANDLE is its object and a CALLBACK is
+# refused; FIELD_ROLES names the fields, by message kind, where they mean more.
+ROLE_VALUE: Final = 1
+ROLE_TARGET: Final = 2  # a CALL's target: a HANDLE is the object to call into
+ROLE_ARGS: Final = 3  # a CALL's args and kwargs: a CALLBACK is a callable
+FIELD_ROLES: Final = {CALL: {2: ROLE_TARGET, 3: ROLE_ARGS, 4: ROLE_ARGS}}
+
+# Extension types (section 5): pyferry's own, and MessagePack's timestamp.
+EXT_TIMESTAMP: Final = -1
+EXT_NDARRAY: Final = 1
+EXT_COMPLEX: Final = 2
+EXT_HANDLE: Final = 3
+EXT_CALLBACK: Final = 4
+EXT_ARROW: Final = 5
+EXT_NAMES: Final = {
+    EXT_TIMESTAMP: "TIMESTAMP",
+    EXT_NDARRAY: "NDARRAY",
+    EXT_COMPLEX: "COMPLEX",
+    EXT_HANDLE: "HANDLE",
+    EXT_CALLBACK: "CALLBACK",
+    EXT_ARROW: "ARROW",
+}
 
 MAX_BUFFERS: Final = 0xFFFF
 # Containers a message may nest, its own array counting as one (section 9).

@@ -15,11 +15,12 @@ import threading
 from typing import Any
 
 from pyferry.calls import Call
-from pyferry.codec import AsHandle, encode, qualname
+from pyferry.codec import encode
 from pyferry.errorinfo import describe_briefly, describe_exception
 from pyferry.errors import EncodeError
 from pyferry.handles import HandleTable
 from pyferry.protocol import DETACHED, ERROR, PROGRESS, RESULT, STREAM_END, STREAM_ITEMS
+from pyferry.refs import AsHandle, qualname
 from pyferry.transport import Channel
 
 __all__ = ["Replies"]

@@ -33,8 +33,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from pyferry import calls, forks
 from pyferry.calls import Call
 from pyferry.cancel import user_code_boundary
-from pyferry.codec import qualname
 from pyferry.errors import Cancelled, EncodeError, TargetError
+from pyferry.refs import qualname
 
 if TYPE_CHECKING:
     import asyncio  # the async parts run on the event loop, which imports it (pyferry.aio)

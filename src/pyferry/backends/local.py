@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING, Any
 from pyferry import calls, cancel, forks
 from pyferry.aio import EventLoopThread
 from pyferry.calls import MAIN, STREAM, TASK, Call
-from pyferry.codec import TargetHandle, qualname
 from pyferry.errors import Cancelled, TargetError
 from pyferry.inbox import Inbox
+from pyferry.refs import TargetHandle, qualname
 from pyferry.replies import Replies
 from pyferry.targets import Resolver
 
