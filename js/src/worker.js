@@ -1,7 +1,7 @@
 // One Python worker process: spawn, handshake, calls in flight, output lines, exit.
 //
 // The protocol runs over the child's descriptor 3, a socket pair that libuv
-// creates for a 'pipe' stdio entry. Descriptors 1 and 2 carry what Python code
+// creates for a 'pipe' stdio entry (framed by transport.js). Descriptors 1 and 2 carry what Python code
 // prints; they never carry frames. Descriptor 0 is /dev/null.
 //
 // A Worker knows nothing of queues, timeouts or retries: the pool (pool.js)
@@ -27,9 +27,10 @@ import { howToFix } from './find-python.js'
 import { HandleTable } from './handle.js'
 import { forEachLine } from './lines.js'
 import {
-  CALLBACK, CALLBACK_ERROR, CALLBACK_RESULT, CANCEL, DETACHED, ERROR, FrameReader, HELLO, PROGRESS, PROTOCOL_VERSION,
+  CALLBACK, CALLBACK_ERROR, CALLBACK_RESULT, CANCEL, DETACHED, ERROR, HELLO, PROGRESS, PROTOCOL_VERSION,
   RELEASE, RESULT, STREAM_CLOSE, STREAM_CREDIT, STREAM_END, STREAM_ITEMS, WITHDRAW, WITHDRAWN, messageBytes,
 } from './protocol.js'
+import { Transport } from './transport.js'
 
 // While a JS callback runs: { worker, active }. Calls made in it go to that worker (pool.js).
 const callbackContext = new AsyncLocalStorage()
@@ -54,7 +55,7 @@ const KILL_AFTER_EOF_MS = 5000
 
 export class Worker extends EventEmitter {
   #child
-  #socket
+  #transport
   #pending = new Map() // call id -> job
   #held = null // frames waiting behind a message whose Arrow tables are still loading
   #attached = 0 // pending calls not DETACHED: they hold the main thread
@@ -65,7 +66,6 @@ export class Worker extends EventEmitter {
   #state = 'starting' // starting -> ready -> closing -> exited
   #failure = null // makes the error for the calls this worker still holds, once it failed
   #killed = false
-  #corked = false // the socket is corked until the next tick; see #write
   #interpreter
   #exited
   #killTimer = null
@@ -86,7 +86,6 @@ export class Worker extends EventEmitter {
       stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
       windowsHide: true,
     })
-    this.#socket = this.#child.stdio[3]
     this.#exited = new Promise((resolve) => this.once('exit', resolve))
     this.handles = new HandleTable({
       pid: this.#child.pid,
@@ -97,16 +96,11 @@ export class Worker extends EventEmitter {
     })
     this.#decodeContext = { handle: (id, type, repr) => this.handles.adopt(id, type, repr) }
 
-    const reader = new FrameReader((header, buffers) => this.#onFrame(header, buffers), { maxMessageBytes })
-    this.#socket.on('data', (chunk) => {
-      if (this.#failure || this.#killed) return // it is being killed; nothing it sends counts
-      try {
-        reader.push(chunk)
-      } catch (error) {
-        this.#broken(error)
-      }
+    this.#transport = new Transport(this.#child.stdio[3], {
+      onFrame: (header, buffers) => this.#onFrame(header, buffers),
+      onBroken: (error) => this.#broken(error),
+      maxMessageBytes,
     })
-    this.#socket.on('error', () => {}) // EPIPE after a crash: the exit handler reports it
     forEachLine(this.#child.stdout, (line) => this.emit('stdout', line))
     forEachLine(this.#child.stderr, (line) => {
       this.#stderrTail.push(line.length > STDERR_TAIL_LINE_CHARS ? `${line.slice(0, STDERR_TAIL_LINE_CHARS)}…` : line)
@@ -203,7 +197,7 @@ export class Worker extends EventEmitter {
   }
 
   #writable() {
-    return this.#state !== 'exited' && this.#socket.writable
+    return this.#state !== 'exited' && this.#transport.writable
   }
 
   #release(ids) {
@@ -215,7 +209,7 @@ export class Worker extends EventEmitter {
   close() {
     if (this.#state === 'exited' || this.#state === 'closing') return this.#exited
     this.#state = 'closing'
-    this.#socket.end()
+    this.#transport.end()
     this.#setRef(true)
     this.#killTimer = setTimeout(() => this.#child.kill('SIGKILL'), KILL_AFTER_EOF_MS)
     return this.#exited
@@ -224,6 +218,7 @@ export class Worker extends EventEmitter {
   // Kill the process now (SIGKILL); the exit reports the calls it holds as crashed.
   kill() {
     this.#killed = true
+    this.#transport.ignoreInput() // it is being killed; nothing it sends counts
     if (this.#state !== 'exited') {
       this.#setRef(true) // whoever kills it waits for the exit
       this.#child.kill('SIGKILL')
@@ -231,24 +226,14 @@ export class Worker extends EventEmitter {
     return this.#exited
   }
 
-  // Messages written in one turn of the event loop leave in one writev: the socket stays
-  // corked until the current callback and its microtasks are done (process.nextTick), so
-  // calls made together (or made by the continuations of replies read together) share a
-  // system call. end() uncorks, so nothing corked is lost when the channel closes.
+  // Messages written in one turn of the event loop leave in one writev (transport.js).
   #write(chunks) {
-    if (!this.#corked) {
-      this.#corked = true
-      this.#socket.cork()
-      process.nextTick(() => {
-        this.#corked = false
-        this.#socket.uncork()
-      })
-    }
-    for (const chunk of chunks) this.#socket.write(chunk)
+    this.#transport.write(chunks)
   }
 
   #setRef(on) {
-    for (const handle of [this.#child, this.#socket, this.#child.stdout, this.#child.stderr]) {
+    this.#transport.ref(on)
+    for (const handle of [this.#child, this.#child.stdout, this.#child.stderr]) {
       if (on) handle.ref?.()
       else handle.unref?.()
     }
@@ -506,6 +491,7 @@ export class Worker extends EventEmitter {
   // `makeError` builds a fresh error per call, so that each caller's stack is its own.
   #fail(makeError) {
     this.#failure ??= makeError
+    this.#transport.ignoreInput() // nothing it sends counts any more
   }
 
   #onSpawnError(error) {
@@ -521,10 +507,13 @@ export class Worker extends EventEmitter {
     // 'exit' can come before the last bytes the process wrote: let its replies
     // (calls that did finish) and its last stderr lines (a traceback, faulthandler's
     // dump) arrive first. A grandchild holding stderr open must not stall this, hence the bound.
-    const streams = [this.#socket, this.#child.stderr].filter((s) => !s.readableEnded && !s.destroyed)
-    if (streams.length) {
+    const stderr = this.#child.stderr
+    const ends = [this.#transport.readEnd()]
+    if (!stderr.readableEnded && !stderr.destroyed) ends.push(once(stderr, 'end').catch(() => {}))
+    const pending = ends.filter((end) => end !== null)
+    if (pending.length) {
       await Promise.race([
-        Promise.all(streams.map((s) => once(s, 'end').catch(() => {}))),
+        Promise.all(pending),
         new Promise((resolve) => setTimeout(resolve, DRAIN_AFTER_EXIT_MS).unref()),
       ])
     }
