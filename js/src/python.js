@@ -7,6 +7,7 @@
 
 import { availableParallelism } from 'node:os'
 import { EventEmitter } from 'node:events'
+import { currentCallback } from './callback-server.js'
 import { Kwargs, Refs, encodeCall } from './codec.js'
 import { PyferryError, SerializationError } from './errors.js'
 import { findPython } from './find-python.js'
@@ -15,7 +16,7 @@ import { Pool } from './pool.js'
 import { CALL, DEFAULT_MAX_MESSAGE_BYTES, messageBytes } from './protocol.js'
 import { moduleProxy } from './proxy.js'
 import { DEFAULT_WINDOW, PyStream } from './stream.js'
-import { Worker, currentCallback } from './worker.js'
+import { Worker } from './worker.js'
 
 const MAX_TIMER_MS = 2 ** 31 - 1
 const PLAIN_CALL = Object.freeze({}) // the wire options call() implies: none

@@ -1,50 +1,35 @@
 // One Python worker process: spawn, handshake, calls in flight, output lines, exit.
 //
-// The protocol runs over the child's descriptor 3, a socket pair that libuv
-// creates for a 'pipe' stdio entry (framed by transport.js). Descriptors 1 and 2 carry what Python code
-// prints; they never carry frames. Descriptor 0 is /dev/null.
+// The protocol runs over the child's descriptor 3, a socket pair that libuv creates
+// for a 'pipe' stdio entry, framed by transport.js. Descriptors 1 and 2 carry what
+// Python code prints; they never carry frames. Descriptor 0 is /dev/null.
 //
 // A Worker knows nothing of queues, timeouts or retries: the pool (pool.js)
 // decides what to send and what a failure means for each call. The worker
 // reports replies and, once the process is gone, how it ended and which calls
 // it still held.
 //
-// Besides replies it serves what the worker asks of the client while a call runs:
-// CALLBACKs (a JS function passed in the call's arguments, run in an
-// AsyncLocalStorage context naming this worker, so that the calls it makes come
-// back here), and it hands STREAM_ITEMS, PROGRESS and DETACHED to the job they
-// belong to. A call holds the worker (`busy`) until it is answered or DETACHED.
+// Besides replies it hands CALLBACKs (a JS function passed in the call's arguments)
+// to its CallbackServer (callback-server.js), and STREAM_ITEMS, PROGRESS and DETACHED
+// to the job they belong to. A call holds the worker (`busy`) until it is answered or
+// DETACHED.
 
-import { AsyncLocalStorage } from 'node:async_hooks'
 import { spawn } from 'node:child_process'
 import { EventEmitter, once } from 'node:events'
-import { Refs, decodeMessage, encodeAnswer, encodeMessage, markAhead, messageReady, peekEnvelope } from './codec.js'
+import { CallbackServer } from './callback-server.js'
+import { decodeMessage, encodeMessage, markAhead, messageReady, peekEnvelope } from './codec.js'
 import {
-  ProtocolError, PyferryError, SerializationError, VersionMismatchError, WorkerCrashedError, WorkerStartError,
+  ProtocolError, SerializationError, VersionMismatchError, WorkerCrashedError, WorkerStartError,
   fromErrorInfo, likelyCause,
 } from './errors.js'
 import { howToFix } from './find-python.js'
 import { HandleTable } from './handle.js'
 import { forEachLine } from './lines.js'
 import {
-  CALLBACK, CALLBACK_ERROR, CALLBACK_RESULT, CANCEL, DETACHED, ERROR, HELLO, PROGRESS, PROTOCOL_VERSION,
-  RELEASE, RESULT, STREAM_CLOSE, STREAM_CREDIT, STREAM_END, STREAM_ITEMS, WITHDRAW, WITHDRAWN, messageBytes,
+  CALLBACK, CANCEL, DETACHED, ERROR, HELLO, PROGRESS, PROTOCOL_VERSION, RELEASE, RESULT, STREAM_CLOSE,
+  STREAM_CREDIT, STREAM_END, STREAM_ITEMS, WITHDRAW, WITHDRAWN,
 } from './protocol.js'
 import { Transport } from './transport.js'
-
-// While a JS callback runs: { worker, active }. Calls made in it go to that worker (pool.js).
-const callbackContext = new AsyncLocalStorage()
-let runningCallbacks = 0 // JS callbacks of any worker whose context is active
-
-// The callback context a call is made in ({ worker, active }), or undefined outside any.
-export function currentCallback() {
-  if (runningCallbacks > 0) return callbackContext.getStore()
-  // No callback runs, so no context could be active. While enabled, the AsyncLocalStorage
-  // has Node (20, 22) run a hook for every promise made: ~2 µs more Node CPU for each
-  // small call after the first callback. Disable it until the next callback's run().
-  callbackContext.disable()
-  return undefined
-}
 
 const STDERR_TAIL_LINES = 40
 const STDERR_TAIL_LINE_CHARS = 2000
@@ -60,7 +45,7 @@ export class Worker extends EventEmitter {
   #held = null // frames waiting behind a message whose Arrow tables are still loading
   #attached = 0 // pending calls not DETACHED: they hold the main thread
   #ahead = 0 // pending calls sent ahead (protocol section 3.7), neither answered nor DETACHED
-  #callbacks = new Map() // callback id -> function, for the calls in flight
+  #callbacks // the CallbackServer running the JS functions of the calls in flight
   #stderrTail = []
   #hello = null
   #state = 'starting' // starting -> ready -> closing -> exited
@@ -70,7 +55,6 @@ export class Worker extends EventEmitter {
   #exited
   #killTimer = null
   #decodeContext
-  #maxMessageBytes
   calls = 0 // answers received (RESULT, ERROR, STREAM_END): what maxCallsPerWorker counts
   frames = 0 // frames received
 
@@ -79,7 +63,6 @@ export class Worker extends EventEmitter {
   constructor({ interpreter, args, cwd, env, maxMessageBytes, client }) {
     super()
     this.#interpreter = interpreter
-    this.#maxMessageBytes = maxMessageBytes
     this.#child = spawn(interpreter.command, ['-m', 'pyferry', 'worker', ...args], {
       cwd,
       env,
@@ -95,6 +78,14 @@ export class Worker extends EventEmitter {
       onEmpty: () => this.emit('unpinned'),
     })
     this.#decodeContext = { handle: (id, type, repr) => this.handles.adopt(id, type, repr) }
+    this.#callbacks = new CallbackServer({
+      worker: this,
+      handles: this.handles,
+      send: (chunks) => {
+        if (this.#writable()) this.#write(chunks)
+      },
+      maxMessageBytes,
+    })
 
     this.#transport = new Transport(this.#child.stdio[3], {
       onFrame: (header, buffers) => this.#onFrame(header, buffers),
@@ -167,7 +158,7 @@ export class Worker extends EventEmitter {
     job.ahead = ahead
     this.#attached++
     if (ahead) this.#ahead++
-    if (job.callbacks) for (const [id, fn] of job.callbacks) this.#callbacks.set(id, fn)
+    if (job.callbacks) this.#callbacks.add(job.callbacks)
     if (this.#pending.size === 1) this.#setRef(true)
     this.#write(ahead ? markAhead(job.chunks) : job.chunks)
   }
@@ -295,7 +286,7 @@ export class Worker extends EventEmitter {
     if (error instanceof ProtocolError) throw error
     const [kind, id] = peekEnvelope(header) ?? []
     if (kind === CALLBACK && Number.isSafeInteger(id) && id > 0) {
-      this.#answerError(id, errorInfo(error, codeOf(error)))
+      this.#callbacks.refuse(id, error)
       return
     }
     const job = kind === RESULT || kind === ERROR || kind === STREAM_ITEMS ? this.#pending.get(id) : undefined
@@ -329,7 +320,7 @@ export class Worker extends EventEmitter {
       case WITHDRAWN:
         return this.#onWithdrawn(this.#job(id, 'WITHDRAWN'))
       case CALLBACK:
-        return this.#onCallback(id, body, message[3])
+        return this.#callbacks.call(id, body, message[3])
       default:
         throw new ProtocolError(`unexpected message kind ${kind}`)
     }
@@ -363,7 +354,7 @@ export class Worker extends EventEmitter {
   #forget(job) {
     this.#pending.delete(job.id)
     if (!job.detached) this.#letGo(job)
-    if (job.callbacks) for (const id of job.callbacks.keys()) this.#callbacks.delete(id)
+    if (job.callbacks) this.#callbacks.remove(job.callbacks)
     if (this.#pending.size === 0 && this.#state !== 'closing') this.#setRef(false)
   }
 
@@ -405,69 +396,6 @@ export class Worker extends EventEmitter {
     this.#letGo(job)
     if (job.closeOnDetach) this.closeStream(job) // return() came before the stream started
     this.emit('free')
-  }
-
-  // Run the JS function `callbackId` with `args` and answer CALLBACK_RESULT or CALLBACK_ERROR.
-  #onCallback(cid, callbackId, args) {
-    if (!Number.isSafeInteger(cid) || cid <= 0 || !Array.isArray(args)) {
-      throw new ProtocolError('a CALLBACK must be [6, cid, callback id, args] with cid a positive integer')
-    }
-    const fn = this.#callbacks.get(callbackId)
-    if (fn === undefined) {
-      this.#answerError(cid, {
-        type: 'CallbackExpiredError',
-        message: `JS callback ${callbackId} is gone: the call it was passed to has ended`,
-        traceback: '',
-        code: 'PYFERRY_CALLBACK',
-      })
-      return
-    }
-    const context = { worker: this, active: true }
-    runningCallbacks++
-    const done = () => {
-      context.active = false
-      runningCallbacks--
-    }
-    let result
-    try {
-      result = callbackContext.run(context, fn, ...args)
-    } catch (error) {
-      done()
-      this.#answerError(cid, errorInfo(error, 'PYFERRY_JS'))
-      return
-    }
-    Promise.resolve(result).then(
-      (value) => {
-        done()
-        this.#answerValue(cid, value)
-      },
-      (error) => {
-        done()
-        this.#answerError(cid, errorInfo(error, 'PYFERRY_JS'))
-      },
-    )
-  }
-
-  #answerValue(cid, value) {
-    let chunks
-    try {
-      // An answer may name handles of this worker only, and no functions.
-      chunks = encodeAnswer(CALLBACK_RESULT, cid, value, new Refs({ table: this.handles }))
-    } catch (error) {
-      this.#answerError(cid, errorInfo(error, codeOf(error)))
-      return
-    }
-    Promise.resolve(chunks).then((ready) => {
-      const size = messageBytes(ready)
-      if (size > this.#maxMessageBytes) {
-        throw new SerializationError(`the callback's answer of ${size} bytes exceeds maxMessageBytes (${this.#maxMessageBytes})`, 'result')
-      }
-      if (this.#writable()) this.#write(ready)
-    }).catch((error) => this.#answerError(cid, errorInfo(error, codeOf(error))))
-  }
-
-  #answerError(cid, info) {
-    if (this.#writable()) this.#write(encodeMessage([CALLBACK_ERROR, cid, info]))
   }
 
   #onHello(info) {
@@ -551,27 +479,4 @@ export class Worker extends EventEmitter {
     this.#setRef(false)
     this.emit('exit', { pid, code, signal, started, closed, failure, jobs })
   }
-}
-
-// The error-info of a CALLBACK_ERROR for `error`, whatever was thrown (protocol section 3.3).
-function errorInfo(error, code) {
-  if (error instanceof Error) {
-    return { type: text(error.name, 'Error'), message: text(error.message, ''), traceback: text(error.stack, ''), code }
-  }
-  let message
-  try {
-    message = String(error)
-  } catch {
-    message = `<unprintable ${typeof error}>`
-  }
-  return { type: 'Error', message: message.toWellFormed(), traceback: '', code }
-}
-
-// The code of an answer this client could not give: pyferry's own error, else the JS function's.
-function codeOf(error) {
-  return error instanceof PyferryError ? error.code : 'PYFERRY_JS'
-}
-
-function text(value, fallback) {
-  return typeof value === 'string' ? value.toWellFormed() : fallback
 }
