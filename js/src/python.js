@@ -7,6 +7,7 @@
 
 import { availableParallelism } from 'node:os'
 import { EventEmitter } from 'node:events'
+import { Call } from './call.js'
 import { currentCallback } from './callback-server.js'
 import { Kwargs, Refs, encodeCall } from './codec.js'
 import { PyferryError, SerializationError } from './errors.js'
@@ -203,8 +204,8 @@ export class Python extends EventEmitter {
     }
     const { options } = splitArgs([...args])
     return new PyStream((hooks) => {
-      const job = this.#prepare(isHandle ? [target] : target, args, { op: isHandle ? 'get' : undefined, stream: hooks })
-      return { job, outcome: this.#submit(job), withdraw: () => this.#pool.withdraw(job) }
+      const call = this.#prepare(isHandle ? [target] : target, args, { op: isHandle ? 'get' : undefined, stream: hooks })
+      return { call, outcome: this.#submit(call), withdraw: () => this.#pool.withdraw(call) }
     }, options?.window ?? DEFAULT_WINDOW)
   }
 
@@ -239,9 +240,9 @@ export class Python extends EventEmitter {
   // Encode and submit one call; rejects with the outcome. `target`: a dotted name or
   // [PyHandle, ...names]; `extra`: { op, result } wire options the method implies.
   async #invoke(target, args, extra) {
-    const job = this.#prepare(target, args, extra)
+    const call = this.#prepare(target, args, extra)
     try {
-      return await this.#submit(job)
+      return await this.#submit(call)
     } catch (error) {
       // Make the stack show the caller's line, then the Python traceback.
       if (error instanceof PyferryError) {
@@ -252,7 +253,7 @@ export class Python extends EventEmitter {
     }
   }
 
-  // The job for a call (throws what is wrong with its arguments). It holds the handles it
+  // The Call for a call (throws what is wrong with its arguments). It holds the handles it
   // names until it is sent, so that they are not released before (see handle.js).
   #prepare(target, rawArgs, { op, result, stream }) {
     const { args, kwargs, options } = splitArgs(rawArgs)
@@ -269,37 +270,25 @@ export class Python extends EventEmitter {
     const refs = new Refs({ nextCallbackId: this.#takeCallbackId })
     const chunks = encodeCall(CALL, id, target, args, kwargs, Object.keys(wire).length ? wire : undefined, refs)
     if (refs.handles !== null) for (const state of refs.handles) state.table.hold(state)
-    return {
-      id,
-      target: describeTarget(target),
-      chunks,
-      // A stream runs as long as its consumer wants: only its signal stops it.
-      timeout: stream ? undefined : (options?.timeout ?? this.#options.timeout),
-      signal: options?.signal,
-      handles: refs.handles, // null when it names none
-      callbacks: refs.callbacks,
-      owner: refs.table?.owner ?? undefined,
-      via: currentCallback(),
-      onProgress: options?.onProgress,
-      stream: stream || undefined,
-    }
+    // A stream runs as long as its consumer wants: only its signal stops it.
+    const timeout = stream ? undefined : (options?.timeout ?? this.#options.timeout)
+    return new Call(id, describeTarget(target), chunks, refs, options, timeout, currentCallback(), stream || undefined)
   }
 
-  async #submit(job) {
+  async #submit(call) {
     try {
       // A Promise only while an Arrow table waits for apache-arrow to load (see arrow.js).
-      if (job.chunks instanceof Promise) job.chunks = await job.chunks
-      const size = messageBytes(job.chunks)
+      if (call.chunks instanceof Promise) await call.loadChunks()
+      const size = messageBytes(call.chunks)
       if (size > this.#options.maxMessageBytes) {
         throw new SerializationError(
           `the call's message of ${size} bytes exceeds maxMessageBytes (${this.#options.maxMessageBytes})`, 'args')
       }
     } catch (error) {
-      for (const state of job.handles ?? []) state.table.unhold(state)
-      job.handles = null
+      call.dropHandles()
       throw error
     }
-    return this.#pool.submit(job)
+    return this.#pool.submit(call)
   }
 
   #emit(event, ...args) {

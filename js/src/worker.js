@@ -11,7 +11,7 @@
 //
 // Besides replies it hands CALLBACKs (a JS function passed in the call's arguments)
 // to its CallbackServer (callback-server.js), and STREAM_ITEMS, PROGRESS and DETACHED
-// to the job they belong to. A call holds the worker (`busy`) until it is answered or
+// to the Call they belong to. A call holds the worker (`busy`) until it is answered or
 // DETACHED.
 
 import { spawn } from 'node:child_process'
@@ -41,7 +41,7 @@ const KILL_AFTER_EOF_MS = 5000
 export class Worker extends EventEmitter {
   #child
   #transport
-  #pending = new Map() // call id -> job
+  #pending = new Map() // call id -> Call
   #held = null // frames waiting behind a message whose Arrow tables are still loading
   #attached = 0 // pending calls not DETACHED: they hold the main thread
   #ahead = 0 // pending calls sent ahead (protocol section 3.7), neither answered nor DETACHED
@@ -138,7 +138,7 @@ export class Worker extends EventEmitter {
     return this.#ahead
   }
 
-  // The jobs sent and not yet answered, oldest first.
+  // The Calls sent and not yet answered, oldest first.
   jobs() {
     return [...this.#pending.values()]
   }
@@ -150,41 +150,39 @@ export class Worker extends EventEmitter {
     return this.#exited
   }
 
-  // Send job.chunks (an encoded CALL with id job.id); the reply comes as a 'reply' event.
-  // `ahead`: sent while the worker is busy; it may come back as a 'withdrawn' event.
-  send(job, ahead = false) {
-    this.#pending.set(job.id, job)
-    job.detached = false
-    job.ahead = ahead
+  // Send a Call (call.send() does, having marked it sent); the reply comes as a 'reply'
+  // event. `ahead`: sent while the worker is busy; it may come back as a 'withdrawn' event.
+  send(call, ahead = false) {
+    this.#pending.set(call.id, call)
     this.#attached++
     if (ahead) this.#ahead++
-    if (job.callbacks) this.#callbacks.add(job.callbacks)
+    if (call.callbacks) this.#callbacks.add(call.callbacks)
     if (this.#pending.size === 1) this.#setRef(true)
-    this.#write(ahead ? markAhead(job.chunks) : job.chunks)
+    this.#write(ahead ? markAhead(call.chunks) : call.chunks)
   }
 
   // Ask for a call sent ahead back: a 'withdrawn' event if it had not started, else its reply.
-  withdraw(job) {
-    this.#control(job, [WITHDRAW, job.id])
+  withdraw(call) {
+    this.#control(call, [WITHDRAW, call.id])
   }
 
   // Ask Python to interrupt the call; its reply (result, error or Cancelled) still follows.
-  cancel(job) {
-    this.#control(job, [CANCEL, job.id])
+  cancel(call) {
+    this.#control(call, [CANCEL, call.id])
   }
 
   // Let a stream send `n` more items.
-  credit(job, n) {
-    this.#control(job, [STREAM_CREDIT, job.id, n])
+  credit(call, n) {
+    this.#control(call, [STREAM_CREDIT, call.id, n])
   }
 
   // Ask a stream to stop; its STREAM_END (or ERROR) follows.
-  closeStream(job) {
-    this.#control(job, [STREAM_CLOSE, job.id])
+  closeStream(call) {
+    this.#control(call, [STREAM_CLOSE, call.id])
   }
 
-  #control(job, message) {
-    if (this.#pending.has(job.id) && this.#writable()) this.#write(encodeMessage(message))
+  #control(call, message) {
+    if (this.#pending.has(call.id) && this.#writable()) this.#write(encodeMessage(message))
   }
 
   #writable() {
@@ -289,10 +287,10 @@ export class Worker extends EventEmitter {
       this.#callbacks.refuse(id, error)
       return
     }
-    const job = kind === RESULT || kind === ERROR || kind === STREAM_ITEMS ? this.#pending.get(id) : undefined
-    if (job === undefined) throw error
-    if (kind === STREAM_ITEMS) this.#failStream(job, failure)
-    else this.#answer(job, failure)
+    const call = kind === RESULT || kind === ERROR || kind === STREAM_ITEMS ? this.#pending.get(id) : undefined
+    if (call === undefined) throw error
+    if (kind === STREAM_ITEMS) call.failStream(failure)
+    else this.#answer(call, failure)
   }
 
   #onMessage(message) {
@@ -304,21 +302,21 @@ export class Worker extends EventEmitter {
       case HELLO:
         return this.#onHello(body)
       case RESULT:
-        return this.#answer(this.#job(id, 'RESULT', false), null, body)
+        return this.#answer(this.#call(id, 'RESULT', false), null, body)
       case ERROR:
         // id 0: the worker as a whole failed (bad frame, version mismatch); it exits next.
         if (id === 0) return this.#fail(() => fromErrorInfo(body))
-        return this.#answer(this.#job(id, 'ERROR'), fromErrorInfo(body))
+        return this.#answer(this.#call(id, 'ERROR'), fromErrorInfo(body))
       case STREAM_END:
-        return this.#answer(this.#job(id, 'STREAM_END', true), null, undefined)
+        return this.#answer(this.#call(id, 'STREAM_END', true), null, undefined)
       case STREAM_ITEMS:
-        return this.#onItems(this.#job(id, 'STREAM_ITEMS', true), body)
+        return this.#onItems(this.#call(id, 'STREAM_ITEMS', true), body)
       case PROGRESS:
-        return this.#onProgress(this.#job(id, 'PROGRESS'), body)
+        return this.#onProgress(this.#call(id, 'PROGRESS'), body)
       case DETACHED:
-        return this.#onDetached(this.#job(id, 'DETACHED'))
+        return this.#onDetached(this.#call(id, 'DETACHED'))
       case WITHDRAWN:
-        return this.#onWithdrawn(this.#job(id, 'WITHDRAWN'))
+        return this.#onWithdrawn(this.#call(id, 'WITHDRAWN'))
       case CALLBACK:
         return this.#callbacks.call(id, body, message[3])
       default:
@@ -326,75 +324,59 @@ export class Worker extends EventEmitter {
     }
   }
 
-  // The job a message names; `stream`: whether the kind belongs to streams only (true),
+  // The Call a message names; `stream`: whether the kind belongs to streams only (true),
   // to plain calls only (false) or to both (undefined).
-  #job(id, kind, stream) {
-    const job = this.#pending.get(id)
-    if (job === undefined) throw new ProtocolError(`${kind} for unknown call id ${id}`)
-    if (stream !== undefined && Boolean(job.stream) !== stream) {
-      throw new ProtocolError(`${kind} for call id ${id}, which is ${job.stream ? 'a stream' : 'not a stream'}`)
+  #call(id, kind, stream) {
+    const call = this.#pending.get(id)
+    if (call === undefined) throw new ProtocolError(`${kind} for unknown call id ${id}`)
+    if (stream !== undefined && Boolean(call.stream) !== stream) {
+      throw new ProtocolError(`${kind} for call id ${id}, which is ${call.stream ? 'a stream' : 'not a stream'}`)
     }
-    return job
+    return call
   }
 
   // The call is answered: RESULT, ERROR, STREAM_END, or a reply that could not be decoded.
-  #answer(job, error, value) {
-    this.#forget(job)
+  #answer(call, error, value) {
+    this.#forget(call)
     this.calls++
-    this.emit('reply', job, job.failure ?? error, value)
+    this.emit('reply', call, call.failure ?? error, value)
   }
 
   // The call never started; the pool may send it elsewhere.
-  #onWithdrawn(job) {
-    this.#forget(job)
-    this.emit('withdrawn', job)
+  #onWithdrawn(call) {
+    this.#forget(call)
+    this.emit('withdrawn', call)
   }
 
   // Forget a call that is answered or withdrawn.
-  #forget(job) {
-    this.#pending.delete(job.id)
-    if (!job.detached) this.#letGo(job)
-    if (job.callbacks) this.#callbacks.remove(job.callbacks)
+  #forget(call) {
+    this.#pending.delete(call.id)
+    if (!call.detached) this.#letGo(call)
+    if (call.callbacks) this.#callbacks.remove(call.callbacks)
     if (this.#pending.size === 0 && this.#state !== 'closing') this.#setRef(false)
   }
 
   // The call no longer holds the main thread: answered, withdrawn or DETACHED.
-  #letGo(job) {
+  #letGo(call) {
     this.#attached--
-    if (job.ahead) this.#ahead--
+    if (call.ahead) this.#ahead--
   }
 
-  #onItems(job, items) {
-    if (!Array.isArray(items)) throw new ProtocolError(`STREAM_ITEMS for call id ${job.id} without an array of items`)
-    if (job.failure === undefined && job.state !== 'settled') job.stream.push(items)
+  #onItems(call, items) {
+    if (!Array.isArray(items)) throw new ProtocolError(`STREAM_ITEMS for call id ${call.id} without an array of items`)
+    call.pushItems(items)
   }
 
-  // Items that cannot be decoded end the stream with that error, once the worker has closed it.
-  #failStream(job, error) {
-    if (job.failure !== undefined) return
-    job.failure = error
-    this.closeStream(job)
-  }
-
-  #onProgress(job, body) {
+  #onProgress(call, body) {
     if (!Array.isArray(body) || body.length !== 3) {
-      throw new ProtocolError(`PROGRESS for call id ${job.id} is not [done, total, message]`)
+      throw new ProtocolError(`PROGRESS for call id ${call.id} is not [done, total, message]`)
     }
-    if (job.onProgress === undefined || job.state === 'settled') return
-    const [done, total, message] = body
-    try {
-      job.onProgress({ done, total, message })
-    } catch (error) {
-      // The handler's own bug: report it as an event listener's would be, not as the call's.
-      process.nextTick(() => { throw error })
-    }
+    call.progress(body[0], body[1], body[2])
   }
 
-  #onDetached(job) {
-    if (job.detached) return
-    job.detached = true
-    this.#letGo(job)
-    if (job.closeOnDetach) this.closeStream(job) // return() came before the stream started
+  #onDetached(call) {
+    if (!call.detach()) return
+    this.#letGo(call)
     this.emit('free')
   }
 
