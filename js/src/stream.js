@@ -7,7 +7,7 @@
 // Python. `return()` (a `break` out of `for await`) sends STREAM_CLOSE and resolves
 // once the worker has closed the iterator (STREAM_END): its `finally` has run.
 
-export const DEFAULT_WINDOW = 1024
+import { DEFAULT_WINDOW } from './options.js'
 
 const DONE = Object.freeze({ value: undefined, done: true })
 
