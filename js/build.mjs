@@ -2,8 +2,8 @@
 // bundled into one ES module by esbuild, unminified, apache-arrow left to the application.
 //
 // Why: Node 20 resolves, reads, compiles and links each ES module of a package on its
-// own, ~0.4 ms apiece. src/ is 15 modules; as one file the client loads ~5 ms sooner,
-// most of what pyferry used to add to a fresh process's first call (bench W5).
+// own, ~0.4 ms apiece. src/ is 20 modules; as one file the client loads sooner (~5 ms
+// when it was 15), most of what pyferry used to add to a fresh process's first call (bench W5).
 // Tests run against src/; test/dist.test.js checks that dist/ is what src/ builds to
 // and that it exports the same API.
 

@@ -19,8 +19,6 @@
 import { SerializationError } from './errors.js'
 import { PREFIX_SIZE, frameChunks } from './protocol.js'
 
-export const EXT_ARROW = 5
-
 let arrow = null // the apache-arrow module namespace, once loaded
 let loading = null
 

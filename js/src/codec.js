@@ -17,28 +17,24 @@
 // function (CALL args only)   ext 4 (u64 callback id)      pyferry.JSFunction
 //
 // Arriving HANDLEs become PyHandles bound to the worker that sent them (see handle.js);
-// a CALLBACK in a message to the client is a protocol error.
+// a CALLBACK in a message to the client is a protocol error. PyHandles and module proxies
+// are known here through references.js, which the modules that make them fill.
+// EXTENSIONS below maps each extension type to its decoder.
 // Arriving maps whose keys are all strings become plain objects, others Map.
 // Arriving 1-d arrays of a dtype with its own TypedArray become that TypedArray;
 // other arrays (n-d, bool, uint8, complex, datetime64, timedelta64) become NDArray.
 
-import { EXT_ARROW, arrowLoaded, finishFrame, isArrowTable, messageReady, readTable, settlePending, tableBuffer } from './arrow.js'
+import { arrowLoaded, finishFrame, isArrowTable, messageReady, readTable, settlePending, tableBuffer } from './arrow.js'
 import { HandleError, SerializationError, ProtocolError } from './errors.js'
-import { HandleTable, checkUsable, describe as describeHandle, handleState } from './handle.js'
-import { Reader, Writer } from './msgpack.js'
+import { Reader, Writer, readTimestamp, timestamp } from './msgpack.js'
 import { Complex, DTYPES, NDArray, STANDALONE, TIME_UNITS, dtypeOf } from './ndarray.js'
-import { PREFIX_SIZE } from './protocol.js'
-import { isModuleProxy } from './proxy.js'
+import {
+  CALL, EXT_ARROW, EXT_CALLBACK, EXT_COMPLEX, EXT_HANDLE, EXT_NDARRAY, EXT_TIMESTAMP, PREFIX_SIZE,
+} from './protocol.js'
+import { checkUsable, describe as describeHandle, detachedHandle, handleState, isModuleProxy } from './references.js'
 
-export const EXT_NDARRAY = 1
-export const EXT_COMPLEX = 2
-export const EXT_TIMESTAMP = -1
-export const EXT_HANDLE = 3
-export const EXT_CALLBACK = 4
-// Reserved for a later protocol version; named in errors (none today).
-export const RESERVED_EXTENSIONS = {}
 // messageReady(message): the message, or a Promise of it while a table in it waits for apache-arrow.
-export { EXT_ARROW, messageReady }
+export { messageReady }
 
 export const DTYPE_CODES = {
   bool: 1, int8: 2, uint8: 3, int16: 4, uint16: 5, int32: 6, uint32: 7,
@@ -203,7 +199,9 @@ function writeObject(w, value, buffers, depth) {
     payload.writeDoubleLE(value.im, 8)
     w.ext(EXT_COMPLEX, payload)
   } else if (value instanceof Date) {
-    w.ext(EXT_TIMESTAMP, timestamp(value))
+    const payload = timestamp(value)
+    if (payload === null) throw new PathError('an invalid Date cannot cross')
+    w.ext(EXT_TIMESTAMP, payload)
   } else if (value instanceof Map) {
     w.mapHeader(value.size)
     for (const [k, v] of value) {
@@ -252,28 +250,6 @@ function writeArray(w, data, shape, dtype, buffers) {
   for (let i = 0; i < shape.length; i++) payload.writeBigUInt64LE(BigInt(shape[i]), 8 + 8 * i)
   buffers.push(new Uint8Array(data.buffer, data.byteOffset, data.byteLength))
   w.ext(EXT_NDARRAY, payload)
-}
-
-// MessagePack timestamp in the smallest of its three forms, as msgpack-python writes it.
-function timestamp(date) {
-  const ms = date.getTime()
-  if (Number.isNaN(ms)) throw new PathError('an invalid Date cannot cross')
-  const sec = Math.floor(ms / 1000)
-  const nsec = (ms - sec * 1000) * 1e6
-  if (sec >= 0 && sec < 2 ** 34) {
-    if (nsec === 0 && sec < 2 ** 32) {
-      const out = Buffer.allocUnsafe(4)
-      out.writeUInt32BE(sec)
-      return out
-    }
-    const out = Buffer.allocUnsafe(8)
-    out.writeBigUInt64BE((BigInt(nsec) << 34n) | BigInt(sec))
-    return out
-  }
-  const out = Buffer.allocUnsafe(12)
-  out.writeUInt32BE(nsec, 0)
-  out.writeBigInt64BE(BigInt(sec), 4)
-  return out
 }
 
 function fail(error, root) {
@@ -327,14 +303,14 @@ export function encodeAnswer(kind, id, value, refs) {
 // is a dotted name or an array [PyHandle, name, ...]; `options` a map or undefined (a
 // 5-element CALL); `refs` collects the handles and functions it names. Returns chunks, or
 // a Promise of them as encodeMessage does.
-export function encodeCall(kind, id, target, args, kwargs, options, refs = new Refs()) {
+export function encodeCall(id, target, args, kwargs, options, refs = new Refs()) {
   const w = new Writer(PREFIX_SIZE)
   const buffers = []
   const outer = outgoing
   let optionsAt // where the options map starts in the header
   outgoing = refs
   w.arrayHeader(options === undefined ? 5 : 6)
-  w.int(kind)
+  w.int(CALL)
   w.int(id)
   let root = 'target'
   try {
@@ -415,16 +391,13 @@ export function decodeMessage(header, buffers, context = undefined) {
   let bad = null // the first malformed value of a known extension type
   let pending = false // an Arrow table waits for apache-arrow
   const reader = new Reader((type, data) => {
-    if (type === EXT_CALLBACK) {
-      throw new ProtocolError('a CALLBACK (extension type 4) in a message to the client: only calls carry JS functions')
-    }
-    if (type !== EXT_NDARRAY && type !== EXT_COMPLEX && type !== EXT_TIMESTAMP && type !== EXT_ARROW && type !== EXT_HANDLE) {
-      throw new ProtocolError(unknownExtension(type))
-    }
+    const extension = EXTENSIONS.get(type)
+    if (extension === undefined) throw new ProtocolError(`unknown extension type ${type}: not in protocol version 1`)
+    if (extension.refused !== undefined) throw new ProtocolError(extension.refused)
     if (bad !== null) return null
-    if (type === EXT_ARROW && !arrowLoaded()) pending = true
+    if (extension.waits?.()) pending = true
     try {
-      return type === EXT_HANDLE ? readHandle(data, context) : readExt(type, data, buffers)
+      return extension.decode(data, buffers, context)
     } catch (error) {
       // Keep reading: an unknown extension type later in the header still has to be found.
       bad = error instanceof SerializationError
@@ -444,15 +417,22 @@ export function decodeMessage(header, buffers, context = undefined) {
   return pending ? settlePending(message) : message
 }
 
-function unknownExtension(type) {
-  const reserved = RESERVED_EXTENSIONS[type]
-  return reserved === undefined
-    ? `unknown extension type ${type}: not in protocol version 1`
-    : `extension type ${type} (${reserved}) is reserved, not in protocol version 1`
-}
+const view = (data) => new DataView(data.buffer, data.byteOffset, data.byteLength)
+
+// Extension type -> how a message to the client decodes it: decode(data, buffers, context)
+// (a SerializationError for a malformed payload fails that message only); `waits()`: the
+// value will be a placeholder until apache-arrow loads; `refused`: the ProtocolError of a
+// type only the client sends.
+const EXTENSIONS = new Map([
+  [EXT_TIMESTAMP, { decode: (data) => readTimestamp(view(data)) }],
+  [EXT_NDARRAY, { decode: (data, buffers) => readArray(view(data), buffers) }],
+  [EXT_COMPLEX, { decode: readComplex }],
+  [EXT_HANDLE, { decode: (data, buffers, context) => readHandle(data, context) }],
+  [EXT_CALLBACK, { refused: 'a CALLBACK (extension type 4) in a message to the client: only calls carry JS functions' }],
+  [EXT_ARROW, { decode: (data, buffers) => readTable(view(data), buffers), waits: () => !arrowLoaded() }],
+])
 
 const utf8 = new TextDecoder('utf-8', { fatal: true })
-let detached = null // the table of handles decoded without a worker
 
 // HANDLE: u64 id (at least 1), then from the worker `<type>\n<repr>` in UTF-8.
 function readHandle(data, context) {
@@ -467,19 +447,13 @@ function readHandle(data, context) {
   const type = newline < 0 ? text : text.slice(0, newline)
   const repr = newline < 0 ? '' : text.slice(newline + 1)
   if (context?.handle) return context.handle(id, type, repr)
-  detached ??= HandleTable.detached()
-  return detached.adopt(id, type, repr)
+  return detachedHandle(id, type, repr)
 }
 
-function readExt(type, data, buffers) {
-  const view = new DataView(data.buffer, data.byteOffset, data.byteLength)
-  if (type === EXT_NDARRAY) return readArray(view, buffers)
-  if (type === EXT_ARROW) return readTable(view, buffers)
-  if (type === EXT_COMPLEX) {
-    if (data.length !== 16) throw new SerializationError(`complex extension of ${data.length} bytes, expected 16`)
-    return new Complex(view.getFloat64(0, true), view.getFloat64(8, true))
-  }
-  return readTimestamp(view)
+function readComplex(data) {
+  if (data.length !== 16) throw new SerializationError(`complex extension of ${data.length} bytes, expected 16`)
+  const v = view(data)
+  return new Complex(v.getFloat64(0, true), v.getFloat64(8, true))
 }
 
 function readArray(view, buffers) {
@@ -514,19 +488,4 @@ function timeDtype(code, unit) {
     throw new SerializationError(`dtype code ${code} with time unit ${unit}, not one of 1..${TIME_UNITS.length}`)
   }
   return `${TIME_KINDS[code]}[${TIME_UNITS[unit - 1]}]`
-}
-
-function readTimestamp(view) {
-  let sec
-  let nsec = 0
-  if (view.byteLength === 4) sec = view.getUint32(0)
-  else if (view.byteLength === 8) {
-    const hi = view.getUint32(0)
-    nsec = hi >>> 2
-    sec = (hi & 3) * 2 ** 32 + view.getUint32(4)
-  } else if (view.byteLength === 12) {
-    nsec = view.getUint32(0)
-    sec = Number(view.getBigInt64(4))
-  } else throw new SerializationError(`timestamp extension of ${view.byteLength} bytes`)
-  return new Date(sec * 1000 + Math.floor(nsec / 1e6))
 }

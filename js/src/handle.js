@@ -10,14 +10,16 @@
 // been sent: a queued call holds its handles (so they cannot be collected), and an
 // explicit release waits until no unsent call names the handle (`unsent`).
 
-import { HandleInvalidatedError, HandleReleasedError } from './errors.js'
+import { checkUsable, markHandle, setDetached } from './references.js'
+
+// The codec reads handles through references.js; these are this module's to the API.
+export { checkUsable, describe, handleState } from './references.js'
 
 // util.inspect.custom without importing node:util (its ESM face loads more of Node at start-up).
 const INSPECT = Symbol.for('nodejs.util.inspect.custom')
 
 // A handle collected unreleased: release its id. Holds { table, id }, never the handle.
 const registry = new FinalizationRegistry(({ table, id }) => table.collected(id))
-const targets = new WeakMap() // the Proxy users hold -> its PyHandle
 
 // What the Proxy answers itself; any other string property (but `then`) is a method call.
 const OWN = new Set([
@@ -183,27 +185,6 @@ function member(target, prop) {
   return bound
 }
 
-// The internal state of a handle (a Proxy or the PyHandle itself), or undefined for any other value.
-export function handleState(value) {
-  const target = targets.get(value) ?? value
-  return target instanceof PyHandle ? stateOf(target) : undefined
-}
-
-// Whether a handle may be named in a message now; throws the error saying why not.
-export function checkUsable(state) {
-  if (state.released) {
-    throw new HandleReleasedError(`${describe(state)} was released; it cannot be used any more`)
-  }
-  if (state.table.invalid) {
-    const why = state.table.pid === undefined ? 'it was not received from a worker' : 'its worker exited'
-    throw new HandleInvalidatedError(`${describe(state)} is gone: ${why}`)
-  }
-}
-
-export function describe(state) {
-  return `the handle ${state.id} (${state.type}) of worker ${state.table.pid ?? '(none)'}`
-}
-
 // The handles this client holds in one worker's table.
 export class HandleTable {
   #send
@@ -241,7 +222,8 @@ export class HandleTable {
     const handle = new PyHandle(state, MAKE)
     const proxy = new Proxy(handle, traps)
     state.proxy = proxy
-    targets.set(proxy, handle)
+    markHandle(handle, state) // handleState() knows both
+    markHandle(proxy, state)
     if (!this.invalid) {
       this.#live.add(id)
       registry.register(handle, { table: this, id }, handle)
@@ -293,3 +275,7 @@ export class HandleTable {
     })
   }
 }
+
+// A HANDLE decoded outside any worker (tests) is a PyHandle of no worker, which is unusable.
+let detachedTable = null
+setDetached((id, type, repr) => (detachedTable ??= HandleTable.detached()).adopt(id, type, repr))

@@ -10,6 +10,8 @@
 // integer, string, binary, array, map and extension forms, floats always as
 // float 64. The golden vectors in spec/vectors pin that byte for byte.
 
+import { SerializationError } from './errors.js'
+
 const textDecoder = new TextDecoder('utf-8', { fatal: true })
 
 // Appends MessagePack items to a growing Buffer. `reserve` bytes at the front are left free.
@@ -284,4 +286,45 @@ export class Reader {
     }
     return out
   }
+}
+
+// -- the timestamp extension (type -1), MessagePack's own ------------------------------
+
+// The payload of a Date as MessagePack's timestamp extension (type -1), in the smallest of its
+// three forms, as msgpack-python writes it; null for an invalid Date.
+export function timestamp(date) {
+  const ms = date.getTime()
+  if (Number.isNaN(ms)) return null
+  const sec = Math.floor(ms / 1000)
+  const nsec = (ms - sec * 1000) * 1e6
+  if (sec >= 0 && sec < 2 ** 34) {
+    if (nsec === 0 && sec < 2 ** 32) {
+      const out = Buffer.allocUnsafe(4)
+      out.writeUInt32BE(sec)
+      return out
+    }
+    const out = Buffer.allocUnsafe(8)
+    out.writeBigUInt64BE((BigInt(nsec) << 34n) | BigInt(sec))
+    return out
+  }
+  const out = Buffer.allocUnsafe(12)
+  out.writeUInt32BE(nsec, 0)
+  out.writeBigInt64BE(BigInt(sec), 4)
+  return out
+}
+
+// The Date of a timestamp extension's payload (a DataView of 4, 8 or 12 bytes).
+export function readTimestamp(view) {
+  let sec
+  let nsec = 0
+  if (view.byteLength === 4) sec = view.getUint32(0)
+  else if (view.byteLength === 8) {
+    const hi = view.getUint32(0)
+    nsec = hi >>> 2
+    sec = (hi & 3) * 2 ** 32 + view.getUint32(4)
+  } else if (view.byteLength === 12) {
+    nsec = view.getUint32(0)
+    sec = Number(view.getBigInt64(4))
+  } else throw new SerializationError(`timestamp extension of ${view.byteLength} bytes`)
+  return new Date(sec * 1000 + Math.floor(nsec / 1e6))
 }

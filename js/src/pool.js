@@ -1,6 +1,6 @@
 // The pool: worker processes, the queue of calls, routing, timeouts, cancellation, healing.
 //
-// Every call is a job. A job waits in the queue until a worker is free, then
+// Every call is a Call (call.js). It waits in the queue until a worker is free, then
 // runs there: a worker is free when each call sent to it has been answered or
 // got DETACHED (a coroutine or a stream that no longer holds its main thread),
 // so a slow call never holds up a call that another worker could take, and a
@@ -26,13 +26,16 @@
 //     |                 +--timeout/abort--> cancelling --reply, or killGrace: kill--> settled
 //     +--timeout/abort/close--> settled (never sent)
 //
+// The Call carries these out (call.js); the pool decides them. What the pool needs of
+// a worker is the interface described in worker-api.js.
+//
 // Workers are spawned on demand up to `size`, and one that dies, is killed or is
 // recycled is replaced once its process has exited, so there are never more
 // than `size` processes. A worker that fails to start is retried with
 // exponential backoff; while no worker is alive, calls fail at once with the
 // start error instead of waiting.
 
-import { AbortError, HandleInvalidatedError, PoolClosedError, QueueFullError, TimeoutError } from './errors.js'
+import { HandleInvalidatedError, PoolClosedError, QueueFullError } from './errors.js'
 
 const BACKOFF_FIRST_MS = 100
 const BACKOFF_MAX_MS = 10_000
@@ -59,6 +62,7 @@ export class Pool {
   #full = false
   #closed = false
   #keepAlive = null // a timer that never fires, ref'd while calls are queued; see #holdOpen
+  #abortCall = (call, error) => this.#abort(call, error) // what a call's timeout and signal do
 
   constructor({ size, spawn, emit, maxQueue, maxCallsPerWorker, killGrace, pipeline }) {
     this.#size = size
@@ -70,62 +74,48 @@ export class Pool {
     this.#pipeline = pipeline
   }
 
-  // Queue a job ({ id, target, chunks, timeout, signal, handles, callbacks, owner, via, ... });
-  // resolves or rejects with its outcome. `owner`: the worker whose handles it names;
-  // `via`: the callback context it was made in ({ worker, active }).
-  submit(job) {
-    job.promise = new Promise((resolve, reject) => {
-      job.resolve = resolve
-      job.reject = reject
-    })
-    const direct = this.#directWorker(job)
+  // Run a Call (call.js); resolves or rejects with its outcome (`call.promise`).
+  submit(call) {
+    const direct = this.#directWorker(call)
     // A call made by a JS callback is part of a running call, which close() lets finish.
-    if (this.#closed && direct === undefined) return this.#refuse(job, new PoolClosedError('this Python client is closed'))
-    if (job.signal?.aborted) return this.#refuse(job, abortError(job))
-    if (job.owner && !(job.owner.usable && this.#workers.includes(job.owner))) {
-      return this.#refuse(job, new HandleInvalidatedError(
-        `the call to ${job.target} names a handle of worker ${job.owner.pid}, which has exited`))
+    if (this.#closed && direct === undefined) return this.#refuse(call, new PoolClosedError('this Python client is closed'))
+    if (call.signal?.aborted) return this.#refuse(call, call.abortError())
+    if (call.owner && !(call.owner.usable && this.#workers.includes(call.owner))) {
+      return this.#refuse(call, new HandleInvalidatedError(
+        `the call to ${call.target} names a handle of worker ${call.owner.pid}, which has exited`))
     }
-    if (direct === undefined && job.owner === undefined) {
+    if (direct === undefined && call.owner === undefined) {
       const failure = this.#startFailureNow()
-      if (failure) return this.#refuse(job, failure())
+      if (failure) return this.#refuse(call, failure())
     }
     if (direct !== undefined) {
-      job.direct = true // may run nested in the call that waits for the callback
-      this.#send(direct, job)
+      call.send(direct, false, true) // may run nested in the call that waits for the callback
     } else {
-      job.state = 'queued'
-      job.queue = job.owner === undefined ? this.#queue : this.#pinnedOf(job.owner)
-      job.queue.push(job)
+      const queue = call.owner === undefined ? this.#queue : this.#pinnedOf(call.owner)
+      call.enqueue(queue)
+      queue.push(call)
       this.#grow()
       this.#dispatch()
       const waiting = this.#waiting()
-      if (job.state === 'queued' && waiting > this.#maxQueue) {
+      if (call.state === 'queued' && waiting > this.#maxQueue) {
         // No free worker took it and the queues were already full.
-        job.queue.pop()
+        queue.pop()
         this.#full = true
-        return this.#refuse(job, new QueueFullError(
+        return this.#refuse(call, new QueueFullError(
           `${waiting - 1} calls are already waiting (maxQueue is ${this.#maxQueue})`))
       }
       if (waiting > 0 && waiting >= this.#maxQueue) this.#full = true
       this.#holdOpen()
     }
-    if (job.timeout !== undefined) {
-      job.timer = setTimeout(() => this.#abort(job, new TimeoutError(
-        `the call to ${job.target} did not finish within its timeout of ${job.timeout} ms`)), job.timeout)
-    }
-    if (job.signal) {
-      job.onAbort = () => this.#abort(job, abortError(job))
-      job.signal.addEventListener('abort', job.onAbort, { once: true })
-    }
-    return job.promise
+    call.watch(this.#abortCall)
+    return call.promise
   }
 
   // Take back a call not sent yet (a stream closed before it started); true if it was queued.
-  withdraw(job) {
-    if (job.state !== 'queued') return false
-    job.queue.splice(job.queue.indexOf(job), 1)
-    this.#settle(job, null, undefined)
+  withdraw(call) {
+    if (call.state !== 'queued') return false
+    call.queue.splice(call.queue.indexOf(call), 1)
+    call.settle(null, undefined)
     this.#dispatch()
     return true
   }
@@ -184,21 +174,21 @@ export class Pool {
   async close({ timeout } = {}) {
     this.#closed = true
     clearTimeout(this.#backoffTimer)
-    for (const job of this.#takeQueued()) {
-      this.#settle(job, new PoolClosedError('the Python client was closed before the call started'))
+    for (const call of this.#takeQueued()) {
+      call.settle(new PoolClosedError('the Python client was closed before the call started'))
     }
     this.#holdOpen()
     const timer = timeout === undefined ? null : setTimeout(() => {
       for (const worker of this.#workers) {
-        for (const job of worker.jobs()) {
-          this.#abort(job, new PoolClosedError(`the Python client was closed; the call ran past ${timeout} ms`))
+        for (const call of worker.jobs()) {
+          this.#abort(call, new PoolClosedError(`the Python client was closed; the call ran past ${timeout} ms`))
         }
       }
     }, timeout)
     for (const worker of this.#workers) {
       // A stream runs as long as its consumer wants: it would keep the worker for ever.
-      for (const job of worker.jobs()) {
-        if (job.stream) this.#abort(job, new PoolClosedError('the Python client was closed while the stream was open'))
+      for (const call of worker.jobs()) {
+        if (call.stream) this.#abort(call, new PoolClosedError('the Python client was closed while the stream was open'))
       }
       if (worker.pending === 0) worker.close()
     }
@@ -214,27 +204,25 @@ export class Pool {
     this.#closed = true
     clearTimeout(this.#backoffTimer)
     const error = () => new PoolClosedError('the Python client was destroyed')
-    for (const job of this.#takeQueued()) this.#settle(job, error())
+    for (const call of this.#takeQueued()) call.settle(error())
     this.#holdOpen()
     for (const worker of this.#workers) {
-      for (const job of worker.jobs()) this.#settle(job, error())
+      for (const call of worker.jobs()) call.settle(error())
       worker.kill()
     }
     while (this.#workers.length) await this.#workers[0].exited
   }
 
-  #refuse(job, error) {
-    job.state = 'settled'
-    this.#dropHandles(job)
-    job.reject(error)
-    return job.promise
+  #refuse(call, error) {
+    call.settle(error)
+    return call.promise
   }
 
   // Every queued call, shared and pinned, taken out of the queues.
   #takeQueued() {
-    const jobs = this.#queue.splice(0)
-    for (const queue of this.#pinned.values()) jobs.push(...queue.splice(0))
-    return jobs
+    const calls = this.#queue.splice(0)
+    for (const queue of this.#pinned.values()) calls.push(...queue.splice(0))
+    return calls
   }
 
   #waiting() {
@@ -265,10 +253,10 @@ export class Pool {
 
   // The worker a call made inside a JS callback goes to at once: the one that called back,
   // unless the call names handles of another worker (those decide).
-  #directWorker(job) {
-    const worker = job.via?.active ? job.via.worker : undefined
+  #directWorker(call) {
+    const worker = call.via?.active ? call.via.worker : undefined
     if (worker === undefined || !worker.usable || !this.#workers.includes(worker)) return undefined
-    if (job.owner !== undefined && job.owner !== worker) return undefined
+    if (call.owner !== undefined && call.owner !== worker) return undefined
     return worker
   }
 
@@ -303,9 +291,9 @@ export class Pool {
       this.#startFailures = 0
       this.#backoffUntil = 0
     })
-    worker.on('reply', (job, error, value) => this.#onReply(worker, job, error, value))
+    worker.on('reply', (call, error, value) => this.#onReply(worker, call, error, value))
     worker.on('free', () => this.#dispatch())
-    worker.on('withdrawn', (job) => this.#onWithdrawn(worker, job))
+    worker.on('withdrawn', (call) => this.#onWithdrawn(worker, call))
     worker.on('unpinned', () => {
       // Its last handle was released: it may be recycled now.
       if (this.#closed) return
@@ -317,13 +305,13 @@ export class Pool {
     if (worker.pid !== undefined) this.#emit('spawn', { pid: worker.pid })
   }
 
-  // Send queued jobs to free workers, oldest worker first; a worker's pinned calls first.
+  // Send queued calls to free workers, oldest worker first; a worker's pinned calls first.
   #dispatch() {
     for (const worker of this.#workers) {
       while (this.#free(worker)) {
-        const job = this.#pinned.get(worker)?.shift() ?? this.#queue.shift()
-        if (job === undefined) break
-        this.#send(worker, job)
+        const call = this.#pinned.get(worker)?.shift() ?? this.#queue.shift()
+        if (call === undefined) break
+        call.send(worker)
       }
     }
     if (this.#pipeline > 0) this.#sendAhead()
@@ -338,7 +326,7 @@ export class Pool {
   // the rest to the worker with the fewest sent ahead, up to `pipeline` each.
   #sendAhead() {
     for (const [worker, queue] of this.#pinned) {
-      while (queue.length && this.#roomAhead(worker)) this.#send(worker, queue.shift(), true)
+      while (queue.length && this.#roomAhead(worker)) queue.shift().send(worker, true)
     }
     while (this.#queue.length) {
       let best
@@ -346,7 +334,7 @@ export class Pool {
         if (this.#roomAhead(worker) && (best === undefined || worker.ahead < best.ahead)) best = worker
       }
       if (best === undefined) break
-      this.#send(best, this.#queue.shift(), true)
+      this.#queue.shift().send(best, true)
     }
     this.#rebalance()
   }
@@ -363,60 +351,41 @@ export class Pool {
     for (const worker of this.#workers) {
       if (idle === 0) return
       if (worker.ahead === 0) continue
-      const jobs = worker.jobs()
-      for (let i = jobs.length - 1; i >= 0 && idle > 0; i--) {
-        const job = jobs[i]
-        if (job.ahead && !job.detached && !job.withdrawing && job.owner === undefined && job.state === 'running') {
-          job.withdrawing = true
-          worker.withdraw(job)
+      const calls = worker.jobs()
+      for (let i = calls.length - 1; i >= 0 && idle > 0; i--) {
+        const call = calls[i]
+        if (call.ahead && !call.detached && !call.withdrawing && call.owner === undefined && call.state === 'running') {
+          call.withdraw()
           idle--
         }
       }
     }
   }
 
-  #onWithdrawn(worker, job) {
-    if (job.state === 'cancelling') {
-      this.#settle(job, job.abortError)
-    } else if (job.state === 'running') {
+  #onWithdrawn(worker, call) {
+    if (call.state === 'cancelling') {
+      call.settleCancelled()
+    } else if (call.state === 'running') {
       if (this.#closed) {
-        this.#settle(job, new PoolClosedError('the Python client was closed before the call started'))
+        call.settle(new PoolClosedError('the Python client was closed before the call started'))
       } else {
-        this.#queue.unshift(this.#unsend(job))
+        this.#requeue(call)
       }
     }
     if (this.#closed && worker.pending === 0) worker.close()
     this.#dispatch()
   }
 
-  // A call sent ahead that never started, made queued again (for the front of the queue):
-  // withdrawn, or behind the call its worker died in (with any WITHDRAW still in flight).
-  #unsend(job) {
-    job.state = 'queued'
-    job.worker = null
-    job.withdrawing = false
-    job.queue = this.#queue
-    return job
+  // A call that never started, made queued again at the front of the queue: withdrawn,
+  // sent to a worker that failed to start, or behind the call its worker died in.
+  #requeue(call) {
+    call.enqueue(this.#queue)
+    this.#queue.unshift(call)
   }
 
-  #send(worker, job, ahead = false) {
-    job.state = 'running'
-    job.queue = null
-    job.worker = worker
-    worker.send(job, ahead)
-    this.#dropHandles(job) // after the write: a RELEASE for them may follow from now on
-  }
-
-  // The call no longer needs its handles kept (sent, or settled unsent).
-  #dropHandles(job) {
-    if (!job.handles) return
-    for (const state of job.handles) state.table.unhold(state)
-    job.handles = null
-  }
-
-  #onReply(worker, job, error, value) {
-    if (job.state === 'cancelling') this.#settle(job, job.abortError)
-    else if (job.state === 'running') this.#settle(job, error, value)
+  #onReply(worker, call, error, value) {
+    if (call.state === 'cancelling') call.settleCancelled()
+    else if (call.state === 'running') call.settle(error, value)
     if (this.#closed) {
       if (worker.pending === 0) worker.close()
     } else {
@@ -443,9 +412,9 @@ export class Pool {
     const pinned = this.#pinned.get(worker) ?? []
     this.#pinned.delete(worker)
     this.#emit('exit', { pid, code, signal })
-    for (const job of pinned) {
-      this.#settle(job, new HandleInvalidatedError(
-        `the call to ${job.target} names a handle of worker ${pid}, which exited before the call could be sent`))
+    for (const call of pinned) {
+      call.settle(new HandleInvalidatedError(
+        `the call to ${call.target} names a handle of worker ${pid}, which exited before the call could be sent`))
     }
     if (!started && !closed) {
       this.#onStartFailure(failure, jobs)
@@ -455,18 +424,19 @@ export class Pool {
       // the oldest can have started; the ones sent ahead behind it go to another worker.
       let oldest = true
       const again = []
-      for (const job of jobs) {
-        const attached = !job.detached && !job.direct
-        if (job.state === 'cancelling') {
-          this.#settle(job, job.abortError)
-        } else if (attached && !oldest && job.ahead && job.owner === undefined && !this.#closed) {
-          again.push(this.#unsend(job))
+      for (const call of jobs) {
+        const attached = !call.detached && !call.direct
+        if (call.state === 'cancelling') {
+          call.settleCancelled()
+        } else if (attached && !oldest && call.ahead && call.owner === undefined && !this.#closed) {
+          again.push(call)
         } else {
-          this.#settle(job, failure())
+          call.settle(failure())
         }
         if (attached) oldest = false
       }
-      this.#queue.unshift(...again) // before the calls made after them
+      // Back to the front, in their order: before the calls made after them.
+      for (let i = again.length - 1; i >= 0; i--) this.#requeue(again[i])
       if (!this.#closed && (!closed || jobs.length)) this.#restarts++
     }
     if (!this.#closed) {
@@ -481,19 +451,15 @@ export class Pool {
     this.#lastStartFailure = failure
     const delay = Math.min(BACKOFF_FIRST_MS * 2 ** (this.#startFailures - 1), BACKOFF_MAX_MS)
     this.#backoffUntil = Date.now() + delay
-    for (const job of jobs.reverse()) {
-      if (job.state === 'cancelling') this.#settle(job, job.abortError)
-      else if (this.#closed) this.#settle(job, failure())
-      else if (job.state === 'running') {
-        job.state = 'queued'
-        job.queue = this.#queue
-        this.#queue.unshift(job)
-      }
+    for (const call of jobs.reverse()) {
+      if (call.state === 'cancelling') call.settleCancelled()
+      else if (this.#closed) call.settle(failure())
+      else if (call.state === 'running') this.#requeue(call)
     }
     if (!this.#workers.some((w) => w.usable)) {
       // Nobody can run the queued calls soon: fail them now rather than keep them waiting.
       this.#wanted = 0
-      for (const job of this.#queue.splice(0)) this.#settle(job, failure())
+      for (const call of this.#queue.splice(0)) call.settle(failure())
       this.#holdOpen()
       return
     }
@@ -508,36 +474,13 @@ export class Pool {
 
   // A timeout, an abort or close({ timeout }): a queued call is dropped, a running one is
   // interrupted in Python and, if it has not ended after killGrace, its worker is killed.
-  #abort(job, error) {
-    if (job.state === 'queued') {
-      job.queue.splice(job.queue.indexOf(job), 1)
-      this.#settle(job, error)
+  #abort(call, error) {
+    if (call.state === 'queued') {
+      call.queue.splice(call.queue.indexOf(call), 1)
+      call.settle(error)
       this.#dispatch()
-    } else if (job.state === 'running') {
-      job.state = 'cancelling'
-      job.abortError = error
-      job.worker.cancel(job)
-      job.killTimer = setTimeout(() => {
-        this.#settle(job, job.abortError)
-        job.worker.kill()
-      }, this.#killGrace)
+    } else if (call.state === 'running') {
+      call.cancel(error, this.#killGrace)
     }
   }
-
-  #settle(job, error, value) {
-    if (job.state === 'settled') return
-    job.state = 'settled'
-    job.queue = null
-    clearTimeout(job.timer)
-    clearTimeout(job.killTimer)
-    job.signal?.removeEventListener('abort', job.onAbort)
-    this.#dropHandles(job)
-    job.chunks = null
-    if (error) job.reject(error)
-    else job.resolve(value)
-  }
-}
-
-function abortError(job) {
-  return new AbortError(`the call to ${job.target} was aborted`, { cause: job.signal.reason })
 }

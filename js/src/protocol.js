@@ -35,6 +35,14 @@ export const DETACHED = 14 // worker -> client: [14, id, nil]
 export const WITHDRAW = 15 // client -> worker: [15, id]
 export const WITHDRAWN = 16 // worker -> client: [16, id, nil]
 
+// MessagePack extension types of protocol version 1 (codec.js holds what each decodes to).
+export const EXT_TIMESTAMP = -1 // MessagePack's own timestamp
+export const EXT_NDARRAY = 1 // u32 buffer index, dtype, ndim, unit, u64 shape
+export const EXT_COMPLEX = 2 // two float64, little-endian
+export const EXT_HANDLE = 3 // u64 handle id (from a worker: then `<type>\n<repr>`)
+export const EXT_CALLBACK = 4 // u64 callback id; client -> worker only
+export const EXT_ARROW = 5 // u32 buffer index of an Arrow IPC stream
+
 const MAGIC0 = 0x50 // 'P'
 const MAGIC1 = 0x46 // 'F'
 

@@ -7,10 +7,10 @@
 // `util.inspect.custom` and `Symbol.toPrimitive`, which, like `toString`, give
 // `<PyModule numpy.fft>`.
 
+import { markModule } from './references.js'
+
 // util.inspect.custom without importing node:util (its ESM face loads more of Node at start-up).
 const INSPECT = Symbol.for('nodejs.util.inspect.custom')
-
-const modules = new WeakSet()
 
 const DOTTED = /^[^.]+(\.[^.]+)*$/
 
@@ -49,11 +49,6 @@ export function moduleProxy(client, path) {
       throw new TypeError(`cannot delete ${String(prop)} of ${label}`)
     },
   })
-  modules.add(proxy)
+  markModule(proxy)
   return proxy
-}
-
-// Whether `value` is a module proxy (which names an object but cannot cross as one).
-export function isModuleProxy(value) {
-  return modules.has(value)
 }

@@ -5,51 +5,24 @@
 // pool (pool.js), which owns the worker processes. PyHandles (handle.js) and
 // module proxies (proxy.js) call through it too.
 
-import { availableParallelism } from 'node:os'
 import { EventEmitter } from 'node:events'
+import { Call } from './call.js'
+import { currentCallback } from './callback-server.js'
 import { Kwargs, Refs, encodeCall } from './codec.js'
 import { PyferryError, SerializationError } from './errors.js'
 import { findPython } from './find-python.js'
 import { handleState } from './handle.js'
 import { Pool } from './pool.js'
-import { CALL, DEFAULT_MAX_MESSAGE_BYTES, messageBytes } from './protocol.js'
+import { CallOptions, DEFAULT_SPIN_US, DEFAULT_WINDOW, checkOptions, checkTimeout } from './options.js'
+import { messageBytes } from './protocol.js'
 import { moduleProxy } from './proxy.js'
-import { DEFAULT_WINDOW, PyStream } from './stream.js'
-import { Worker, currentCallback } from './worker.js'
+import { PyStream } from './stream.js'
+import { Worker } from './worker.js'
 
-const MAX_TIMER_MS = 2 ** 31 - 1
 const PLAIN_CALL = Object.freeze({}) // the wire options call() implies: none
 
-// Per-call options, given as a trailing `opts({ timeout, signal, handle, onProgress, window })` argument.
-export class CallOptions {
-  constructor(options) {
-    if (options === null || typeof options !== 'object') {
-      throw new TypeError('opts() takes an object such as { timeout: 1000, signal }')
-    }
-    const { timeout, signal, handle, onProgress, window } = options
-    checkTimeout(timeout, 'opts().timeout')
-    if (signal !== undefined && !(signal instanceof AbortSignal)) {
-      throw new TypeError('opts().signal must be an AbortSignal')
-    }
-    if (handle !== undefined && typeof handle !== 'boolean') throw new TypeError('opts().handle must be a boolean')
-    if (onProgress !== undefined && typeof onProgress !== 'function') {
-      throw new TypeError('opts().onProgress must be a function ({ done, total, message }) => void')
-    }
-    if (window !== undefined && !(Number.isSafeInteger(window) && window >= 1 && window < 2 ** 32)) {
-      throw new RangeError('opts().window must be an integer from 1 to 2 ** 32 - 1 (items in flight)')
-    }
-    this.timeout = timeout
-    this.signal = signal
-    this.handle = handle
-    this.onProgress = onProgress
-    this.window = window
-  }
-}
-
-// Mark call options: `py.call('f', x, opts({ timeout: 500 }))`.
-export function opts(options) {
-  return new CallOptions(options)
-}
+// opts() and its class are part of the client's API (index.js takes them from here).
+export { CallOptions, opts } from './options.js'
 
 // Split the trailing kw() and opts() (in either order) off a call's arguments.
 function splitArgs(args) {
@@ -69,75 +42,6 @@ function describeTarget(target) {
   const [handle, ...names] = target
   const state = handleState(handle)
   return `${[state.type, ...names].join('.')} (handle ${state.id})`
-}
-
-function checkTimeout(value, name) {
-  if (value !== undefined && !(Number.isInteger(value) && value >= 0 && value <= MAX_TIMER_MS)) {
-    throw new RangeError(`${name} must be a whole number of milliseconds from 0 to ${MAX_TIMER_MS}`)
-  }
-}
-
-// Calls a busy worker may be sent ahead of time (protocol section 3.7); off unless asked.
-const DEFAULT_PIPELINE = 0
-
-// Microseconds a worker's main thread polls for its next call before it sleeps, while calls come
-// quickly (pyferry.inbox): a sleep and a wake-up cost more than a small call itself.
-const DEFAULT_SPIN_US = 100
-const MAX_SPIN_US = 10_000
-
-function checkCount(value, name, fallback, min = 1, infinite = true) {
-  const n = value ?? fallback
-  if (!((infinite && n === Infinity) || (Number.isSafeInteger(n) && n >= min))) {
-    throw new RangeError(`${name} must be an integer of at least ${min}`)
-  }
-  return n
-}
-
-function checkStrings(value, name, what) {
-  const list = value === undefined ? [] : Array.isArray(value) ? value : [value]
-  if (!list.every((p) => typeof p === 'string' && p !== '')) {
-    throw new TypeError(`${name} must be ${what} or an array of them`)
-  }
-  return list
-}
-
-function checkOptions(options) {
-  if (options === null || typeof options !== 'object') throw new TypeError('options must be an object')
-  const { python, cwd, env } = options
-  if (python !== undefined && (typeof python !== 'string' || python === '')) {
-    throw new TypeError('options.python must be a non-empty string (path to the interpreter)')
-  }
-  if (cwd !== undefined && typeof cwd !== 'string') throw new TypeError('options.cwd must be a string')
-  if (env !== undefined && (env === null || typeof env !== 'object')) {
-    throw new TypeError('options.env must be an object of environment variables')
-  }
-  checkTimeout(options.timeout, 'options.timeout')
-  checkTimeout(options.killGrace, 'options.killGrace')
-  const maxMemoryBytes = options.maxMemoryBytes
-  if (maxMemoryBytes !== undefined && !(Number.isSafeInteger(maxMemoryBytes) && maxMemoryBytes >= 2 ** 26)) {
-    throw new RangeError('options.maxMemoryBytes must be an integer of at least 64 MiB (2 ** 26)')
-  }
-  const spin = options.spin ?? DEFAULT_SPIN_US
-  if (!(Number.isInteger(spin) && spin >= 0 && spin <= MAX_SPIN_US)) {
-    throw new RangeError(`options.spin must be a whole number of microseconds from 0 to ${MAX_SPIN_US}`)
-  }
-  return {
-    python,
-    cwd,
-    env,
-    spin,
-    paths: checkStrings(options.path, 'options.path', 'a directory'),
-    allow: checkStrings(options.allow, 'options.allow', "a pattern such as 'numpy.*'"),
-    preload: checkStrings(options.preload, 'options.preload', 'a module name'),
-    maxMessageBytes: checkCount(options.maxMessageBytes, 'options.maxMessageBytes', DEFAULT_MAX_MESSAGE_BYTES, 64, false),
-    maxMemoryBytes,
-    workers: checkCount(options.workers, 'options.workers', availableParallelism(), 1, false),
-    maxQueue: checkCount(options.maxQueue, 'options.maxQueue', Infinity, 0),
-    maxCallsPerWorker: checkCount(options.maxCallsPerWorker, 'options.maxCallsPerWorker', Infinity),
-    pipeline: checkCount(options.pipeline, 'options.pipeline', DEFAULT_PIPELINE, 0, false),
-    timeout: options.timeout,
-    killGrace: options.killGrace ?? 1000,
-  }
 }
 
 export class Python extends EventEmitter {
@@ -202,8 +106,8 @@ export class Python extends EventEmitter {
     }
     const { options } = splitArgs([...args])
     return new PyStream((hooks) => {
-      const job = this.#prepare(isHandle ? [target] : target, args, { op: isHandle ? 'get' : undefined, stream: hooks })
-      return { job, outcome: this.#submit(job), withdraw: () => this.#pool.withdraw(job) }
+      const call = this.#prepare(isHandle ? [target] : target, args, { op: isHandle ? 'get' : undefined, stream: hooks })
+      return { call, outcome: this.#submit(call), withdraw: () => this.#pool.withdraw(call) }
     }, options?.window ?? DEFAULT_WINDOW)
   }
 
@@ -238,9 +142,9 @@ export class Python extends EventEmitter {
   // Encode and submit one call; rejects with the outcome. `target`: a dotted name or
   // [PyHandle, ...names]; `extra`: { op, result } wire options the method implies.
   async #invoke(target, args, extra) {
-    const job = this.#prepare(target, args, extra)
+    const call = this.#prepare(target, args, extra)
     try {
-      return await this.#submit(job)
+      return await this.#submit(call)
     } catch (error) {
       // Make the stack show the caller's line, then the Python traceback.
       if (error instanceof PyferryError) {
@@ -251,7 +155,7 @@ export class Python extends EventEmitter {
     }
   }
 
-  // The job for a call (throws what is wrong with its arguments). It holds the handles it
+  // The Call for a call (throws what is wrong with its arguments). It holds the handles it
   // names until it is sent, so that they are not released before (see handle.js).
   #prepare(target, rawArgs, { op, result, stream }) {
     const { args, kwargs, options } = splitArgs(rawArgs)
@@ -266,39 +170,27 @@ export class Python extends EventEmitter {
     if (options?.onProgress) wire.progress = true
     const id = this.#nextId++
     const refs = new Refs({ nextCallbackId: this.#takeCallbackId })
-    const chunks = encodeCall(CALL, id, target, args, kwargs, Object.keys(wire).length ? wire : undefined, refs)
+    const chunks = encodeCall(id, target, args, kwargs, Object.keys(wire).length ? wire : undefined, refs)
     if (refs.handles !== null) for (const state of refs.handles) state.table.hold(state)
-    return {
-      id,
-      target: describeTarget(target),
-      chunks,
-      // A stream runs as long as its consumer wants: only its signal stops it.
-      timeout: stream ? undefined : (options?.timeout ?? this.#options.timeout),
-      signal: options?.signal,
-      handles: refs.handles, // null when it names none
-      callbacks: refs.callbacks,
-      owner: refs.table?.owner ?? undefined,
-      via: currentCallback(),
-      onProgress: options?.onProgress,
-      stream: stream || undefined,
-    }
+    // A stream runs as long as its consumer wants: only its signal stops it.
+    const timeout = stream ? undefined : (options?.timeout ?? this.#options.timeout)
+    return new Call(id, describeTarget(target), chunks, refs, options, timeout, currentCallback(), stream || undefined)
   }
 
-  async #submit(job) {
+  async #submit(call) {
     try {
       // A Promise only while an Arrow table waits for apache-arrow to load (see arrow.js).
-      if (job.chunks instanceof Promise) job.chunks = await job.chunks
-      const size = messageBytes(job.chunks)
+      if (call.chunks instanceof Promise) await call.loadChunks()
+      const size = messageBytes(call.chunks)
       if (size > this.#options.maxMessageBytes) {
         throw new SerializationError(
           `the call's message of ${size} bytes exceeds maxMessageBytes (${this.#options.maxMessageBytes})`, 'args')
       }
     } catch (error) {
-      for (const state of job.handles ?? []) state.table.unhold(state)
-      job.handles = null
+      call.dropHandles()
       throw error
     }
-    return this.#pool.submit(job)
+    return this.#pool.submit(call)
   }
 
   #emit(event, ...args) {

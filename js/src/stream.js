@@ -7,7 +7,7 @@
 // Python. `return()` (a `break` out of `for await`) sends STREAM_CLOSE and resolves
 // once the worker has closed the iterator (STREAM_END): its `finally` has run.
 
-export const DEFAULT_WINDOW = 1024
+import { DEFAULT_WINDOW } from './options.js'
 
 const DONE = Object.freeze({ value: undefined, done: true })
 
@@ -15,7 +15,7 @@ export class PyStream {
   #begin
   #window
   #step
-  #call = null // { job, outcome, withdraw } once started
+  #call = null // { call, outcome, withdraw } once started
   #items = [] // received, not yet taken
   #waiters = [] // next() calls waiting for an item: { resolve, reject }
   #taken = 0 // items taken since credit was last returned
@@ -24,8 +24,9 @@ export class PyStream {
   #error = null // its failure, until a next() has rejected with it
   #closing = null // return()'s promise
 
-  // begin(hooks) prepares and submits the CALL; returns { job, outcome, withdraw } where
-  // `outcome` settles with the call's answer and withdraw() takes it back if not yet sent.
+  // begin(hooks) prepares and submits the CALL; returns { call, outcome, withdraw } where
+  // `call` is its Call (call.js), `outcome` settles with the call's answer and withdraw()
+  // takes it back if not yet sent.
   constructor(begin, window = DEFAULT_WINDOW) {
     this.#begin = begin
     this.#window = window
@@ -59,11 +60,8 @@ export class PyStream {
     this.#items = []
     for (const waiter of this.#waiters.splice(0)) waiter.resolve(DONE)
     if (this.#call === null || this.#ended) return DONE
-    const { job, outcome, withdraw } = this.#call
-    if (!withdraw()) {
-      if (job.detached) job.worker.closeStream(job)
-      else job.closeOnDetach = true // not streaming yet: close once it is (DETACHED)
-    }
+    const { call, outcome, withdraw } = this.#call
+    if (!withdraw()) call.closeStream() // not streaming yet: closed once it is (DETACHED)
     await outcome
     return DONE
   }
@@ -74,19 +72,19 @@ export class PyStream {
       this.#call = this.#begin(hooks)
     } catch (error) {
       // Refused before anything was sent (bad arguments): the first next() rejects.
-      this.#call = { job: null, outcome: null, withdraw: () => false }
+      this.#call = { call: null, outcome: null, withdraw: () => false }
       this.#ended = true
       this.#error = error
       return
     }
-    const { job, outcome } = this.#call
+    const { call, outcome } = this.#call
     const onAbort = () => {
       this.#aborted = true
       this.#items = []
     }
-    job.signal?.addEventListener('abort', onAbort, { once: true })
+    call.signal?.addEventListener('abort', onAbort, { once: true })
     outcome.then(() => this.#end(null), (error) => this.#end(error))
-      .finally(() => job.signal?.removeEventListener('abort', onAbort))
+      .finally(() => call.signal?.removeEventListener('abort', onAbort))
   }
 
   #push(items) {
@@ -98,9 +96,8 @@ export class PyStream {
   #take() {
     const value = this.#items.shift()
     this.#taken++
-    const { job } = this.#call
-    if (this.#taken >= this.#step && !this.#ended && this.#closing === null && job.worker) {
-      job.worker.credit(job, this.#taken)
+    // Credit goes back only while the call runs on a worker; until then it adds up.
+    if (this.#taken >= this.#step && !this.#ended && this.#closing === null && this.#call.call.credit(this.#taken)) {
       this.#taken = 0
     }
     return { value, done: false }

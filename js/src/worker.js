@@ -1,49 +1,35 @@
 // One Python worker process: spawn, handshake, calls in flight, output lines, exit.
 //
-// The protocol runs over the child's descriptor 3, a socket pair that libuv
-// creates for a 'pipe' stdio entry. Descriptors 1 and 2 carry what Python code
-// prints; they never carry frames. Descriptor 0 is /dev/null.
+// The protocol runs over the child's descriptor 3, a socket pair that libuv creates
+// for a 'pipe' stdio entry, framed by transport.js. Descriptors 1 and 2 carry what
+// Python code prints; they never carry frames. Descriptor 0 is /dev/null.
 //
 // A Worker knows nothing of queues, timeouts or retries: the pool (pool.js)
 // decides what to send and what a failure means for each call. The worker
 // reports replies and, once the process is gone, how it ended and which calls
 // it still held.
 //
-// Besides replies it serves what the worker asks of the client while a call runs:
-// CALLBACKs (a JS function passed in the call's arguments, run in an
-// AsyncLocalStorage context naming this worker, so that the calls it makes come
-// back here), and it hands STREAM_ITEMS, PROGRESS and DETACHED to the job they
-// belong to. A call holds the worker (`busy`) until it is answered or DETACHED.
+// Besides replies it hands CALLBACKs (a JS function passed in the call's arguments)
+// to its CallbackServer (callback-server.js), and STREAM_ITEMS, PROGRESS and DETACHED
+// to the Call they belong to. A call holds the worker (`busy`) until it is answered or
+// DETACHED.
 
-import { AsyncLocalStorage } from 'node:async_hooks'
 import { spawn } from 'node:child_process'
 import { EventEmitter, once } from 'node:events'
-import { Refs, decodeMessage, encodeAnswer, encodeMessage, markAhead, messageReady, peekEnvelope } from './codec.js'
+import { CallbackServer } from './callback-server.js'
+import { decodeMessage, encodeMessage, markAhead, messageReady, peekEnvelope } from './codec.js'
 import {
-  ProtocolError, PyferryError, SerializationError, VersionMismatchError, WorkerCrashedError, WorkerStartError,
+  ProtocolError, SerializationError, VersionMismatchError, WorkerCrashedError, WorkerStartError,
   fromErrorInfo, likelyCause,
 } from './errors.js'
 import { howToFix } from './find-python.js'
 import { HandleTable } from './handle.js'
 import { forEachLine } from './lines.js'
 import {
-  CALLBACK, CALLBACK_ERROR, CALLBACK_RESULT, CANCEL, DETACHED, ERROR, FrameReader, HELLO, PROGRESS, PROTOCOL_VERSION,
-  RELEASE, RESULT, STREAM_CLOSE, STREAM_CREDIT, STREAM_END, STREAM_ITEMS, WITHDRAW, WITHDRAWN, messageBytes,
+  CALLBACK, CANCEL, DETACHED, ERROR, HELLO, PROGRESS, PROTOCOL_VERSION, RELEASE, RESULT, STREAM_CLOSE,
+  STREAM_CREDIT, STREAM_END, STREAM_ITEMS, WITHDRAW, WITHDRAWN,
 } from './protocol.js'
-
-// While a JS callback runs: { worker, active }. Calls made in it go to that worker (pool.js).
-const callbackContext = new AsyncLocalStorage()
-let runningCallbacks = 0 // JS callbacks of any worker whose context is active
-
-// The callback context a call is made in ({ worker, active }), or undefined outside any.
-export function currentCallback() {
-  if (runningCallbacks > 0) return callbackContext.getStore()
-  // No callback runs, so no context could be active. While enabled, the AsyncLocalStorage
-  // has Node (20, 22) run a hook for every promise made: ~2 µs more Node CPU for each
-  // small call after the first callback. Disable it until the next callback's run().
-  callbackContext.disable()
-  return undefined
-}
+import { Transport } from './transport.js'
 
 const STDERR_TAIL_LINES = 40
 const STDERR_TAIL_LINE_CHARS = 2000
@@ -54,23 +40,21 @@ const KILL_AFTER_EOF_MS = 5000
 
 export class Worker extends EventEmitter {
   #child
-  #socket
-  #pending = new Map() // call id -> job
+  #transport
+  #pending = new Map() // call id -> Call
   #held = null // frames waiting behind a message whose Arrow tables are still loading
   #attached = 0 // pending calls not DETACHED: they hold the main thread
   #ahead = 0 // pending calls sent ahead (protocol section 3.7), neither answered nor DETACHED
-  #callbacks = new Map() // callback id -> function, for the calls in flight
+  #callbacks // the CallbackServer running the JS functions of the calls in flight
   #stderrTail = []
   #hello = null
   #state = 'starting' // starting -> ready -> closing -> exited
   #failure = null // makes the error for the calls this worker still holds, once it failed
   #killed = false
-  #corked = false // the socket is corked until the next tick; see #write
   #interpreter
   #exited
   #killTimer = null
   #decodeContext
-  #maxMessageBytes
   calls = 0 // answers received (RESULT, ERROR, STREAM_END): what maxCallsPerWorker counts
   frames = 0 // frames received
 
@@ -79,14 +63,12 @@ export class Worker extends EventEmitter {
   constructor({ interpreter, args, cwd, env, maxMessageBytes, client }) {
     super()
     this.#interpreter = interpreter
-    this.#maxMessageBytes = maxMessageBytes
     this.#child = spawn(interpreter.command, ['-m', 'pyferry', 'worker', ...args], {
       cwd,
       env,
       stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
       windowsHide: true,
     })
-    this.#socket = this.#child.stdio[3]
     this.#exited = new Promise((resolve) => this.once('exit', resolve))
     this.handles = new HandleTable({
       pid: this.#child.pid,
@@ -96,17 +78,20 @@ export class Worker extends EventEmitter {
       onEmpty: () => this.emit('unpinned'),
     })
     this.#decodeContext = { handle: (id, type, repr) => this.handles.adopt(id, type, repr) }
-
-    const reader = new FrameReader((header, buffers) => this.#onFrame(header, buffers), { maxMessageBytes })
-    this.#socket.on('data', (chunk) => {
-      if (this.#failure || this.#killed) return // it is being killed; nothing it sends counts
-      try {
-        reader.push(chunk)
-      } catch (error) {
-        this.#broken(error)
-      }
+    this.#callbacks = new CallbackServer({
+      worker: this,
+      handles: this.handles,
+      send: (chunks) => {
+        if (this.#writable()) this.#write(chunks)
+      },
+      maxMessageBytes,
     })
-    this.#socket.on('error', () => {}) // EPIPE after a crash: the exit handler reports it
+
+    this.#transport = new Transport(this.#child.stdio[3], {
+      onFrame: (header, buffers) => this.#onFrame(header, buffers),
+      onBroken: (error) => this.#broken(error),
+      maxMessageBytes,
+    })
     forEachLine(this.#child.stdout, (line) => this.emit('stdout', line))
     forEachLine(this.#child.stderr, (line) => {
       this.#stderrTail.push(line.length > STDERR_TAIL_LINE_CHARS ? `${line.slice(0, STDERR_TAIL_LINE_CHARS)}…` : line)
@@ -153,7 +138,7 @@ export class Worker extends EventEmitter {
     return this.#ahead
   }
 
-  // The jobs sent and not yet answered, oldest first.
+  // The Calls sent and not yet answered, oldest first.
   jobs() {
     return [...this.#pending.values()]
   }
@@ -165,45 +150,43 @@ export class Worker extends EventEmitter {
     return this.#exited
   }
 
-  // Send job.chunks (an encoded CALL with id job.id); the reply comes as a 'reply' event.
-  // `ahead`: sent while the worker is busy; it may come back as a 'withdrawn' event.
-  send(job, ahead = false) {
-    this.#pending.set(job.id, job)
-    job.detached = false
-    job.ahead = ahead
+  // Send a Call (call.send() does, having marked it sent); the reply comes as a 'reply'
+  // event. `ahead`: sent while the worker is busy; it may come back as a 'withdrawn' event.
+  send(call, ahead = false) {
+    this.#pending.set(call.id, call)
     this.#attached++
     if (ahead) this.#ahead++
-    if (job.callbacks) for (const [id, fn] of job.callbacks) this.#callbacks.set(id, fn)
+    if (call.callbacks) this.#callbacks.add(call.callbacks)
     if (this.#pending.size === 1) this.#setRef(true)
-    this.#write(ahead ? markAhead(job.chunks) : job.chunks)
+    this.#write(ahead ? markAhead(call.chunks) : call.chunks)
   }
 
   // Ask for a call sent ahead back: a 'withdrawn' event if it had not started, else its reply.
-  withdraw(job) {
-    this.#control(job, [WITHDRAW, job.id])
+  withdraw(call) {
+    this.#control(call, [WITHDRAW, call.id])
   }
 
   // Ask Python to interrupt the call; its reply (result, error or Cancelled) still follows.
-  cancel(job) {
-    this.#control(job, [CANCEL, job.id])
+  cancel(call) {
+    this.#control(call, [CANCEL, call.id])
   }
 
   // Let a stream send `n` more items.
-  credit(job, n) {
-    this.#control(job, [STREAM_CREDIT, job.id, n])
+  credit(call, n) {
+    this.#control(call, [STREAM_CREDIT, call.id, n])
   }
 
   // Ask a stream to stop; its STREAM_END (or ERROR) follows.
-  closeStream(job) {
-    this.#control(job, [STREAM_CLOSE, job.id])
+  closeStream(call) {
+    this.#control(call, [STREAM_CLOSE, call.id])
   }
 
-  #control(job, message) {
-    if (this.#pending.has(job.id) && this.#writable()) this.#write(encodeMessage(message))
+  #control(call, message) {
+    if (this.#pending.has(call.id) && this.#writable()) this.#write(encodeMessage(message))
   }
 
   #writable() {
-    return this.#state !== 'exited' && this.#socket.writable
+    return this.#state !== 'exited' && this.#transport.writable
   }
 
   #release(ids) {
@@ -215,7 +198,7 @@ export class Worker extends EventEmitter {
   close() {
     if (this.#state === 'exited' || this.#state === 'closing') return this.#exited
     this.#state = 'closing'
-    this.#socket.end()
+    this.#transport.end()
     this.#setRef(true)
     this.#killTimer = setTimeout(() => this.#child.kill('SIGKILL'), KILL_AFTER_EOF_MS)
     return this.#exited
@@ -224,6 +207,7 @@ export class Worker extends EventEmitter {
   // Kill the process now (SIGKILL); the exit reports the calls it holds as crashed.
   kill() {
     this.#killed = true
+    this.#transport.ignoreInput() // it is being killed; nothing it sends counts
     if (this.#state !== 'exited') {
       this.#setRef(true) // whoever kills it waits for the exit
       this.#child.kill('SIGKILL')
@@ -231,24 +215,14 @@ export class Worker extends EventEmitter {
     return this.#exited
   }
 
-  // Messages written in one turn of the event loop leave in one writev: the socket stays
-  // corked until the current callback and its microtasks are done (process.nextTick), so
-  // calls made together (or made by the continuations of replies read together) share a
-  // system call. end() uncorks, so nothing corked is lost when the channel closes.
+  // Messages written in one turn of the event loop leave in one writev (transport.js).
   #write(chunks) {
-    if (!this.#corked) {
-      this.#corked = true
-      this.#socket.cork()
-      process.nextTick(() => {
-        this.#corked = false
-        this.#socket.uncork()
-      })
-    }
-    for (const chunk of chunks) this.#socket.write(chunk)
+    this.#transport.write(chunks)
   }
 
   #setRef(on) {
-    for (const handle of [this.#child, this.#socket, this.#child.stdout, this.#child.stderr]) {
+    this.#transport.ref(on)
+    for (const handle of [this.#child, this.#child.stdout, this.#child.stderr]) {
       if (on) handle.ref?.()
       else handle.unref?.()
     }
@@ -310,13 +284,13 @@ export class Worker extends EventEmitter {
     if (error instanceof ProtocolError) throw error
     const [kind, id] = peekEnvelope(header) ?? []
     if (kind === CALLBACK && Number.isSafeInteger(id) && id > 0) {
-      this.#answerError(id, errorInfo(error, codeOf(error)))
+      this.#callbacks.refuse(id, error)
       return
     }
-    const job = kind === RESULT || kind === ERROR || kind === STREAM_ITEMS ? this.#pending.get(id) : undefined
-    if (job === undefined) throw error
-    if (kind === STREAM_ITEMS) this.#failStream(job, failure)
-    else this.#answer(job, failure)
+    const call = kind === RESULT || kind === ERROR || kind === STREAM_ITEMS ? this.#pending.get(id) : undefined
+    if (call === undefined) throw error
+    if (kind === STREAM_ITEMS) call.failStream(failure)
+    else this.#answer(call, failure)
   }
 
   #onMessage(message) {
@@ -328,161 +302,82 @@ export class Worker extends EventEmitter {
       case HELLO:
         return this.#onHello(body)
       case RESULT:
-        return this.#answer(this.#job(id, 'RESULT', false), null, body)
+        return this.#answer(this.#call(id, 'RESULT', false), null, body)
       case ERROR:
         // id 0: the worker as a whole failed (bad frame, version mismatch); it exits next.
         if (id === 0) return this.#fail(() => fromErrorInfo(body))
-        return this.#answer(this.#job(id, 'ERROR'), fromErrorInfo(body))
+        return this.#answer(this.#call(id, 'ERROR'), fromErrorInfo(body))
       case STREAM_END:
-        return this.#answer(this.#job(id, 'STREAM_END', true), null, undefined)
+        return this.#answer(this.#call(id, 'STREAM_END', true), null, undefined)
       case STREAM_ITEMS:
-        return this.#onItems(this.#job(id, 'STREAM_ITEMS', true), body)
+        return this.#onItems(this.#call(id, 'STREAM_ITEMS', true), body)
       case PROGRESS:
-        return this.#onProgress(this.#job(id, 'PROGRESS'), body)
+        return this.#onProgress(this.#call(id, 'PROGRESS'), body)
       case DETACHED:
-        return this.#onDetached(this.#job(id, 'DETACHED'))
+        return this.#onDetached(this.#call(id, 'DETACHED'))
       case WITHDRAWN:
-        return this.#onWithdrawn(this.#job(id, 'WITHDRAWN'))
+        return this.#onWithdrawn(this.#call(id, 'WITHDRAWN'))
       case CALLBACK:
-        return this.#onCallback(id, body, message[3])
+        return this.#callbacks.call(id, body, message[3])
       default:
         throw new ProtocolError(`unexpected message kind ${kind}`)
     }
   }
 
-  // The job a message names; `stream`: whether the kind belongs to streams only (true),
+  // The Call a message names; `stream`: whether the kind belongs to streams only (true),
   // to plain calls only (false) or to both (undefined).
-  #job(id, kind, stream) {
-    const job = this.#pending.get(id)
-    if (job === undefined) throw new ProtocolError(`${kind} for unknown call id ${id}`)
-    if (stream !== undefined && Boolean(job.stream) !== stream) {
-      throw new ProtocolError(`${kind} for call id ${id}, which is ${job.stream ? 'a stream' : 'not a stream'}`)
+  #call(id, kind, stream) {
+    const call = this.#pending.get(id)
+    if (call === undefined) throw new ProtocolError(`${kind} for unknown call id ${id}`)
+    if (stream !== undefined && Boolean(call.stream) !== stream) {
+      throw new ProtocolError(`${kind} for call id ${id}, which is ${call.stream ? 'a stream' : 'not a stream'}`)
     }
-    return job
+    return call
   }
 
   // The call is answered: RESULT, ERROR, STREAM_END, or a reply that could not be decoded.
-  #answer(job, error, value) {
-    this.#forget(job)
+  #answer(call, error, value) {
+    this.#forget(call)
     this.calls++
-    this.emit('reply', job, job.failure ?? error, value)
+    this.emit('reply', call, call.failure ?? error, value)
   }
 
   // The call never started; the pool may send it elsewhere.
-  #onWithdrawn(job) {
-    this.#forget(job)
-    this.emit('withdrawn', job)
+  #onWithdrawn(call) {
+    this.#forget(call)
+    this.emit('withdrawn', call)
   }
 
   // Forget a call that is answered or withdrawn.
-  #forget(job) {
-    this.#pending.delete(job.id)
-    if (!job.detached) this.#letGo(job)
-    if (job.callbacks) for (const id of job.callbacks.keys()) this.#callbacks.delete(id)
+  #forget(call) {
+    this.#pending.delete(call.id)
+    if (!call.detached) this.#letGo(call)
+    if (call.callbacks) this.#callbacks.remove(call.callbacks)
     if (this.#pending.size === 0 && this.#state !== 'closing') this.#setRef(false)
   }
 
   // The call no longer holds the main thread: answered, withdrawn or DETACHED.
-  #letGo(job) {
+  #letGo(call) {
     this.#attached--
-    if (job.ahead) this.#ahead--
+    if (call.ahead) this.#ahead--
   }
 
-  #onItems(job, items) {
-    if (!Array.isArray(items)) throw new ProtocolError(`STREAM_ITEMS for call id ${job.id} without an array of items`)
-    if (job.failure === undefined && job.state !== 'settled') job.stream.push(items)
+  #onItems(call, items) {
+    if (!Array.isArray(items)) throw new ProtocolError(`STREAM_ITEMS for call id ${call.id} without an array of items`)
+    call.pushItems(items)
   }
 
-  // Items that cannot be decoded end the stream with that error, once the worker has closed it.
-  #failStream(job, error) {
-    if (job.failure !== undefined) return
-    job.failure = error
-    this.closeStream(job)
-  }
-
-  #onProgress(job, body) {
+  #onProgress(call, body) {
     if (!Array.isArray(body) || body.length !== 3) {
-      throw new ProtocolError(`PROGRESS for call id ${job.id} is not [done, total, message]`)
+      throw new ProtocolError(`PROGRESS for call id ${call.id} is not [done, total, message]`)
     }
-    if (job.onProgress === undefined || job.state === 'settled') return
-    const [done, total, message] = body
-    try {
-      job.onProgress({ done, total, message })
-    } catch (error) {
-      // The handler's own bug: report it as an event listener's would be, not as the call's.
-      process.nextTick(() => { throw error })
-    }
+    call.progress(body[0], body[1], body[2])
   }
 
-  #onDetached(job) {
-    if (job.detached) return
-    job.detached = true
-    this.#letGo(job)
-    if (job.closeOnDetach) this.closeStream(job) // return() came before the stream started
+  #onDetached(call) {
+    if (!call.detach()) return
+    this.#letGo(call)
     this.emit('free')
-  }
-
-  // Run the JS function `callbackId` with `args` and answer CALLBACK_RESULT or CALLBACK_ERROR.
-  #onCallback(cid, callbackId, args) {
-    if (!Number.isSafeInteger(cid) || cid <= 0 || !Array.isArray(args)) {
-      throw new ProtocolError('a CALLBACK must be [6, cid, callback id, args] with cid a positive integer')
-    }
-    const fn = this.#callbacks.get(callbackId)
-    if (fn === undefined) {
-      this.#answerError(cid, {
-        type: 'CallbackExpiredError',
-        message: `JS callback ${callbackId} is gone: the call it was passed to has ended`,
-        traceback: '',
-        code: 'PYFERRY_CALLBACK',
-      })
-      return
-    }
-    const context = { worker: this, active: true }
-    runningCallbacks++
-    const done = () => {
-      context.active = false
-      runningCallbacks--
-    }
-    let result
-    try {
-      result = callbackContext.run(context, fn, ...args)
-    } catch (error) {
-      done()
-      this.#answerError(cid, errorInfo(error, 'PYFERRY_JS'))
-      return
-    }
-    Promise.resolve(result).then(
-      (value) => {
-        done()
-        this.#answerValue(cid, value)
-      },
-      (error) => {
-        done()
-        this.#answerError(cid, errorInfo(error, 'PYFERRY_JS'))
-      },
-    )
-  }
-
-  #answerValue(cid, value) {
-    let chunks
-    try {
-      // An answer may name handles of this worker only, and no functions.
-      chunks = encodeAnswer(CALLBACK_RESULT, cid, value, new Refs({ table: this.handles }))
-    } catch (error) {
-      this.#answerError(cid, errorInfo(error, codeOf(error)))
-      return
-    }
-    Promise.resolve(chunks).then((ready) => {
-      const size = messageBytes(ready)
-      if (size > this.#maxMessageBytes) {
-        throw new SerializationError(`the callback's answer of ${size} bytes exceeds maxMessageBytes (${this.#maxMessageBytes})`, 'result')
-      }
-      if (this.#writable()) this.#write(ready)
-    }).catch((error) => this.#answerError(cid, errorInfo(error, codeOf(error))))
-  }
-
-  #answerError(cid, info) {
-    if (this.#writable()) this.#write(encodeMessage([CALLBACK_ERROR, cid, info]))
   }
 
   #onHello(info) {
@@ -506,6 +401,7 @@ export class Worker extends EventEmitter {
   // `makeError` builds a fresh error per call, so that each caller's stack is its own.
   #fail(makeError) {
     this.#failure ??= makeError
+    this.#transport.ignoreInput() // nothing it sends counts any more
   }
 
   #onSpawnError(error) {
@@ -521,10 +417,13 @@ export class Worker extends EventEmitter {
     // 'exit' can come before the last bytes the process wrote: let its replies
     // (calls that did finish) and its last stderr lines (a traceback, faulthandler's
     // dump) arrive first. A grandchild holding stderr open must not stall this, hence the bound.
-    const streams = [this.#socket, this.#child.stderr].filter((s) => !s.readableEnded && !s.destroyed)
-    if (streams.length) {
+    const stderr = this.#child.stderr
+    const ends = [this.#transport.readEnd()]
+    if (!stderr.readableEnded && !stderr.destroyed) ends.push(once(stderr, 'end').catch(() => {}))
+    const pending = ends.filter((end) => end !== null)
+    if (pending.length) {
       await Promise.race([
-        Promise.all(streams.map((s) => once(s, 'end').catch(() => {}))),
+        Promise.all(pending),
         new Promise((resolve) => setTimeout(resolve, DRAIN_AFTER_EXIT_MS).unref()),
       ])
     }
@@ -562,27 +461,4 @@ export class Worker extends EventEmitter {
     this.#setRef(false)
     this.emit('exit', { pid, code, signal, started, closed, failure, jobs })
   }
-}
-
-// The error-info of a CALLBACK_ERROR for `error`, whatever was thrown (protocol section 3.3).
-function errorInfo(error, code) {
-  if (error instanceof Error) {
-    return { type: text(error.name, 'Error'), message: text(error.message, ''), traceback: text(error.stack, ''), code }
-  }
-  let message
-  try {
-    message = String(error)
-  } catch {
-    message = `<unprintable ${typeof error}>`
-  }
-  return { type: 'Error', message: message.toWellFormed(), traceback: '', code }
-}
-
-// The code of an answer this client could not give: pyferry's own error, else the JS function's.
-function codeOf(error) {
-  return error instanceof PyferryError ? error.code : 'PYFERRY_JS'
-}
-
-function text(value, fallback) {
-  return typeof value === 'string' ? value.toWellFormed() : fallback
 }

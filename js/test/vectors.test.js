@@ -336,7 +336,7 @@ function encodeAsTheClient(message, table, ids) {
   const refs = new Refs({ nextCallbackId: () => next.shift() })
   // `ahead` is added as the call is sent (Worker#send), to the frame the call was encoded in.
   const { ahead, ...others } = message.length === 6 ? options : {}
-  const encoded = encodeCall(CALL, id, target, args, kwargs ?? undefined, message.length === 6 && Object.keys(others).length ? others : undefined, refs)
+  const encoded = encodeCall(id, target, args, kwargs ?? undefined, message.length === 6 && Object.keys(others).length ? others : undefined, refs)
   assert.equal(next.length, 0, 'every callback id was handed out')
   return { chunks: ahead ? markAhead(encoded) : encoded, refs }
 }

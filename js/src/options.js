@@ -1,0 +1,122 @@
+// The client's options: every default in one place, each checked on entry with an error
+// naming the option (TypeError for the wrong kind of value, RangeError out of range).
+// `new Python(options)` is checked by checkOptions(), a call's opts() by CallOptions.
+
+import { availableParallelism } from 'node:os'
+import { DEFAULT_MAX_MESSAGE_BYTES } from './protocol.js'
+
+export { DEFAULT_MAX_MESSAGE_BYTES } // the worker's own default too (protocol.js)
+
+// setTimeout's largest delay: timeouts, killGrace and close()'s timeout stay under it.
+export const MAX_TIMER_MS = 2 ** 31 - 1
+
+// Milliseconds a call that overran its timeout (or was aborted) gets to end after its CANCEL,
+// before its worker is killed and replaced.
+export const DEFAULT_KILL_GRACE_MS = 1000
+
+// Items a stream may have in flight (protocol section 3.4), unless opts({ window }) says.
+export const DEFAULT_WINDOW = 1024
+const MAX_WINDOW = 2 ** 32 - 1
+
+// Calls a busy worker may be sent ahead of time (protocol section 3.7); off unless asked.
+export const DEFAULT_PIPELINE = 0
+
+// Microseconds a worker's main thread polls for its next call before it sleeps, while calls come
+// quickly (pyferry.inbox): a sleep and a wake-up cost more than a small call itself.
+export const DEFAULT_SPIN_US = 100
+const MAX_SPIN_US = 10_000
+
+function checkCount(value, name, fallback, min = 1, infinite = true) {
+  const n = value ?? fallback
+  if (!((infinite && n === Infinity) || (Number.isSafeInteger(n) && n >= min))) {
+    throw new RangeError(`${name} must be an integer of at least ${min}`)
+  }
+  return n
+}
+
+function checkStrings(value, name, what) {
+  const list = value === undefined ? [] : Array.isArray(value) ? value : [value]
+  if (!list.every((p) => typeof p === 'string' && p !== '')) {
+    throw new TypeError(`${name} must be ${what} or an array of them`)
+  }
+  return list
+}
+
+// The options of `new Python(options)`, checked, with their defaults filled in.
+export function checkOptions(options) {
+  if (options === null || typeof options !== 'object') throw new TypeError('options must be an object')
+  const { python, cwd, env } = options
+  if (python !== undefined && (typeof python !== 'string' || python === '')) {
+    throw new TypeError('options.python must be a non-empty string (path to the interpreter)')
+  }
+  if (cwd !== undefined && typeof cwd !== 'string') throw new TypeError('options.cwd must be a string')
+  if (env !== undefined && (env === null || typeof env !== 'object')) {
+    throw new TypeError('options.env must be an object of environment variables')
+  }
+  checkTimeout(options.timeout, 'options.timeout')
+  checkTimeout(options.killGrace, 'options.killGrace')
+  const maxMemoryBytes = options.maxMemoryBytes
+  if (maxMemoryBytes !== undefined && !(Number.isSafeInteger(maxMemoryBytes) && maxMemoryBytes >= 2 ** 26)) {
+    throw new RangeError('options.maxMemoryBytes must be an integer of at least 64 MiB (2 ** 26)')
+  }
+  const spin = options.spin ?? DEFAULT_SPIN_US
+  if (!(Number.isInteger(spin) && spin >= 0 && spin <= MAX_SPIN_US)) {
+    throw new RangeError(`options.spin must be a whole number of microseconds from 0 to ${MAX_SPIN_US}`)
+  }
+  return {
+    python,
+    cwd,
+    env,
+    spin,
+    paths: checkStrings(options.path, 'options.path', 'a directory'),
+    allow: checkStrings(options.allow, 'options.allow', "a pattern such as 'numpy.*'"),
+    preload: checkStrings(options.preload, 'options.preload', 'a module name'),
+    maxMessageBytes: checkCount(options.maxMessageBytes, 'options.maxMessageBytes', DEFAULT_MAX_MESSAGE_BYTES, 64, false),
+    maxMemoryBytes,
+    workers: checkCount(options.workers, 'options.workers', availableParallelism(), 1, false),
+    maxQueue: checkCount(options.maxQueue, 'options.maxQueue', Infinity, 0),
+    maxCallsPerWorker: checkCount(options.maxCallsPerWorker, 'options.maxCallsPerWorker', Infinity),
+    pipeline: checkCount(options.pipeline, 'options.pipeline', DEFAULT_PIPELINE, 0, false),
+    timeout: options.timeout,
+    killGrace: options.killGrace ?? DEFAULT_KILL_GRACE_MS,
+  }
+}
+
+// Throw a RangeError naming `name` unless `value` is undefined or a valid timer delay.
+export function checkTimeout(value, name) {
+  if (value !== undefined && !(Number.isInteger(value) && value >= 0 && value <= MAX_TIMER_MS)) {
+    throw new RangeError(`${name} must be a whole number of milliseconds from 0 to ${MAX_TIMER_MS}`)
+  }
+}
+
+// Per-call options, given as a trailing `opts({ timeout, signal, handle, onProgress, window })` argument.
+export class CallOptions {
+  constructor(options) {
+    if (options === null || typeof options !== 'object') {
+      throw new TypeError('opts() takes an object such as { timeout: 1000, signal }')
+    }
+    const { timeout, signal, handle, onProgress, window } = options
+    checkTimeout(timeout, 'opts().timeout')
+    if (signal !== undefined && !(signal instanceof AbortSignal)) {
+      throw new TypeError('opts().signal must be an AbortSignal')
+    }
+    if (handle !== undefined && typeof handle !== 'boolean') throw new TypeError('opts().handle must be a boolean')
+    if (onProgress !== undefined && typeof onProgress !== 'function') {
+      throw new TypeError('opts().onProgress must be a function ({ done, total, message }) => void')
+    }
+    if (window !== undefined && !(Number.isSafeInteger(window) && window >= 1 && window <= MAX_WINDOW)) {
+      throw new RangeError('opts().window must be an integer from 1 to 2 ** 32 - 1 (items in flight)')
+    }
+    this.timeout = timeout
+    this.signal = signal
+    this.handle = handle
+    this.onProgress = onProgress
+    this.window = window
+  }
+}
+
+// Mark call options: `py.call('f', x, opts({ timeout: 500 }))`.
+export function opts(options) {
+  return new CallOptions(options)
+}
+
