@@ -19,9 +19,11 @@ def test_all_is_pinned() -> None:
     assert sorted(pyferry.__all__) == sorted(
         [
             "PROTOCOL_VERSION",
+            "CallbackExpiredError",
             "Cancelled",
             "DecodeError",
             "EncodeError",
+            "HandleError",
             "JSError",
             "JSFunction",
             "NotAllowedError",

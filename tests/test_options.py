@@ -66,3 +66,17 @@ def test_options_with_every_key(worker: WorkerProcess) -> None:
     options = {"op": "call", "result": "value", "progress": False}
     reply, _ = worker.answer(worker.start("sum", [[2, 3]], None, options))
     assert reply[0::2] == [RESULT, 5]
+
+
+def test_the_js_client_and_the_worker_agree_on_the_spin_default() -> None:
+    # The client passes --spin-us only when its option differs from its own default.
+    import re
+
+    from pyferry.inbox import SPIN_US
+
+    from conftest import ROOT
+
+    source = (ROOT / "js" / "src" / "options.js").read_text(encoding="utf-8")
+    match = re.search(r"export const DEFAULT_SPIN_US = (\d+)", source)
+    assert match is not None, "js/src/options.js defines DEFAULT_SPIN_US"
+    assert int(match.group(1)) == SPIN_US

@@ -11,9 +11,11 @@ from pyferry.callbacks import JSFunction
 from pyferry.calls import progress, worker_stats
 from pyferry.cancel import cancelled
 from pyferry.errors import (
+    CallbackExpiredError,
     Cancelled,
     DecodeError,
     EncodeError,
+    HandleError,
     JSError,
     NotAllowedError,
     ProtocolError,
@@ -30,9 +32,11 @@ __version__ = "0.1.0"
 
 __all__ = [
     "PROTOCOL_VERSION",
+    "CallbackExpiredError",
     "Cancelled",
     "DecodeError",
     "EncodeError",
+    "HandleError",
     "JSError",
     "JSFunction",
     "NotAllowedError",

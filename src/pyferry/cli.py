@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from pyferry.inbox import SPIN_US
 from pyferry.protocol import PREFIX_SIZE
 
 if TYPE_CHECKING:
@@ -72,7 +73,7 @@ def _worker_defaults() -> dict[str, Any]:
         "allow": [],
         "preload": [],
         "max_memory_bytes": 0,
-        "spin_us": 100,  # pyferry.inbox.SPIN, in microseconds
+        "spin_us": SPIN_US,
     }
 
 
@@ -141,7 +142,7 @@ def _parser() -> argparse.ArgumentParser:
         "--max-memory-bytes": "address-space limit (RLIMIT_AS), so that running out is a "
         "MemoryError (default none)",
         "--spin-us": "microseconds to keep polling for the next call before sleeping, while "
-        "calls come quickly (default 100; 0: sleep at once)",
+        f"calls come quickly (default {SPIN_US}; 0: sleep at once)",
     }
     metavars = {"--allow": "PATTERN", "--preload": "MODULE", "--spin-us": "US"}
     defaults = _worker_defaults()

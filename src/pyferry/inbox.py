@@ -43,11 +43,12 @@ from typing import Any
 
 from pyferry.transport import Channel
 
-__all__ = ["SPIN", "TICK", "Inbox"]
+__all__ = ["SPIN", "SPIN_US", "TICK", "Inbox"]
 
 TICK = 0.002
 PARK_TICKS = 25
-SPIN = 100e-6
+SPIN_US = 100  # the default spin window, in microseconds (the CLI's --spin-us)
+SPIN = SPIN_US / 1e6
 
 
 class Inbox:

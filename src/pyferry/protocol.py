@@ -12,8 +12,10 @@ header and the out-of-band buffers, back to back, little-endian throughout::
     8+8B+H      ...    the B buffers, no padding between them
 
 The header is a message: ``[kind, id, *fields]``. Kinds are small integers,
-0 to 14 in version 1; ``CLIENT_KINDS`` and ``WORKER_KINDS`` say which side
-sends each, so that a peer can refuse a kind that is not meant for it.
+0 to 16 in version 1; ``CLIENT_KINDS`` and ``WORKER_KINDS`` say which side
+sends each, so that a peer can refuse a kind that is not meant for it. The
+extension types that values use are ``EXT_*``; ``FIELD_ROLES`` says where a
+HANDLE or CALLBACK means more than a value.
 ``docs/protocol.md`` is the normative description; this module mirrors it.
 """
 

@@ -19,6 +19,7 @@ import sys
 from collections.abc import Sequence
 
 from pyferry.errors import DecodeError, ProtocolError
+from pyferry.inbox import SPIN_US
 from pyferry.protocol import Limits
 from pyferry.transport import Channel
 from pyferry.worker import Worker
@@ -81,7 +82,7 @@ def main(
     allow: Sequence[str] = (),
     preload: Sequence[str] = (),
     max_memory_bytes: int = 0,
-    spin_us: int = 100,
+    spin_us: int = SPIN_US,
 ) -> int:
     """Run a worker on the given protocol descriptors; return the exit status.
 
