@@ -227,8 +227,8 @@ describe('crashes', () => {
   })
 
   test('a call queued behind the one that crashed, not yet started, runs on a new worker', async (t) => {
-    // DESIGN.md, decision 7: "A crash fails only the calls running on that process;
-    // calls not yet started go to a healthy worker".
+    // docs/reliability.md: a crash fails only the call the worker was running; calls not
+    // yet started go to a healthy worker.
     const py = client(t, { workers: 1 })
     const lines = []
     py.on('stdout', (line) => lines.push(line))

@@ -1,4 +1,4 @@
-// Every call settles (DESIGN.md decisions 6-8): crashes, start failures, timeouts and
+// Every call settles (docs/reliability.md): crashes, start failures, timeouts and
 // cancellation, protocol violations, odd Python values and the allow-list, with real workers.
 //
 // No fixed sleeps: a test knows a call is running from a line it printed (the 'stdout'

@@ -16,16 +16,15 @@ from __future__ import annotations
 
 import struct
 import sys
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
 from pyferry.errors import DecodeError, EncodeError
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["ARROW", "decode_table", "encode_table", "table_of"]
+__all__ = ["decode_table", "encode_table", "table_of"]
 
-ARROW: Final = 5
 _INDEX = struct.Struct("<I")
 _PANDAS_TYPES = ("DataFrame", "Series")
 

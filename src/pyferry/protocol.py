@@ -40,7 +40,6 @@ __all__ = [
     "EXT_CALLBACK",
     "EXT_COMPLEX",
     "EXT_HANDLE",
-    "EXT_NAMES",
     "EXT_NDARRAY",
     "EXT_TIMESTAMP",
     "FIELD_ROLES",
@@ -149,14 +148,6 @@ EXT_COMPLEX: Final = 2
 EXT_HANDLE: Final = 3
 EXT_CALLBACK: Final = 4
 EXT_ARROW: Final = 5
-EXT_NAMES: Final = {
-    EXT_TIMESTAMP: "TIMESTAMP",
-    EXT_NDARRAY: "NDARRAY",
-    EXT_COMPLEX: "COMPLEX",
-    EXT_HANDLE: "HANDLE",
-    EXT_CALLBACK: "CALLBACK",
-    EXT_ARROW: "ARROW",
-}
 
 MAX_BUFFERS: Final = 0xFFFF
 # Containers a message may nest, its own array counting as one (section 9).

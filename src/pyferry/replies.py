@@ -1,4 +1,4 @@
-"""What a worker sends about its calls: answers, errors, progress, stream items, DETACHED.
+"""What a worker sends about its calls: answers, errors, progress, stream items, callbacks.
 
 Every thread that answers a call (the main thread, the event loop's, the
 streams' flusher) goes through :class:`Replies`, which encodes with the
@@ -19,7 +19,7 @@ from pyferry.codec import encode
 from pyferry.errorinfo import describe_briefly, describe_exception
 from pyferry.errors import EncodeError
 from pyferry.handles import HandleTable
-from pyferry.protocol import DETACHED, ERROR, PROGRESS, RESULT, STREAM_END, STREAM_ITEMS
+from pyferry.protocol import CALLBACK, DETACHED, ERROR, PROGRESS, RESULT, STREAM_END, STREAM_ITEMS
 from pyferry.refs import AsHandle, qualname
 from pyferry.transport import Channel
 
@@ -142,6 +142,23 @@ class Replies:
             )
         except MemoryError:
             raise _out_of_memory("stream items", items) from None
+
+    def callback(self, cid: int, callback_id: int, args: tuple[Any, ...]) -> Frame:
+        """Encode CALLBACK ``cid``, a call of JS function ``callback_id`` with ``args``.
+
+        Raises:
+            EncodeError: an argument cannot cross (``path`` from ``args``).
+        """
+        try:
+            return encode(
+                [CALLBACK, cid, callback_id, list(args)],
+                "args",
+                self._handles,
+                limit=self._limit,
+                field=3,
+            )
+        except EncodeError as exc:
+            raise (exc if exc.path else EncodeError(exc.reason, "args")) from None
 
     def end_stream(self, call: Call, error: BaseException | None, skip_frames: int) -> None:
         """Answer a streaming call: STREAM_END, or ERROR with ``error``."""

@@ -1,4 +1,4 @@
-"""The worker's serve loop: handshake, dispatch, results and errors, shutdown.
+"""The worker's serve loop: dispatch, the order in which calls start, the main thread, shutdown.
 
 Threads::
 
@@ -53,11 +53,10 @@ from pyferry.backends import Backend
 from pyferry.backends.local import LocalBackend
 from pyferry.callbacks import JSFunction, Waiter, cancelled_wait, js_error
 from pyferry.calls import MAIN, STREAM, TASK, Call
-from pyferry.codec import decode, encode, peek_envelope
+from pyferry.codec import decode, peek_envelope
 from pyferry.errors import (
     Cancelled,
     DecodeError,
-    EncodeError,
     HandleError,
     ProtocolError,
     SerializationError,
@@ -66,7 +65,6 @@ from pyferry.handles import HandleTable
 from pyferry.inbox import SPIN, Inbox
 from pyferry.protocol import (
     CALL,
-    CALLBACK,
     CALLBACK_ERROR,
     CALLBACK_RESULT,
     CANCEL,
@@ -153,20 +151,11 @@ class Worker:
         else:
             running = calls.context_call()
         cid = next(self._cids)
-        try:
-            header, buffers = encode(
-                [CALLBACK, cid, callback_id, list(args)],
-                "args",
-                self._handles,
-                limit=self._limit,
-                field=3,
-            )
-        except EncodeError as exc:
-            raise (exc if exc.path else EncodeError(exc.reason, "args")) from None
+        frame = self._replies.callback(cid, callback_id, args)  # raises what cannot cross
         waiter = Waiter(running, main)
         self._waiters[cid] = waiter
         try:
-            self._channel.write_frame(header, buffers)
+            self._replies.write(*frame)
             if main:
                 self._run_jobs(waiter)
             else:
