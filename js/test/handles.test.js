@@ -148,8 +148,11 @@ describe('handles to Python objects', () => {
       import { Python } from ${JSON.stringify(indexUrl)}
       const py = new Python({ workers: 1, path: [${JSON.stringify(fixturesDir)}] })
       const table = async () => (await py.call('pyferry.worker_stats')).handles
-      const made = (await py.call('features.many', 10000)).length
+      // Held until both counts are read: a GC in between must not find them unreachable yet.
+      let handles = await py.call('features.many', 10000)
+      const made = handles.length
       const before = [await table(), py.stats().handles]
+      handles = null
       const deadline = Date.now() + 10000
       let now
       for (;;) {
