@@ -378,7 +378,7 @@ export declare function opts(options: CallOptionsInit): CallOptions
  * belong to.
  *
  * @example
- * ```js
+ * ```ts
  * import { Python, kw, opts } from 'pyferry'
  *
  * const py = new Python({ workers: 4, timeout: 30_000, allow: ['numpy.*'] })
@@ -486,11 +486,13 @@ export declare class Python extends EventEmitter {
    *
    * @example
    * ```ts
+   * import type { Kwargs } from 'pyferry'
+   *
    * const np = py.import('numpy')
-   * const spectrum = await np.fft.rfft(samples)               // unknown
-   * const x = await np.linspace<Float64Array>(0, 1, kw({ num: 5 }))
+   * const spectrum = await np.fft!.rfft!(samples)      // unknown (`!`: under noUncheckedIndexedAccess)
    * interface Numpy { linspace(start: number, stop: number, kw?: Kwargs): Promise<Float64Array> }
    * const typed = py.import<Numpy>('numpy')
+   * const x = await typed.linspace(0, 1, kw({ num: 5 }))   // Float64Array
    * ```
    * @throws {TypeError} `name` is not a dotted name such as `'numpy'` or `'scipy.optimize'`.
    */
@@ -600,6 +602,8 @@ export declare class Python extends EventEmitter {
  *
  * @example
  * ```ts
+ * import type { Remote } from 'pyferry'
+ *
  * const counter = await py.call<Remote>('collections.Counter', 'abracadabra', opts({ handle: true }))
  * await counter.most_common!(2)     // [['a', 5], ['b', 2]]  (`!`: see Remote)
  * await counter.callMethod('get', 'a')
@@ -800,6 +804,8 @@ export type NestedArray<T> = Array<T | NestedArray<T>>
  *
  * @example
  * ```ts
+ * import { NDArray } from 'pyferry'
+ *
  * const m = new NDArray(new Float64Array([1, 2, 3, 4, 5, 6]), [2, 3])   // NDArray<'float64'>
  * m.get(1, 2)                       // 6
  * const mask = new NDArray(new Uint8Array([1, 0]), [2], 'bool')
@@ -930,11 +936,13 @@ export declare class Complex {
  *
  * @example
  * ```ts
+ * import { PyferryError, PythonError, TimeoutError } from 'pyferry'
+ *
  * try {
  *   await py.call('mymodule.f', opts({ timeout: 1000 }))
  * } catch (error) {
- *   if (error instanceof PythonError && error.pythonType === 'builtins.ValueError') ...
- *   else if (error instanceof TimeoutError) ...
+ *   if (error instanceof PythonError && error.pythonType === 'builtins.ValueError') console.warn(error.message)
+ *   else if (error instanceof TimeoutError) console.warn('mymodule.f took over a second')
  *   else if (error instanceof PyferryError) console.error(error.code)
  *   else throw error
  * }

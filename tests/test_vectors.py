@@ -538,3 +538,33 @@ def test_socket_reader_sees_eof_as_clean_between_frames() -> None:
     finally:
         mine.close()
         theirs.close()
+
+
+# -- docs/protocol.md's kind table -------------------------------------------------------
+
+
+def _kind_table() -> list[tuple[int, str, str]]:
+    """(kind, name, direction) of each row of the message table in docs/protocol.md section 3."""
+    import re
+
+    text = (ROOT / "docs" / "protocol.md").read_text(encoding="utf-8")
+    return [
+        (int(m.group(1)), m.group(2), m.group(3))
+        for m in re.finditer(r"^\| (\d+) \| ([A-Z_]+) \| ([^|]+?) \|", text, re.M)
+    ]
+
+
+def test_the_documented_kind_table_is_the_code() -> None:
+    from pyferry.protocol import CLIENT_KINDS, KIND_NAMES, WORKER_KINDS
+
+    rows = _kind_table()
+    assert {kind: name for kind, name, _ in rows} == KIND_NAMES
+    sides = {"client → worker": CLIENT_KINDS, "worker → client": WORKER_KINDS}
+    for kind, name, direction in rows:
+        if direction == "both":
+            assert kind not in CLIENT_KINDS | WORKER_KINDS, name  # HELLO: both, checked apart
+        else:
+            assert kind in sides[direction], f"{name} is sent {direction}"
+    # The rule under the table names the highest kind there is.
+    text = (ROOT / "docs" / "protocol.md").read_text(encoding="utf-8")
+    assert f"any kind above {max(KIND_NAMES)} MUST" in text

@@ -285,14 +285,18 @@ def test_preload_imports_before_the_handshake(monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_a_failing_preload_exits_3_with_the_traceback() -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "pyferry", "worker", "--fd", "0", "--preload", "no_such_mod_xyz"],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    mine, theirs = socket.socketpair()
+    with mine, theirs:
+        fd = str(theirs.fileno())
+        proc = subprocess.run(
+            [sys.executable, "-m", "pyferry", "worker", "--fd", fd, "--preload", "no_such_mod_xyz"],
+            stdin=subprocess.DEVNULL,
+            pass_fds=[theirs.fileno()],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
     assert proc.returncode == 3
     assert "no_such_mod_xyz" in proc.stderr
     assert "ModuleNotFoundError" in proc.stderr

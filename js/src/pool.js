@@ -472,15 +472,22 @@ export class Pool {
     this.#holdOpen()
   }
 
-  // A timeout, an abort or close({ timeout }): a queued call is dropped, a running one is
-  // interrupted in Python and, if it has not ended after killGrace, its worker is killed.
+  // A timeout, an abort or close({ timeout }): a queued call is dropped, as is one sent in
+  // this same turn (it has not left yet); a running one is interrupted in Python and, if it
+  // has not ended after killGrace, its worker is killed.
   #abort(call, error) {
     if (call.state === 'queued') {
       call.queue.splice(call.queue.indexOf(call), 1)
       call.settle(error)
       this.#dispatch()
     } else if (call.state === 'running') {
-      call.cancel(error, this.#killGrace)
+      if (call.worker.unsend(call)) {
+        // Aborted in the turn it was sent: it never left, so it never runs.
+        call.settle(error)
+        this.#dispatch()
+      } else {
+        call.cancel(error, this.#killGrace)
+      }
     }
   }
 }

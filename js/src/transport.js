@@ -1,23 +1,29 @@
 // The framed socket of one worker: bytes in through a FrameReader, frames out in
 // corked writes. It knows frames, not messages: worker.js decodes and encodes them.
 //
-// Writes: messages written in one turn of the event loop leave in one writev. The
-// socket stays corked until the current callback and its microtasks are done
-// (process.nextTick), so calls made together (or made by the continuations of replies
-// read together) share a system call. end() uncorks, so nothing corked is lost when
-// the channel closes.
+// Writes: messages written in one turn of the event loop leave in one writev. They
+// wait here until the current callback and its microtasks are done (process.nextTick),
+// then go to the socket corked, so calls made together (or made by the continuations of
+// replies read together) share a system call; until then a frame can still be taken
+// back (an abort in the same turn as the call: it never leaves). end() writes what
+// waits first, so nothing is lost when the channel closes.
 
 import { once } from 'node:events'
 import { FrameReader } from './protocol.js'
 
 export class Transport {
   #socket
-  #corked = false
+  #waiting = [] // frames (arrays of chunks) written in this turn, not yet on the socket
   #ignoring = false // the worker is failed or killed: nothing it sends counts
   // Made once: a write turn costs no closure.
-  #uncork = () => {
-    this.#corked = false
-    this.#socket.uncork()
+  #flush = () => {
+    const frames = this.#waiting
+    if (frames.length === 0) return
+    this.#waiting = []
+    const socket = this.#socket
+    socket.cork()
+    for (const chunks of frames) for (const chunk of chunks) socket.write(chunk)
+    socket.uncork()
   }
 
   // Read frames from `socket` into onFrame(header, buffers); a stream that breaks the
@@ -43,12 +49,16 @@ export class Transport {
 
   // Write the chunks of one frame (see above: they leave with this turn's other frames).
   write(chunks) {
-    if (!this.#corked) {
-      this.#corked = true
-      this.#socket.cork()
-      process.nextTick(this.#uncork)
-    }
-    for (const chunk of chunks) this.#socket.write(chunk)
+    if (this.#waiting.length === 0) process.nextTick(this.#flush)
+    this.#waiting.push(chunks)
+  }
+
+  // Take back a frame written in this turn (the same array of chunks); false once it left.
+  unwrite(chunks) {
+    const index = this.#waiting.indexOf(chunks)
+    if (index < 0) return false
+    this.#waiting.splice(index, 1)
+    return true
   }
 
   // Drop every byte read from now on.
@@ -56,8 +66,9 @@ export class Transport {
     this.#ignoring = true
   }
 
-  // End the request channel (EOF to the worker).
+  // End the request channel (EOF to the worker), after the frames still waiting.
   end() {
+    this.#flush()
     this.#socket.end()
   }
 

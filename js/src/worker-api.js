@@ -24,6 +24,8 @@
  * @property {() => import('./call.js').Call[]} jobs  the calls sent and not yet answered, oldest first
  * @property {(call: import('./call.js').Call, ahead?: boolean) => void} send
  *   write the call; its answer comes as 'reply' (or 'withdrawn' if sent ahead)
+ * @property {(call: import('./call.js').Call) => boolean} unsend  take back a call sent in this
+ *   turn of the event loop, before it left: true if it never reaches Python
  * @property {(call: import('./call.js').Call) => void} withdraw  ask for a call sent ahead back
  * @property {(call: import('./call.js').Call) => void} cancel  ask Python to interrupt a call
  * @property {(call: import('./call.js').Call, n: number) => void} credit  let a stream send n more items

@@ -36,6 +36,7 @@ const STDERR_TAIL_LINE_CHARS = 2000
 export const VERSION = '0.1.0' // package.json's; a test keeps the two equal
 const CLIENT = `pyferry-js/${VERSION}`
 const DRAIN_AFTER_EXIT_MS = 200
+const PRELOAD_FAILED = 3 // the worker's exit status when a --preload import failed (docs/protocol.md section 1)
 const KILL_AFTER_EOF_MS = 5000
 
 export class Worker extends EventEmitter {
@@ -159,6 +160,15 @@ export class Worker extends EventEmitter {
     if (call.callbacks) this.#callbacks.add(call.callbacks)
     if (this.#pending.size === 1) this.#setRef(true)
     this.#write(ahead ? markAhead(call.chunks) : call.chunks)
+  }
+
+  // Take back a call sent in this turn of the event loop, before it left: true if it never
+  // reaches Python (it is forgotten here, as if never sent). Not a call sent ahead: a
+  // CANCEL reaches it before it can start anyway (it waits behind the running call).
+  unsend(call) {
+    if (call.ahead || !this.#pending.has(call.id) || !this.#transport.unwrite(call.chunks)) return false
+    this.#forget(call)
+    return true
   }
 
   // Ask for a call sent ahead back: a 'withdrawn' event if it had not started, else its reply.
@@ -441,15 +451,20 @@ export class Worker extends EventEmitter {
     let failure = this.#failure
     if (failure === null && !started) {
       const tail = stderr.length ? `:\n  ${stderr.join('\n  ')}` : ''
-      // Killed by a signal, it did start: installing anything would not help.
-      failure = signal
-        ? () => new WorkerStartError(
-          `the Python worker ${pid} was killed by ${signal} during start-up${likelyCause(signal)}${tail}\n` +
-            `Interpreter: ${this.#interpreter.command} (from ${this.#interpreter.source})`,
-        )
-        : () => new WorkerStartError(
-          `the Python worker exited during start-up (code ${code})${tail}\n${howToFix(this.#interpreter)}`,
-        )
+      const interpreter = `Interpreter: ${this.#interpreter.command} (from ${this.#interpreter.source})`
+      // Killed by a signal, or a preload that failed (exit 3): pyferry did start, so
+      // installing it would not help.
+      if (signal) {
+        failure = () => new WorkerStartError(
+          `the Python worker ${pid} was killed by ${signal} during start-up${likelyCause(signal)}${tail}\n${interpreter}`)
+      } else if (code === PRELOAD_FAILED) {
+        failure = () => new WorkerStartError(
+          `the Python worker exited during start-up (code ${code}): a module of the preload option failed to import${tail}\n` +
+            `${interpreter}\nTo fix it, make that module importable there, or leave it out of preload.`)
+      } else {
+        failure = () => new WorkerStartError(
+          `the Python worker exited during start-up (code ${code})${tail}\n${howToFix(this.#interpreter)}`)
+      }
     }
     failure ??= () => new WorkerCrashedError({ pid, exitCode: code, signal, stderr })
     const jobs = [...this.#pending.values()]

@@ -47,6 +47,16 @@ class FakeWorker extends EventEmitter {
     this.sent.push([call, ahead])
   }
 
+  // Frames leave at once unless `holding` (a real worker holds them until the turn ends).
+  holding = false
+  unsend(call) {
+    if (!this.holding || call.ahead) return false
+    this.#forget(call)
+    this.unsent.push(call)
+    return true
+  }
+
+  unsent = []
   withdraw(call) { this.withdrawals.push(call) }
   cancel(call) { this.cancels.push(call) }
   credit() {}
@@ -463,6 +473,20 @@ describe('Pool scheduling (fake workers)', () => {
     assert.deepEqual(names(a), ['c1', 'c3'])
     a.reply(c3)
     assert.equal(pool.stats().queued, 0)
+  })
+
+  test('an abort in the turn a call was sent takes it back unsent: no CANCEL, the worker free again', async (t) => {
+    const { pool, workers: [a] } = await readyPool(t, { size: 1 })
+    a.holding = true
+    const controller = new AbortController()
+    const [c1, c2] = submit(pool, call('c1', { signal: controller.signal }), 'c2')
+    assert.equal(c1.state, 'running')
+    controller.abort()
+    await assert.rejects(c1.promise, AbortError)
+    assert.deepEqual([a.unsent, a.cancels], [[c1], []])
+    assert.deepEqual(names(a), ['c1', 'c2'], 'the next call went to the worker it freed')
+    a.reply(c2)
+    assert.equal(await c2.promise, 'value of c2')
   })
 
   test('a settled call leaves no abort listener behind', async (t) => {

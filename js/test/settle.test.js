@@ -232,6 +232,8 @@ describe('start failures', () => {
       assert.match(error.message, /exited during start-up \(code 3\)/)
       assert.match(error.message, /preloading 'mypkg\.needs_missing' failed/)
       assert.match(error.message, /No module named 'pyferry_test_definitely_not_installed'/)
+      assert.match(error.message, /leave it out of preload/)
+      assert.doesNotMatch(error.message, /pip install pyferry/, 'pyferry is installed there: the preload failed')
     }],
   ]
   for (const [name, options, check] of cases) {
@@ -391,6 +393,22 @@ describe('cancellation', () => {
     assert.deepEqual(await py.call('rogue.whoami', 'next'), ['next', pid])
     assert.equal(py.stats().workers[0].calls, callsBefore + 1)
     assert.equal(existsSync(file), false)
+  })
+
+  test('an abort in the same tick as call() takes the call back unsent, on a fresh pool and a started one', async (t) => {
+    const py = pool(t, { workers: 1 })
+    for (const round of ['fresh', 'started']) {
+      const file = tmpFile(`same-tick-${round}`)
+      const ac = new AbortController()
+      const pending = py.call('rogue.mark', file, 'never', opts({ signal: ac.signal }))
+      ac.abort()
+      isError(AbortError, 'ABORT_ERR')(await rejection(pending))
+      // The worker runs calls in arrival order: had the first been sent, it would have run.
+      const [, pid] = await py.call('rogue.whoami', round)
+      assert.equal(py.stats().workers[0].pid, pid)
+      assert.equal(existsSync(file), false, `${round}: the target never started`)
+    }
+    assert.equal(py.stats().restarts, 0)
   })
 
   test('abort 100 ms into a 5 s call: rejects promptly by interrupt; a call on the other worker is unaffected', async (t) => {

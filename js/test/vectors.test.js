@@ -19,6 +19,7 @@ import { HandleTable, handleState } from '../src/handle.js'
 import { Python } from '../src/index.js'
 import { loadArrow } from '../src/arrow.js'
 import { Complex, DTYPES, NDArray, STANDALONE } from '../src/ndarray.js'
+import * as protocol from '../src/protocol.js'
 import {
   CALL, CALLBACK_ERROR, CALLBACK_RESULT, CANCEL, FrameReader, HELLO, RELEASE, STREAM_CLOSE, STREAM_CREDIT, WITHDRAW,
 } from '../src/protocol.js'
@@ -443,4 +444,22 @@ describe('errors.json', () => {
       }
     })
   }
+})
+
+// -- docs/protocol.md's kind table --------------------------------------------------------
+
+describe('docs/protocol.md', () => {
+  test('the message kind table is protocol.js\'s kinds, and the rule under it names the highest', () => {
+    const text = readFileSync(new URL('../../docs/protocol.md', import.meta.url), 'utf8')
+    const rows = [...text.matchAll(/^\| (\d+) \| ([A-Z_]+) \| ([^|]+?) \|/gm)].map((m) => [Number(m[1]), m[2]])
+    // protocol.js's message kinds: its small integer constants, less the ones that are not kinds.
+    const notKinds = new Set(['PROTOCOL_VERSION', 'PREFIX_SIZE'])
+    const kinds = Object.entries(protocol)
+      .filter(([name, value]) => Number.isInteger(value) && value >= 0 && value < 256 &&
+        !name.startsWith('EXT_') && !notKinds.has(name))
+      .map(([name, value]) => [value, name])
+      .sort((a, b) => a[0] - b[0])
+    assert.deepEqual(rows, kinds)
+    assert.ok(text.includes(`any kind above ${rows.at(-1)[0]} MUST`))
+  })
 })

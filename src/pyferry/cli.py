@@ -56,6 +56,7 @@ def _spin(text: str) -> int:
 # The worker's options: flag -> (destination, converter, repeatable).
 _WORKER_OPTIONS: dict[str, tuple[str, Callable[[str], Any], bool]] = {
     "--fd": ("fd", _fd_pair, False),
+    "--connect": ("connect", str, False),
     "--path": ("path", str, True),
     "--max-message-bytes": ("max_message_bytes", _message_limit, False),
     "--allow": ("allow", str, True),
@@ -68,6 +69,7 @@ _WORKER_OPTIONS: dict[str, tuple[str, Callable[[str], Any], bool]] = {
 def _worker_defaults() -> dict[str, Any]:
     return {
         "fd": (3, 3),
+        "connect": None,
         "path": [],
         "max_message_bytes": 0,
         "allow": [],
@@ -134,6 +136,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     helps = {
         "--fd": "protocol descriptor, or IN,OUT for two pipes (default: 3, one socket)",
+        "--connect": "connect to the Unix socket at PATH and speak the protocol there, instead of "
+        "on a descriptor (for clients that cannot pass one)",
         "--path": "directory to add to sys.path (repeatable)",
         "--max-message-bytes": "largest message accepted or sent (default 1 GiB)",
         "--allow": "glob of callable targets, e.g. 'numpy.*' (repeatable; default: any "
@@ -144,7 +148,7 @@ def _parser() -> argparse.ArgumentParser:
         "--spin-us": "microseconds to keep polling for the next call before sleeping, while "
         f"calls come quickly (default {SPIN_US}; 0: sleep at once)",
     }
-    metavars = {"--allow": "PATTERN", "--preload": "MODULE", "--spin-us": "US"}
+    metavars = {"--allow": "PATTERN", "--preload": "MODULE", "--spin-us": "US", "--connect": "PATH"}
     defaults = _worker_defaults()
     for flag, (name, convert, repeatable) in _WORKER_OPTIONS.items():
         worker.add_argument(
@@ -184,4 +188,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         preload=options["preload"],
         max_memory_bytes=options["max_memory_bytes"],
         spin_us=options["spin_us"],
+        connect=options["connect"],
     )

@@ -51,6 +51,36 @@ def _take_fd(fd: int) -> int:
     return new
 
 
+def _unusable_fd(fd: int) -> str | None:
+    """Why ``fd`` cannot carry the protocol (0-2 are the stdio; it must be open), or None."""
+    if fd <= 2:
+        return (
+            f"descriptor {fd} is the worker's stdio (0 is pointed at /dev/null, 1 and 2 carry "
+            "what user code prints): pass the channel on descriptor 3 or above, or use --connect"
+        )
+    try:
+        os.fstat(fd)
+    except OSError:
+        return (
+            f"descriptor {fd} is not open in the worker: the client must pass it to the child "
+            "(in Node, a 'pipe' at that index of spawn's stdio), or use --connect"
+        )
+    return None
+
+
+def _connect(path: str) -> int:
+    """The descriptor of a stream connection to the Unix socket at ``path`` (non-inheritable)."""
+    import socket
+
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(path)
+    except OSError:
+        sock.close()
+        raise
+    return sock.detach()
+
+
 def _die_with_parent() -> None:
     """On Linux, have the kernel SIGKILL this process when its parent dies."""
     if not sys.platform.startswith("linux"):
@@ -83,10 +113,12 @@ def main(
     preload: Sequence[str] = (),
     max_memory_bytes: int = 0,
     spin_us: int = SPIN_US,
+    connect: str | None = None,
 ) -> int:
     """Run a worker on the given protocol descriptors; return the exit status.
 
-    Exit statuses: 0 after EOF, 2 on a protocol failure, 3 when a preload failed.
+    Exit statuses: 0 after EOF, 2 on a protocol failure or a channel it cannot use, 3 when
+    a preload failed.
 
     Args:
         fds: (input, output) protocol descriptors; the same number twice for one socket.
@@ -97,11 +129,24 @@ def main(
         max_memory_bytes: address-space limit (``RLIMIT_AS``); 0 for none.
         spin_us: microseconds the main thread polls for the next call before it
             sleeps, while calls come quickly (:mod:`pyferry.inbox`); 0 for never.
+        connect: the path of a Unix socket to connect to for the protocol, instead
+            of ``fds`` (for clients that cannot pass a descriptor).
     """
     _die_with_parent()
-    fd_in, fd_out = fds
-    fd_in = _take_fd(fd_in)
-    fd_out = fd_in if fds[1] == fds[0] else _take_fd(fd_out)
+    if connect is not None:
+        try:
+            fd_in = fd_out = _connect(connect)
+        except OSError as exc:
+            print(f"pyferry worker: cannot connect to {connect!r}: {exc}", file=sys.stderr)
+            return 2
+    else:
+        for fd in dict.fromkeys(fds):
+            problem = _unusable_fd(fd)
+            if problem is not None:
+                print(f"pyferry worker: {problem}", file=sys.stderr)
+                return 2
+        fd_in = _take_fd(fds[0])
+        fd_out = fd_in if fds[1] == fds[0] else _take_fd(fds[1])
     # Ctrl-C in a terminal reaches the whole process group; the client decides
     # what happens to its workers, so a call is never interrupted by it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
