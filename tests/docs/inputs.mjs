@@ -1,11 +1,12 @@
 // The inputs the documentation's examples take for granted, for tests/test_docs.py to run them.
 
 import { createHash } from 'node:crypto'
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
 const dir = mkdtempSync(join(tmpdir(), 'pyferry-docs-'))
+process.on('exit', () => rmSync(dir, { recursive: true, force: true }))
 export const path = join(dir, 'rows.txt')
 writeFileSync(path, 'a\nb\nc\nd\ne\n')
 export const signal = Float64Array.from({ length: 1024 }, (_, i) => Math.sin(i / 8))
