@@ -17,12 +17,16 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from pyferry.errors import DecodeError, ProtocolError
 from pyferry.inbox import SPIN_US
 from pyferry.protocol import Limits
 from pyferry.transport import Channel
 from pyferry.worker import Worker
+
+if TYPE_CHECKING:
+    from pyferry.backends.dask import DaskOptions
 
 __all__ = ["main"]
 
@@ -83,10 +87,12 @@ def main(
     preload: Sequence[str] = (),
     max_memory_bytes: int = 0,
     spin_us: int = SPIN_US,
+    dask: DaskOptions | None = None,
 ) -> int:
     """Run a worker on the given protocol descriptors; return the exit status.
 
-    Exit statuses: 0 after EOF, 2 on a protocol failure, 3 when a preload failed.
+    Exit statuses: 0 after EOF, 2 on a protocol failure, 3 when a preload failed,
+    4 when the backend cannot be used (distributed missing).
 
     Args:
         fds: (input, output) protocol descriptors; the same number twice for one socket.
@@ -97,6 +103,7 @@ def main(
         max_memory_bytes: address-space limit (``RLIMIT_AS``); 0 for none.
         spin_us: microseconds the main thread polls for the next call before it
             sleeps, while calls come quickly (:mod:`pyferry.inbox`); 0 for never.
+        dask: the Dask scheduler to submit calls to (a gateway); None to run them here.
     """
     _die_with_parent()
     fd_in, fd_out = fds
@@ -128,7 +135,13 @@ def main(
             sys.stderr.flush()
             return 3
     limits = Limits(max_message_bytes) if max_message_bytes else Limits()
-    worker = Worker(Channel(fd_in, fd_out, limits), limits, allow, spin=spin_us / 1e6)
+    try:
+        worker = Worker(
+            Channel(fd_in, fd_out, limits), limits, allow, spin=spin_us / 1e6, dask=dask
+        )
+    except ImportError as exc:
+        print(f"pyferry worker: {exc}", file=sys.stderr)
+        return 4
     try:
         worker.handshake()
     except (OSError, EOFError):
