@@ -26,7 +26,7 @@ node_modules/apache-arrow: | js/node_modules/.stamp
 $(VENV)/.stamp: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade "pip>=25.1"
-	$(PY) -m pip install --quiet --group dev -e ".[scipy,dataframe]"
+	$(PY) -m pip install --quiet --group dev -e ".[scipy,dataframe,dask]"
 	touch $@
 
 js/node_modules/.stamp: js/package.json js/package-lock.json

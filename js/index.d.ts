@@ -85,6 +85,28 @@ export interface PythonOptions {
    */
   spin?: number | undefined
   /**
+   * Where calls run: `'local'` (the default) in the worker processes, or
+   * `'dask'`: each worker is a gateway that submits its calls to the Dask
+   * scheduler named by `scheduler` (or `schedulerFile`). With `'dask'`,
+   * `path`, `preload`, `maxMemoryBytes`, `maxCallsPerWorker` and `spin` are a
+   * `TypeError` (they mean nothing for a cluster), and so is a JS function
+   * argument a `SerializationError`. Handles, streams and progress do not
+   * work on Dask yet (see the README's Dask section).
+   */
+  backend?: 'local' | 'dask' | undefined
+  /**
+   * The Dask scheduler's address, `tcp://HOST:PORT`, with `backend: 'dask'`.
+   * Loopback only unless `insecureScheduler` is true; `tls://` comes later.
+   */
+  scheduler?: string | undefined
+  /** A Dask scheduler file (`dask scheduler --scheduler-file`), instead of `scheduler`. */
+  schedulerFile?: string | undefined
+  /**
+   * Allow a `tcp://` scheduler that is not on loopback: plain, unauthenticated
+   * TCP to a process that runs whatever its clients send. Default false.
+   */
+  insecureScheduler?: boolean | undefined
+  /**
    * Milliseconds each call may take, for the calls that do not give their own
    * (`opts({ timeout })`): an integer from 0 to 2**31 - 1; default none.
    *
@@ -922,6 +944,7 @@ export declare class Complex {
  * │   └── VersionMismatchError  PYFERRY_VERSION_MISMATCH
  * ├── WorkerStartError          PYFERRY_WORKER_START        no worker could be started
  * ├── WorkerCrashedError        PYFERRY_WORKER_CRASHED      the worker died during the call
+ * ├── BackendUnavailableError   PYFERRY_BACKEND_UNAVAILABLE the Dask scheduler cannot be reached, or was lost
  * ├── TimeoutError              PYFERRY_TIMEOUT             the call's `timeout` ran out
  * ├── AbortError                ABORT_ERR                   the call's `signal` aborted (`cause`: its reason)
  * ├── QueueFullError            PYFERRY_QUEUE_FULL          `maxQueue` calls were already waiting
@@ -1097,8 +1120,15 @@ export interface WorkerCrashInfo {
 export declare class WorkerCrashedError extends PyferryError {
   constructor(info: WorkerCrashInfo, options?: ErrorOptions)
   readonly code: 'PYFERRY_WORKER_CRASHED'
-  /** Process id of the dead worker. */
-  readonly pid: number
+  /**
+   * `'local'`: a pyferry worker process died. `'dask'`: the Dask cluster's
+   * workers died running the call (Dask's `KilledWorker`, after Dask ran it
+   * again on others); then `pid`, `exitCode` and `signal` are `null`,
+   * `stderr` is empty and the message is the gateway's.
+   */
+  readonly backend: 'local' | 'dask'
+  /** Process id of the dead worker (`null` with `backend: 'dask'`). */
+  readonly pid: number | null
   /** Exit code, or `null` when a signal killed it. */
   readonly exitCode: number | null
   /** The signal that killed it, or `null` when it exited. */
@@ -1109,6 +1139,15 @@ export declare class WorkerCrashedError extends PyferryError {
    * faulthandler's Python stack.
    */
   readonly stderr: string[]
+}
+
+/**
+ * With `backend: 'dask'`: the Dask scheduler could not be reached when the
+ * gateway connected (at its first call), or the connection broke while the
+ * call ran. The message names the address; the next call connects afresh.
+ */
+export declare class BackendUnavailableError extends PyferryError {
+  readonly code: 'PYFERRY_BACKEND_UNAVAILABLE'
 }
 
 /**

@@ -19,6 +19,7 @@ def test_all_is_pinned() -> None:
     assert sorted(pyferry.__all__) == sorted(
         [
             "PROTOCOL_VERSION",
+            "BackendUnavailableError",
             "CallbackExpiredError",
             "Cancelled",
             "DecodeError",
@@ -34,6 +35,7 @@ def test_all_is_pinned() -> None:
             "TargetForbiddenError",
             "TargetNotFoundError",
             "VersionMismatchError",
+            "WorkerCrashedError",
             "__version__",
             "cancelled",
             "progress",
@@ -94,6 +96,9 @@ def test_bad_worker_arguments_are_refused(args: list[str], option: str) -> None:
         ["--max-message-bytes", "1048576", "--allow", "", "--path", ""],
         ["--spin-us", "0", "--fd", "3"],
         ["--spin-us", "10000"],
+        ["--backend", "dask", "--scheduler", "tcp://127.0.0.1:8786"],
+        ["--backend", "local", "--scheduler-file", "/tmp/s.json", "--scheduler-timeout-ms", "5"],
+        ["--insecure-tcp-scheduler", "yes", "--insecure-tcp-scheduler", "no"],
     ],
 )
 def test_the_quick_worker_parser_reads_what_argparse_reads(args: list[str]) -> None:
@@ -117,6 +122,9 @@ def test_the_quick_worker_parser_reads_what_argparse_reads(args: list[str]) -> N
         ["-h"],
         ["--help", "x"],
         ["--unknown", "1"],
+        ["--backend", "cluster"],
+        ["--insecure-tcp-scheduler", "true"],
+        ["--scheduler-timeout-ms", "0"],
     ],
 )
 def test_the_quick_worker_parser_leaves_everything_else_to_argparse(args: list[str]) -> None:
@@ -149,7 +157,7 @@ def test_worker_start_up_imports_nothing_it_does_not_need() -> None:
     code = (
         "import sys, pyferry.worker\n"
         "heavy = ['asyncio', 'inspect', 'concurrent.futures', 'subprocess', 'pyferry.streams',"
-        " 'numpy', 'pandas', 'pyarrow']\n"
+        " 'numpy', 'pandas', 'pyarrow', 'distributed', 'dask', 'pyferry.backends.dask']\n"
         "print(','.join(m for m in heavy if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True, text=True)

@@ -76,12 +76,15 @@ export class Refs {
   callbacks = null // Map callback id -> function
   #ids = null // Map function -> callback id
   #nextCallbackId
+  #noCallbacks
 
   // table: the worker the message goes to, if already known (a callback's answer);
-  // nextCallbackId: () => a new id, or null where no function may cross.
-  constructor({ table = null, nextCallbackId = null } = {}) {
+  // nextCallbackId: () => a new id, or null where no function may cross;
+  // noCallbacks: why no function may cross in this message at all (a Dask client's), or null.
+  constructor({ table = null, nextCallbackId = null, noCallbacks = null } = {}) {
     this.table = table
     this.#nextCallbackId = nextCallbackId
+    this.#noCallbacks = noCallbacks
   }
 
   handle(state) {
@@ -97,6 +100,7 @@ export class Refs {
   }
 
   callback(fn) {
+    if (this.#noCallbacks !== null) throw new PathError(this.#noCallbacks)
     if (this.#nextCallbackId === null) throw new PathError('a function can only cross in the arguments of a call')
     this.#ids ??= new Map()
     this.callbacks ??= new Map()

@@ -10,7 +10,8 @@
 // ├── ProtocolError             PYFERRY_PROTOCOL            the byte stream broke the protocol
 // │   └── VersionMismatchError  PYFERRY_VERSION_MISMATCH
 // ├── WorkerStartError          PYFERRY_WORKER_START        no worker could be started
-// ├── WorkerCrashedError        PYFERRY_WORKER_CRASHED      the worker died during the call
+// ├── WorkerCrashedError        PYFERRY_WORKER_CRASHED      the worker died during the call (or, backend: 'dask', the cluster's)
+// ├── BackendUnavailableError   PYFERRY_BACKEND_UNAVAILABLE the Dask scheduler cannot be reached, or was lost
 // ├── TimeoutError              PYFERRY_TIMEOUT             the call's `timeout` ran out
 // ├── AbortError                ABORT_ERR                   the call's `signal` aborted (`cause`: its reason)
 // ├── QueueFullError            PYFERRY_QUEUE_FULL          `maxQueue` calls were already waiting
@@ -59,6 +60,8 @@ export const PoolClosedError = define('PoolClosedError', 'PYFERRY_POOL_CLOSED')
 export const HandleError = define('HandleError', 'PYFERRY_HANDLE')
 export const HandleReleasedError = define('HandleReleasedError', 'PYFERRY_HANDLE_RELEASED', HandleError)
 export const HandleInvalidatedError = define('HandleInvalidatedError', 'PYFERRY_HANDLE_INVALIDATED', HandleError)
+// The Dask scheduler a `backend: 'dask'` client uses cannot be reached, or was lost during the call.
+export const BackendUnavailableError = define('BackendUnavailableError', 'PYFERRY_BACKEND_UNAVAILABLE')
 
 // Named and coded like the AbortError Node's own APIs reject with; `cause` is the signal's reason.
 export class AbortError extends PyferryError {
@@ -80,15 +83,22 @@ brand(SerializationError, 'SerializationError', 'PYFERRY_SERIALIZATION')
 
 // The worker process died while the call was running (exit code or signal, stderr tail).
 // A protocol failure ends the worker too, but rejects with ProtocolError instead.
+// With `backend: 'dask'` (from a Dask gateway's ERROR: the cluster's workers died running the
+// call, KilledWorker) it carries the gateway's `message` and no pid, exit code or stderr.
 export class WorkerCrashedError extends PyferryError {
-  constructor({ pid, exitCode, signal, stderr }, options) {
-    const how = signal ? `was killed by ${signal}` : `exited with code ${exitCode}`
-    const tail = stderr?.length ? `\nLast lines of its stderr:\n  ${stderr.join('\n  ')}` : ''
-    super(`Python worker ${pid} ${how} during the call${likelyCause(signal)}${tail}`, options)
-    this.pid = pid
-    this.exitCode = exitCode
-    this.signal = signal
-    this.stderr = stderr
+  constructor({ pid, exitCode, signal, stderr, backend = 'local', message }, options) {
+    if (backend === 'dask') {
+      super(message, options)
+    } else {
+      const how = signal ? `was killed by ${signal}` : `exited with code ${exitCode}`
+      const tail = stderr?.length ? `\nLast lines of its stderr:\n  ${stderr.join('\n  ')}` : ''
+      super(`Python worker ${pid} ${how} during the call${likelyCause(signal)}${tail}`, options)
+    }
+    this.backend = backend
+    this.pid = pid ?? null
+    this.exitCode = exitCode ?? null
+    this.signal = signal ?? null
+    this.stderr = stderr ?? []
   }
 }
 brand(WorkerCrashedError, 'WorkerCrashedError', 'PYFERRY_WORKER_CRASHED')
@@ -114,6 +124,7 @@ const byCode = {
   PYFERRY_VERSION_MISMATCH: VersionMismatchError,
   // The worker's table has no such id: this client released it (or never had it).
   PYFERRY_HANDLE: HandleReleasedError,
+  PYFERRY_BACKEND_UNAVAILABLE: BackendUnavailableError,
 }
 
 // Build the JS error for an error-info map sent by the worker (see docs/protocol.md).
@@ -126,7 +137,10 @@ export function fromErrorInfo(info) {
   }
   const options = cause === undefined ? undefined : { cause }
   let error
-  if (info.code === 'PYFERRY_SERIALIZATION') {
+  if (info.code === 'PYFERRY_WORKER_CRASHED') {
+    // Only a Dask gateway sends it: a local worker's death is seen by its exit.
+    error = new WorkerCrashedError({ backend: 'dask', message: info.message }, options)
+  } else if (info.code === 'PYFERRY_SERIALIZATION') {
     error = new SerializationError(info.reason ?? info.message, info.path ?? '', options)
   } else if (byCode[info.code]) {
     error = new byCode[info.code](info.message, options)

@@ -23,5 +23,6 @@ export {
   HandleError,
   HandleReleasedError,
   HandleInvalidatedError,
+  BackendUnavailableError,
 } from './errors.js'
 export { PROTOCOL_VERSION } from './protocol.js'

@@ -42,6 +42,56 @@ function checkStrings(value, name, what) {
   return list
 }
 
+// Options that mean nothing for a worker whose calls run on a cluster (backend: 'dask').
+const NOT_FOR_DASK = ['path', 'preload', 'maxMemoryBytes', 'maxCallsPerWorker', 'spin']
+
+// Throw unless `address` is tcp:// to loopback, or `insecure` allows any tcp:// host
+// (pyferry.backends.dask.check_address, which the worker applies again).
+function checkScheduler(address, insecure) {
+  const match = /^tcp:\/\/(\[[^\]]+\]|[^:/]+):(\d+)$/.exec(address)
+  if (match === null) {
+    throw new TypeError(`options.scheduler must be tcp://HOST:PORT, got ${JSON.stringify(address)} ` +
+      '(tls:// through distributed.Security is not supported yet: it comes in a later slice)')
+  }
+  const host = match[1].replace(/^\[|\]$/g, '')
+  const loopback = host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host)
+  if (!loopback && !insecure) {
+    throw new TypeError(`options.scheduler ${address} is not a loopback address: a Dask scheduler runs ` +
+      'whatever its clients send, and tcp:// is neither encrypted nor authenticated. Set ' +
+      'options.insecureScheduler: true on a network you trust (TLS comes in a later slice)')
+  }
+}
+
+// The Dask options (backend, scheduler, schedulerFile, insecureScheduler), checked.
+function checkBackend(options) {
+  const { backend = 'local', scheduler, schedulerFile, insecureScheduler = false } = options
+  if (backend !== 'local' && backend !== 'dask') {
+    throw new TypeError(`options.backend must be 'local' or 'dask', got ${JSON.stringify(backend)}`)
+  }
+  if (typeof insecureScheduler !== 'boolean') throw new TypeError('options.insecureScheduler must be a boolean')
+  if (backend === 'local') {
+    for (const name of ['scheduler', 'schedulerFile', 'insecureScheduler']) {
+      if (options[name] !== undefined) throw new TypeError(`options.${name} needs backend: 'dask'`)
+    }
+    return { backend }
+  }
+  for (const name of NOT_FOR_DASK) {
+    if (options[name] !== undefined) {
+      throw new TypeError(`options.${name} means nothing with backend: 'dask' (calls run on the cluster)`)
+    }
+  }
+  if ((scheduler === undefined) === (schedulerFile === undefined)) {
+    throw new TypeError("backend: 'dask' needs one of options.scheduler and options.schedulerFile")
+  }
+  if (scheduler !== undefined) {
+    if (typeof scheduler !== 'string') throw new TypeError('options.scheduler must be a string such as tcp://127.0.0.1:8786')
+    checkScheduler(scheduler, insecureScheduler)
+  } else if (typeof schedulerFile !== 'string' || schedulerFile === '') {
+    throw new TypeError('options.schedulerFile must be a non-empty string (a path)')
+  }
+  return { backend, scheduler, schedulerFile, insecureScheduler }
+}
+
 // The options of `new Python(options)`, checked, with their defaults filled in.
 export function checkOptions(options) {
   if (options === null || typeof options !== 'object') throw new TypeError('options must be an object')
@@ -64,6 +114,7 @@ export function checkOptions(options) {
     throw new RangeError(`options.spin must be a whole number of microseconds from 0 to ${MAX_SPIN_US}`)
   }
   return {
+    ...checkBackend(options),
     python,
     cwd,
     env,

@@ -51,6 +51,8 @@ export class Python extends EventEmitter {
   #nextCallbackId = 1
   #takeCallbackId = () => this.#nextCallbackId++ // for the Refs of each call
   #closing = null
+  // Why a JS function cannot be an argument here, or null (it can).
+  #noCallbacks = null
   // What PyHandles call through.
   #client = { invoke: (target, args, extra) => this.#invoke(target, args, extra) }
 
@@ -58,6 +60,9 @@ export class Python extends EventEmitter {
   constructor(options = {}) {
     super()
     const o = (this.#options = checkOptions(options))
+    if (o.backend === 'dask') {
+      this.#noCallbacks = "a JS function (callback) does not cross to a Dask cluster (backend: 'dask')"
+    }
     this.#pool = new Pool({
       size: o.workers,
       spawn: () => this.#spawn(),
@@ -169,7 +174,7 @@ export class Python extends EventEmitter {
     if (stream) wire.stream = options?.window ?? DEFAULT_WINDOW
     if (options?.onProgress) wire.progress = true
     const id = this.#nextId++
-    const refs = new Refs({ nextCallbackId: this.#takeCallbackId })
+    const refs = new Refs({ nextCallbackId: this.#takeCallbackId, noCallbacks: this.#noCallbacks })
     const chunks = encodeCall(id, target, args, kwargs, Object.keys(wire).length ? wire : undefined, refs)
     if (refs.handles !== null) for (const state of refs.handles) state.table.hold(state)
     // A stream runs as long as its consumer wants: only its signal stops it.
@@ -202,7 +207,7 @@ export class Python extends EventEmitter {
   }
 
   #spawn() {
-    const { python, paths, cwd, env, maxMessageBytes, allow, preload, maxMemoryBytes, spin } = this.#options
+    const { python, paths, cwd, env, maxMessageBytes, allow, preload, maxMemoryBytes, spin, backend } = this.#options
     const fullEnv = { ...process.env, ...env }
     const interpreter = findPython({ python, cwd, env: fullEnv })
     const args = ['--max-message-bytes', String(maxMessageBytes)]
@@ -211,6 +216,14 @@ export class Python extends EventEmitter {
     for (const name of preload) args.push('--preload', name)
     if (maxMemoryBytes) args.push('--max-memory-bytes', String(maxMemoryBytes))
     if (spin !== DEFAULT_SPIN_US) args.push('--spin-us', String(spin))
+    if (backend === 'dask') {
+      // A gateway: its calls go to the scheduler (pyferry.backends.dask).
+      const { scheduler, schedulerFile, insecureScheduler } = this.#options
+      args.push('--backend', 'dask')
+      if (scheduler !== undefined) args.push('--scheduler', scheduler)
+      else args.push('--scheduler-file', schedulerFile)
+      if (insecureScheduler) args.push('--insecure-tcp-scheduler', 'yes')
+    }
     return new Worker({ interpreter, args, cwd, env: fullEnv, maxMessageBytes, client: this.#client })
   }
 }

@@ -11,6 +11,7 @@ from pyferry.callbacks import JSFunction
 from pyferry.calls import progress, worker_stats
 from pyferry.cancel import cancelled
 from pyferry.errors import (
+    BackendUnavailableError,
     CallbackExpiredError,
     Cancelled,
     DecodeError,
@@ -25,6 +26,7 @@ from pyferry.errors import (
     TargetForbiddenError,
     TargetNotFoundError,
     VersionMismatchError,
+    WorkerCrashedError,
 )
 from pyferry.protocol import PROTOCOL_VERSION
 
@@ -32,6 +34,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "PROTOCOL_VERSION",
+    "BackendUnavailableError",
     "CallbackExpiredError",
     "Cancelled",
     "DecodeError",
@@ -47,6 +50,7 @@ __all__ = [
     "TargetForbiddenError",
     "TargetNotFoundError",
     "VersionMismatchError",
+    "WorkerCrashedError",
     "__version__",
     "cancelled",
     "progress",

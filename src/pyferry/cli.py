@@ -20,6 +20,8 @@ from pyferry.protocol import PREFIX_SIZE
 if TYPE_CHECKING:
     import argparse
 
+    from pyferry.backends.dask import DaskOptions
+
 __all__ = ["main"]
 
 
@@ -53,6 +55,24 @@ def _spin(text: str) -> int:
     return int(text)
 
 
+def _backend(text: str) -> str:
+    if text not in ("local", "dask"):
+        raise ValueError(f"expected local or dask, got {text!r}")
+    return text
+
+
+def _yes_no(text: str) -> bool:
+    if text not in ("yes", "no"):
+        raise ValueError(f"expected yes or no, got {text!r}")
+    return text == "yes"
+
+
+def _milliseconds(text: str) -> int:
+    if not text.isdigit() or int(text) == 0:
+        raise ValueError(f"expected a positive number of milliseconds, got {text!r}")
+    return int(text)
+
+
 # The worker's options: flag -> (destination, converter, repeatable).
 _WORKER_OPTIONS: dict[str, tuple[str, Callable[[str], Any], bool]] = {
     "--fd": ("fd", _fd_pair, False),
@@ -63,6 +83,11 @@ _WORKER_OPTIONS: dict[str, tuple[str, Callable[[str], Any], bool]] = {
     "--preload": ("preload", str, True),
     "--max-memory-bytes": ("max_memory_bytes", _byte_count, False),
     "--spin-us": ("spin_us", _spin, False),
+    "--backend": ("backend", _backend, False),
+    "--scheduler": ("scheduler", str, False),
+    "--scheduler-file": ("scheduler_file", str, False),
+    "--insecure-tcp-scheduler": ("insecure_tcp_scheduler", _yes_no, False),
+    "--scheduler-timeout-ms": ("scheduler_timeout_ms", _milliseconds, False),
 }
 
 
@@ -76,6 +101,11 @@ def _worker_defaults() -> dict[str, Any]:
         "preload": [],
         "max_memory_bytes": 0,
         "spin_us": SPIN_US,
+        "backend": "local",
+        "scheduler": None,
+        "scheduler_file": None,
+        "insecure_tcp_scheduler": False,
+        "scheduler_timeout_ms": 10_000,
     }
 
 
@@ -147,8 +177,26 @@ def _parser() -> argparse.ArgumentParser:
         "MemoryError (default none)",
         "--spin-us": "microseconds to keep polling for the next call before sleeping, while "
         f"calls come quickly (default {SPIN_US}; 0: sleep at once)",
+        "--backend": "where calls run: local (in this process, the default) or dask (submitted "
+        "to a Dask scheduler)",
+        "--scheduler": "the Dask scheduler's address, tcp://HOST:PORT (loopback unless "
+        "--insecure-tcp-scheduler yes)",
+        "--scheduler-file": "a Dask scheduler file, instead of --scheduler",
+        "--insecure-tcp-scheduler": "yes: allow a tcp:// scheduler that is not on loopback "
+        "(plain, unauthenticated TCP to a process that runs what it is sent; default no)",
+        "--scheduler-timeout-ms": "how long connecting to the Dask scheduler may take "
+        "(default 10000)",
     }
-    metavars = {"--allow": "PATTERN", "--preload": "MODULE", "--spin-us": "US", "--connect": "PATH"}
+    metavars = {
+        "--allow": "PATTERN",
+        "--preload": "MODULE",
+        "--spin-us": "US",
+        "--scheduler": "ADDR",
+        "--scheduler-file": "PATH",
+        "--insecure-tcp-scheduler": "yes|no",
+        "--scheduler-timeout-ms": "MS",
+        "--connect": "PATH",
+    }
     defaults = _worker_defaults()
     for flag, (name, convert, repeatable) in _WORKER_OPTIONS.items():
         worker.add_argument(
@@ -178,6 +226,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         options = args
 
+    try:
+        dask = _dask_options(options)
+    except ValueError as exc:
+        print(f"pyferry worker: error: {exc}", file=sys.stderr)
+        return 2
+
     from pyferry.startup import main as worker_main
 
     return worker_main(
@@ -189,4 +243,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         max_memory_bytes=options["max_memory_bytes"],
         spin_us=options["spin_us"],
         connect=options["connect"],
+        dask=dask,
+    )
+
+
+def _dask_options(options: dict[str, Any]) -> DaskOptions | None:
+    """The Dask backend's options from the worker's, or None for the local backend.
+
+    Raises:
+        ValueError: they do not fit together, or the address is refused
+            (:func:`pyferry.backends.dask.check_address`).
+    """
+    scheduler, scheduler_file = options["scheduler"], options["scheduler_file"]
+    if options["backend"] != "dask":
+        if scheduler is not None or scheduler_file is not None:
+            raise ValueError("--scheduler and --scheduler-file need --backend dask")
+        return None
+    from pyferry.backends.dask import DaskOptions, check_address
+
+    if (scheduler is None) == (scheduler_file is None):
+        raise ValueError("--backend dask needs one of --scheduler ADDR and --scheduler-file PATH")
+    insecure = options["insecure_tcp_scheduler"]
+    if scheduler is not None:
+        check_address(scheduler, insecure)
+    return DaskOptions(
+        scheduler=scheduler,
+        scheduler_file=scheduler_file,
+        insecure=insecure,
+        connect_timeout=options["scheduler_timeout_ms"] / 1000,
     )

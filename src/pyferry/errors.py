@@ -13,7 +13,9 @@
     │   └── TargetForbiddenError a private name (a segment starting with ``_``)
     │       └── NotAllowedError  outside the worker's allow-list
     ├── HandleError              a handle id that is not in the worker's table
-    └── CallbackExpiredError     a JS callback called after its call was answered
+    ├── CallbackExpiredError     a JS callback called after its call was answered
+    ├── BackendUnavailableError  the backend's cluster cannot be reached (Dask scheduler)
+    └── WorkerCrashedError       a cluster worker died running the call (Dask KilledWorker)
 
     Cancelled                    raised inside a running call the client cancelled;
                                  a BaseException, so ``except Exception`` lets it pass
@@ -31,6 +33,7 @@ class.
 from __future__ import annotations
 
 __all__ = [
+    "BackendUnavailableError",
     "CallbackExpiredError",
     "Cancelled",
     "DecodeError",
@@ -45,6 +48,7 @@ __all__ = [
     "TargetForbiddenError",
     "TargetNotFoundError",
     "VersionMismatchError",
+    "WorkerCrashedError",
 ]
 
 
@@ -124,6 +128,26 @@ class CallbackExpiredError(PyferryError):
     """A JS callback was called after the call that received it was answered."""
 
     code = "PYFERRY_CALLBACK"
+
+
+class BackendUnavailableError(PyferryError):
+    """The cluster a backend sends calls to cannot be reached, or was lost during the call.
+
+    The Dask backend's ERROR for a scheduler it cannot connect to or whose
+    connection broke; the message names the address. The next call connects afresh.
+    """
+
+    code = "PYFERRY_BACKEND_UNAVAILABLE"
+
+
+class WorkerCrashedError(PyferryError):
+    """A cluster's worker process died while it ran the call (Dask's ``KilledWorker``).
+
+    The local backend never raises it: there the client sees its own worker
+    exit. The JS client maps it to its ``WorkerCrashedError`` with ``backend: 'dask'``.
+    """
+
+    code = "PYFERRY_WORKER_CRASHED"
 
 
 class JSError(Exception):

@@ -112,6 +112,23 @@ class Replies:
         self.finish(call)
         self._channel.write_frame(*frame)
 
+    def encoded(self, call: Call, header: bytes, buffers: list[memoryview]) -> None:
+        """Answer ``call`` with a frame encoded elsewhere (a Dask worker's RESULT)."""
+        self.finish(call)
+        self._channel.write_frame(header, buffers)
+
+    def error_info(self, call: Call, info: dict[str, Any]) -> None:
+        """Answer ``call`` with ERROR ``info``, error info made elsewhere (a Dask worker's)."""
+        try:
+            frame = encode([ERROR, call.id, info], limit=self._limit)
+        except BaseException:
+            # Info too large for the client's limit: its type and message still go.
+            brief = {key: info.get(key, "") for key in ("type", "message", "code")}
+            brief["message"] = str(brief["message"])[:1000]
+            frame = encode([ERROR, call.id, {**brief, "traceback": "", "chain": []}])
+        self.finish(call)
+        self._channel.write_frame(*frame)
+
     def detached(self, call: Call) -> None:
         """DETACHED: ``call`` no longer holds the main thread (a task or a stream now)."""
         self.send([DETACHED, call.id, None])

@@ -17,12 +17,16 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from pyferry.errors import DecodeError, ProtocolError
 from pyferry.inbox import SPIN_US
 from pyferry.protocol import Limits
 from pyferry.transport import Channel
 from pyferry.worker import Worker
+
+if TYPE_CHECKING:
+    from pyferry.backends.dask import DaskOptions
 
 __all__ = ["main"]
 
@@ -114,11 +118,12 @@ def main(
     max_memory_bytes: int = 0,
     spin_us: int = SPIN_US,
     connect: str | None = None,
+    dask: DaskOptions | None = None,
 ) -> int:
     """Run a worker on the given protocol descriptors; return the exit status.
 
     Exit statuses: 0 after EOF, 2 on a protocol failure or a channel it cannot use, 3 when
-    a preload failed.
+    a preload failed, 4 when the backend cannot be used (distributed missing).
 
     Args:
         fds: (input, output) protocol descriptors; the same number twice for one socket.
@@ -131,6 +136,7 @@ def main(
             sleeps, while calls come quickly (:mod:`pyferry.inbox`); 0 for never.
         connect: the path of a Unix socket to connect to for the protocol, instead
             of ``fds`` (for clients that cannot pass a descriptor).
+        dask: the Dask scheduler to submit calls to (a gateway); None to run them here.
     """
     _die_with_parent()
     if connect is not None:
@@ -173,7 +179,13 @@ def main(
             sys.stderr.flush()
             return 3
     limits = Limits(max_message_bytes) if max_message_bytes else Limits()
-    worker = Worker(Channel(fd_in, fd_out, limits), limits, allow, spin=spin_us / 1e6)
+    try:
+        worker = Worker(
+            Channel(fd_in, fd_out, limits), limits, allow, spin=spin_us / 1e6, dask=dask
+        )
+    except ImportError as exc:
+        print(f"pyferry worker: {exc}", file=sys.stderr)
+        return 4
     try:
         worker.handshake()
     except (OSError, EOFError):

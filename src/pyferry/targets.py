@@ -168,6 +168,20 @@ class Resolver:
             _check_identity(path, obj, parent, self._allow)
         return obj
 
+    def check_name(self, name: str) -> None:
+        """Check ``name`` as :meth:`resolve` does before it imports anything.
+
+        For a backend that resolves elsewhere (a Dask worker): what is refused
+        here is never sent there. The identity check needs the object, so it is
+        left to the side that resolves it.
+
+        Raises:
+            TargetForbiddenError: a segment is private (starts with ``_``).
+            NotAllowedError: the name is outside the allow-list.
+            TargetError: the name is malformed.
+        """
+        _check_name(name, self._allow)
+
     def resolve(self, name: str) -> Any:
         """Return the callable that ``name`` designates.
 
@@ -187,6 +201,22 @@ class Resolver:
 
 
 def _resolve(name: str, allow: tuple[str, ...], *, need_callable: bool = True) -> Any:
+    builtin = _check_name(name, allow)
+    if builtin:
+        obj, parent = getattr(builtins, name), builtins
+    else:
+        obj, parent = _walk(name, name.split("."))
+    if not callable(obj):
+        if need_callable:
+            raise TargetError(f"call target {name!r} is a {type(obj).__name__}, not callable")
+        return obj  # got, not called: only the name is checked against an allow-list
+    if allow:
+        _check_identity(name, obj, parent, allow)
+    return obj
+
+
+def _check_name(name: str, allow: tuple[str, ...]) -> bool:
+    """Check ``name`` without importing anything; return whether it names a builtin."""
     if not isinstance(name, str) or not name:
         raise TargetError(f"call target must be a non-empty dotted name, got {name!r:.100}")
     parts = name.split(".")
@@ -206,17 +236,7 @@ def _resolve(name: str, allow: tuple[str, ...], *, need_callable: bool = True) -
                 f"call target {name!r}{shown} is not allowed: it matches none of "
                 f"the allowed patterns {list(allow)}"
             )
-    if builtin:
-        obj, parent = getattr(builtins, name), builtins
-    else:
-        obj, parent = _walk(name, parts)
-    if not callable(obj):
-        if need_callable:
-            raise TargetError(f"call target {name!r} is a {type(obj).__name__}, not callable")
-        return obj  # got, not called: only the name is checked against an allow-list
-    if allow:
-        _check_identity(name, obj, parent, allow)
-    return obj
+    return builtin
 
 
 def _walk(name: str, parts: list[str]) -> tuple[Any, Any]:

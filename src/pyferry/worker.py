@@ -45,7 +45,7 @@ import os
 import sys
 import threading
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pyferry import calls, cancel, forks, hello
 from pyferry.aio import EventLoopThread
@@ -80,6 +80,9 @@ from pyferry.replies import Replies
 from pyferry.targets import Resolver
 from pyferry.transport import Channel
 
+if TYPE_CHECKING:
+    from pyferry.backends.dask import DaskOptions
+
 __all__ = ["Worker"]
 
 # Main-thread jobs besides Call and Stream objects: the end, and "look again".
@@ -96,10 +99,20 @@ class Worker:
         allow: glob patterns of the targets that may be called; empty for any public one.
         spin: seconds the main thread polls for the next call before it sleeps (see
             :mod:`pyferry.inbox`); 0 for never.
+        dask: submit calls to this Dask scheduler (:mod:`pyferry.backends.dask`)
+            instead of running them here; None for the local backend.
+
+    Raises:
+        ImportError: ``dask`` is given and distributed is not installed.
     """
 
     def __init__(
-        self, channel: Channel, limits: Limits, allow: Sequence[str] = (), spin: float = SPIN
+        self,
+        channel: Channel,
+        limits: Limits,
+        allow: Sequence[str] = (),
+        spin: float = SPIN,
+        dask: DaskOptions | None = None,
     ) -> None:
         self._channel = channel
         self._limit = limits.max_message_bytes
@@ -109,9 +122,17 @@ class Worker:
         self._live: dict[int, Call] = {}
         self._replies = Replies(channel, self._handles, self._limit, self._live)
         self._loop = EventLoopThread()
-        self._backend: Backend = LocalBackend(
-            self._replies, Resolver(allow=allow), self._inbox, self._loop
-        )
+        self._backend: Backend
+        if dask is None:
+            self._backend = LocalBackend(
+                self._replies, Resolver(allow=allow), self._inbox, self._loop
+            )
+        else:
+            from pyferry.backends.dask import DaskBackend  # distributed: at the first call
+
+            self._backend = DaskBackend(
+                self._replies, Resolver(allow=allow), self._loop, dask, self._limit
+            )
         # Calls taken and not yet started. Whoever pops a call from here owns its
         # start: the main thread runs it, a CANCEL or WITHDRAW answers it. Keyed by
         # the Call, not its id: a withdrawn call may come back with the same id

@@ -4,6 +4,7 @@
 import { EventEmitter } from 'node:events'
 import {
   AbortError,
+  BackendUnavailableError,
   CallOptions,
   type CallOptionsInit,
   type CloseOptions,
@@ -455,10 +456,13 @@ async function errors(): Promise<void> {
       expectType<string>(error.path)
     } else if (error instanceof WorkerCrashedError) {
       assertType<Equal<typeof error.code, 'PYFERRY_WORKER_CRASHED'>>(true)
-      expectType<number>(error.pid)
+      assertType<Equal<typeof error.pid, number | null>>(true) // null with backend: 'dask'
+      assertType<Equal<typeof error.backend, 'local' | 'dask'>>(true)
       assertType<Equal<typeof error.exitCode, number | null>>(true)
       assertType<Equal<typeof error.signal, NodeJS.Signals | null>>(true)
       expectType<string[]>(error.stderr)
+    } else if (error instanceof BackendUnavailableError) {
+      assertType<Equal<typeof error.code, 'PYFERRY_BACKEND_UNAVAILABLE'>>(true)
     } else if (error instanceof VersionMismatchError) {
       assertType<Equal<typeof error.code, 'PYFERRY_VERSION_MISMATCH'>>(true)
     } else if (error instanceof ProtocolError) {
@@ -525,3 +529,11 @@ async function errors(): Promise<void> {
 }
 
 export { calls, disposal, narrow, errors }
+
+// backend: 'dask' and its options.
+new Python({ backend: 'dask', scheduler: 'tcp://127.0.0.1:8786' })
+new Python({ backend: 'dask', schedulerFile: '/tmp/scheduler.json', insecureScheduler: true })
+// @ts-expect-error: no such backend
+new Python({ backend: 'ray' })
+// @ts-expect-error: insecureScheduler is a boolean
+new Python({ backend: 'dask', scheduler: 'tcp://10.0.0.1:8786', insecureScheduler: 'yes' })

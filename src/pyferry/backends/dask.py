@@ -1,0 +1,427 @@
+"""The Dask backend: a worker that submits its calls to a Dask cluster (DESIGN decision 9).
+
+A worker started with ``--backend dask`` is a *gateway*: it decodes calls as
+any worker does, checks them, and submits each to the cluster's scheduler
+through one asynchronous ``distributed.Client``, which lives on the worker's
+event loop thread::
+
+    main thread: start(call) -- refuse what Dask cannot do yet, check the name,
+       |                        DETACHED (the client may send the next call)
+       v
+    event loop thread: connect (the first call), submit remote.run by reference
+       with a unique key, pure=False, no retries; await the future
+       |
+       v
+    Dask worker: pyferry.backends.remote.run resolves, calls, encodes the RESULT
+       frame (or the error info) as plain data
+       |
+       v
+    event loop thread: RESULT / ERROR through Replies
+
+The client connects at the first call, not at start: a gateway starts as fast
+as a local worker and a scheduler started after the pool still works. It
+lowers its own scheduler-comm batching interval from Dask's 10 ms to 1 ms
+(about 4 ms of each sequential call); the scheduler's and workers' intervals
+are theirs and stay as they are. A scheduler that cannot be reached, or whose
+connection breaks during a call, is a ``BackendUnavailableError`` naming its
+address, and the next call connects afresh. ``distributed`` is imported by the
+first call only: a worker that does not use Dask never loads it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import threading
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pyferry.aio import EventLoopThread
+from pyferry.callbacks import JSFunction
+from pyferry.calls import TASK, Call
+from pyferry.errors import (
+    BackendUnavailableError,
+    Cancelled,
+    SerializationError,
+    TargetError,
+    WorkerCrashedError,
+)
+from pyferry.replies import Replies
+from pyferry.targets import Resolver
+
+if TYPE_CHECKING:
+    import asyncio
+
+__all__ = ["INSTALL_HINT", "DaskBackend", "DaskOptions", "check_address"]
+
+INSTALL_HINT = "the Dask backend needs distributed: pip install 'pyferry[dask]'"
+# The client's scheduler-comm batching interval, in seconds (Dask's default: 10 ms).
+FAST_INTERVAL = 0.001
+DEFAULT_CONNECT_TIMEOUT = 10.0
+
+
+@dataclass(frozen=True)
+class DaskOptions:
+    """Where the gateway's scheduler is, from the worker's command line.
+
+    Args:
+        scheduler: the scheduler's address (``tcp://127.0.0.1:8786``), or None.
+        scheduler_file: a scheduler file (``dask scheduler --scheduler-file``), or None.
+        insecure: allow a ``tcp://`` address that is not loopback (plain TCP,
+            unauthenticated: see :func:`check_address`).
+        connect_timeout: seconds a connection to the scheduler may take.
+    """
+
+    scheduler: str | None = None
+    scheduler_file: str | None = None
+    insecure: bool = False
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+
+    @property
+    def where(self) -> str:
+        """How errors name the scheduler."""
+        if self.scheduler is not None:
+            return self.scheduler
+        return f"the one in scheduler file {self.scheduler_file}"
+
+
+def check_address(address: str, insecure: bool) -> None:
+    """Refuse a scheduler address this slice cannot use safely.
+
+    A Dask scheduler unpickles the task graphs its clients send: whoever can
+    reach it runs code on the cluster. Plain ``tcp://`` is therefore allowed
+    to a loopback address only, unless ``insecure`` says the network is trusted.
+
+    Raises:
+        ValueError: not ``tcp://HOST:PORT``, or a non-loopback host without ``insecure``.
+    """
+    scheme, sep, rest = address.partition("://")
+    if not sep or scheme != "tcp":
+        raise ValueError(
+            f"scheduler address {address!r} is not tcp://HOST:PORT (tls:// through "
+            "distributed.Security is not supported yet: it comes in a later slice)"
+        )
+    host, _, port = rest.rpartition(":")
+    host = host.strip("[]")
+    if not host or not port.isdigit():
+        raise ValueError(f"scheduler address {address!r} is not tcp://HOST:PORT")
+    if insecure or host == "localhost":
+        return
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False  # a host name: it may resolve anywhere
+    if not loopback:
+        raise ValueError(
+            f"scheduler address {address!r} is not a loopback address: a Dask scheduler "
+            "runs whatever its clients send, and tcp:// is neither encrypted nor "
+            "authenticated. Pass --insecure-tcp-scheduler yes (JS: insecureScheduler: "
+            "true) on a network you trust; TLS (distributed.Security) comes in a later slice"
+        )
+
+
+class DaskBackend:
+    """Submits started calls to a Dask cluster and answers them when their futures end.
+
+    Args:
+        replies: where answers go.
+        resolver: the worker's resolver; its allow-list travels with each task.
+        loop: the worker's event loop thread, where the Dask client lives.
+        options: the scheduler to use.
+        limit: the most an answer may hold, in bytes (the client's limit).
+
+    Raises:
+        ImportError: ``distributed`` is not installed (the message says how to install it).
+    """
+
+    def __init__(
+        self,
+        replies: Replies,
+        resolver: Resolver,
+        loop: EventLoopThread,
+        options: DaskOptions,
+        limit: int,
+    ) -> None:
+        import importlib.util
+
+        if importlib.util.find_spec("distributed") is None:
+            raise ImportError(INSTALL_HINT)
+        self._replies = replies
+        self._resolver = resolver
+        self._loop = loop
+        self._options = options
+        self._limit = limit
+        # The loop thread's alone: the connected client, or the task connecting one.
+        self._client: Any = None
+        self._connecting: asyncio.Task[Any] | None = None
+        # A call's answer comes from the loop thread, its Cancelled from the reader's.
+        self._answer_lock = threading.Lock()
+
+    # -- Backend ------------------------------------------------------------------------
+
+    def start(self, call: Call) -> None:
+        problem = _unsupported(call)
+        if problem is None:
+            try:
+                self._resolver.check_name(call.target)  # refused here: nothing is submitted
+            except TargetError as exc:
+                problem = exc
+        if problem is not None:
+            self._answer(call, lambda: self._replies.error(call, problem))
+            return
+        call.where = TASK
+        # Under the answer lock: a CANCEL read meanwhile has answered the call, and a
+        # DETACHED after its answer would be a protocol error for the client.
+        self._answer(call, lambda: self._replies.detached(call))
+        self._loop.call_soon(self._spawn, call)
+
+    def cancel(self, call: Call) -> None:
+        # Future.cancel() does not stop a task that runs already: the call is
+        # answered now, and its future is cancelled in the background.
+        self._answer(call, lambda: self._replies.error(call, _cancelled(call)))
+        self._loop.call_soon(_cancel_task, call)
+
+    # -- on the event loop thread ----------------------------------------------------------
+
+    def _spawn(self, call: Call) -> None:
+        import asyncio  # on the loop's thread: loaded already
+
+        task = asyncio.get_running_loop().create_task(self._run(call))
+        call.task = task
+        if call.cancel_requested:
+            task.cancel()
+
+    async def _run(self, call: Call) -> None:
+        import asyncio
+
+        from pyferry.backends import remote
+
+        future: Any = None
+        client: Any = None
+        error: BaseException
+        try:
+            client = await self._connected()
+            future = client.submit(
+                remote.run,
+                call.id,
+                call.target,
+                call.args,
+                call.kwargs,
+                op_get=call.op_get,
+                allow=self._resolver.allow,
+                limit=self._limit,
+                key=f"pyferry-{call.target}-{uuid.uuid4().hex}",
+                pure=False,
+            )
+            outcome = await future
+        except asyncio.CancelledError as exc:
+            if _ours(exc):  # the client cancelled it (answered by cancel() already)
+                if future is not None:
+                    _forget(client, future)
+                error = _cancelled(call)
+            else:  # Dask cancelled the future: its client lost the scheduler
+                error = self._lost(client, exc)
+        except BaseException as exc:
+            error = self._failure(client, exc)
+        else:
+            self._answer(call, lambda: self._reply(call, outcome))
+            return
+        self._answer(call, lambda: self._replies.error(call, error))
+
+    def _reply(self, call: Call, outcome: Any) -> None:
+        """Answer ``call`` with what remote.run returned (plain data, checked)."""
+        if type(outcome) is tuple and len(outcome) == 3 and outcome[0] == "result":
+            _, header, buffers = outcome
+            if type(header) is bytes and type(buffers) is list:
+                self._replies.encoded(call, header, [memoryview(b) for b in buffers])
+                return
+        elif (
+            type(outcome) is tuple
+            and len(outcome) == 2
+            and outcome[0] == "error"
+            and type(outcome[1]) is dict
+        ):
+            self._replies.error_info(call, outcome[1])
+            return
+        unexpected = TypeError(f"unexpected outcome from the cluster: {outcome!r:.200}")
+        self._replies.error(call, unexpected)
+
+    async def _connected(self) -> Any:
+        """The client, connected by the first caller; others wait for the same connection."""
+        import asyncio
+
+        client = self._client
+        if client is not None and client.status == "running":
+            return client
+        if client is not None:
+            self._drop(client)
+        if self._connecting is None:
+            self._connecting = asyncio.get_running_loop().create_task(self._connect())
+        connecting = self._connecting
+        try:
+            # shield: a call cancelled while it waits does not stop the others' connection.
+            return await asyncio.shield(connecting)
+        finally:
+            if connecting.done() and self._connecting is connecting:
+                self._connecting = None
+
+    async def _connect(self) -> Any:
+        try:
+            from distributed import Client
+        except ImportError as exc:
+            raise ImportError(INSTALL_HINT) from exc
+        options = self._options
+        try:
+            client = await Client(  # type: ignore[no-untyped-call]
+                options.scheduler,
+                scheduler_file=options.scheduler_file,
+                asynchronous=True,
+                timeout=options.connect_timeout,
+                set_as_default=False,
+            )
+        except (OSError, TimeoutError) as exc:
+            raise BackendUnavailableError(
+                f"cannot reach the Dask scheduler at {options.where}: {exc}"
+            ) from exc
+        set_fast_interval(client)
+        self._client = client
+        return client
+
+    def _failure(self, client: Any, exc: BaseException) -> BaseException:
+        """The error a call is answered with when submitting or awaiting it raised ``exc``."""
+        from distributed import KilledWorker
+
+        if isinstance(exc, KilledWorker):
+            return WorkerCrashedError(
+                f"Dask workers died while running this call, which Dask ran again on "
+                f"another each time until its limit (KilledWorker: {exc})"
+            )
+        if isinstance(exc, BackendUnavailableError | ImportError):
+            return exc
+        # distributed's FutureCancelledError (a concurrent.futures.CancelledError):
+        # the client cancels every future when it loses its scheduler.
+        lost = getattr(exc, "reason", None) == "scheduler-connection-lost"
+        if lost or isinstance(exc, OSError):
+            return self._lost(client, exc)
+        return exc
+
+    def _lost(self, client: Any, exc: BaseException) -> BackendUnavailableError:
+        """The client lost its scheduler: the call fails, the next one connects afresh."""
+        if client is not None:
+            self._drop(client)
+        return BackendUnavailableError(
+            f"lost the connection to the Dask scheduler at {self._options.where} during the "
+            f"call: {exc}"
+        )
+
+    def _drop(self, client: Any) -> None:
+        """Forget ``client`` and close it in the background (it would try to reconnect)."""
+        import asyncio
+
+        if self._client is client:
+            self._client = None
+        task = asyncio.get_running_loop().create_task(_close(client))
+        _closing.add(task)
+        task.add_done_callback(_closing.discard)
+
+    def _answer(self, call: Call, send: Any) -> None:
+        """Run ``send`` unless the call was answered already (a cancel and an end, racing)."""
+        with self._answer_lock:
+            if call.answered:
+                return
+            with contextlib.suppress(OSError):  # the client is gone; its EOF ends the worker
+                send()
+
+
+_closing: set[asyncio.Task[None]] = set()
+
+
+def set_fast_interval(client: Any) -> bool:
+    """Lower ``client``'s own scheduler-comm batching interval to 1 ms; False if it cannot.
+
+    The attribute is distributed's (``BatchedSend.interval``, read at every
+    send); tests/test_dask.py fails if an installed version lacks it.
+    """
+    comm = getattr(client, "scheduler_comm", None)
+    if comm is None or not hasattr(comm, "interval"):
+        return False
+    comm.interval = FAST_INTERVAL
+    return True
+
+
+async def _close(client: Any) -> None:
+    with contextlib.suppress(BaseException):
+        await client.close(timeout=2)
+
+
+def _forget(client: Any, future: Any) -> None:
+    """Cancel ``future`` on the cluster, in the background; what it still does is lost."""
+    import asyncio
+
+    async def cancel() -> None:
+        with contextlib.suppress(BaseException):
+            await client.cancel([future])
+
+    task = asyncio.get_running_loop().create_task(cancel())
+    _closing.add(task)
+    task.add_done_callback(_closing.discard)
+
+
+def _ours(exc: BaseException) -> bool:
+    """Whether a CancelledError is the task's own (a client cancel), not Dask's future's."""
+    import asyncio
+
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        return True
+    return type(exc) is asyncio.CancelledError
+
+
+def _cancel_task(call: Call) -> None:
+    if call.task is not None:
+        call.task.cancel()
+
+
+def _cancelled(call: Call) -> Cancelled:
+    return Cancelled(f"call {call.id} was cancelled by the client")
+
+
+def _unsupported(call: Call) -> BaseException | None:
+    """Why ``call`` cannot run on Dask in this slice, or None."""
+    if type(call.target) is not str:
+        return TargetError(
+            "handle targets do not work on Dask yet: a call to a Dask gateway names its "
+            "target by a dotted name"
+        )
+    if call.window:
+        return TargetError(f"streams do not work on Dask yet (stream of {call.target!r})")
+    if call.result == "handle":
+        return SerializationError(
+            "results as handles (handle: true) do not work on Dask yet", "result"
+        )
+    path = _callback_path(call.args, "args")
+    if path is None:
+        path = _callback_path(call.kwargs, "kwargs")
+    if path is not None:
+        return SerializationError("a JS function (callback) does not cross to a Dask cluster", path)
+    return None
+
+
+def _callback_path(value: Any, path: str, depth: int = 0) -> str | None:
+    """Where the first JS function in ``value`` (arguments as decoded) sits, or None."""
+    if type(value) is JSFunction:
+        return path
+    if depth > 100:
+        return None  # the decoder bounds nesting already
+    if type(value) is list or type(value) is tuple:
+        for i, item in enumerate(value):
+            found = _callback_path(item, f"{path}[{i}]", depth + 1)
+            if found is not None:
+                return found
+    elif type(value) is dict:
+        for key, item in value.items():
+            found = _callback_path(item, f"{path}[{key!r}]", depth + 1)
+            if found is not None:
+                return found
+    return None

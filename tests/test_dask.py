@@ -1,0 +1,389 @@
+"""The Dask backend against real clusters on 127.0.0.1: a LocalCluster, and CLI-started ones.
+
+A gateway is a real ``python -m pyferry worker --backend dask`` driven by the
+test client of conftest.py. distributed is never imported in this process
+(its warnings would be errors here): what a test asks the cluster itself
+(worker pids, the scheduler's transition count) a child process asks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+
+from pyferry.backends.dask import check_address
+from pyferry.protocol import DETACHED, ERROR, RESULT
+
+from conftest import FIXTURES, WorkerProcess
+
+pytest.importorskip("distributed")  # the dask extra; `make test` installs it
+
+ENV = {
+    **os.environ,
+    "PYTHONPATH": os.pathsep.join([str(FIXTURES), os.environ.get("PYTHONPATH", "")]),
+}
+
+
+def _start_cluster(workers: int = 2) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pyferry.backends.dask_cluster", "--workers", str(workers)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=ENV,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    assert line, "the cluster printed no address"
+    return proc, json.loads(line)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    assert proc.stdin is not None
+    proc.stdin.close()  # the module's signal to close its cluster
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    if proc.stdout is not None:
+        proc.stdout.close()
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[dict[str, Any]]:
+    proc, info = _start_cluster()
+    try:
+        yield info
+    finally:
+        _stop(proc)
+
+
+def cluster_state(address: str) -> dict[str, Any]:
+    """The cluster's worker pids and its scheduler's transition count, asked by a child."""
+    code = (
+        "import json, os, sys\n"
+        "from distributed import Client\n"
+        "with Client(sys.argv[1], timeout=10) as c:\n"
+        "    pids = sorted(c.run(os.getpid).values())\n"
+        "    n = c.run_on_scheduler(lambda dask_scheduler: dask_scheduler.transition_counter)\n"
+        "print(json.dumps({'pids': pids, 'transitions': n}))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, address], capture_output=True, text=True, check=True, env=ENV
+    )
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def gateway(address: str, *extra: str) -> WorkerProcess:
+    os.environ["PYTHONPATH"] = ENV["PYTHONPATH"]
+    return WorkerProcess("--backend", "dask", "--scheduler", address, *extra)
+
+
+@pytest.fixture
+def dask_worker(cluster: dict[str, Any]) -> Iterator[WorkerProcess]:
+    env_path = os.environ.get("PYTHONPATH", "")
+    w = gateway(cluster["address"])
+    try:
+        yield w
+    finally:
+        w.close()
+        os.environ["PYTHONPATH"] = env_path
+
+
+def error_of(w: WorkerProcess, target: Any, args: list[Any], **options: Any) -> dict[str, Any]:
+    reply, _ = w.answer(w.start(target, args, options=options or None))
+    assert reply[0] == ERROR, reply
+    info: dict[str, Any] = reply[2]
+    return info
+
+
+# -- results: the same through Dask as locally ------------------------------------------------
+
+
+def test_the_seed_call_and_an_fft_give_what_the_local_backend_gives(
+    dask_worker: WorkerProcess, worker: WorkerProcess
+) -> None:
+    seed = [1, 2, 3, 4, 5, 6, 7, 8, 9]
+    reply, before = dask_worker.answer(dask_worker.start("numpy.sum", [seed]))
+    assert reply[0] == RESULT
+    assert [m[0] for m in before] == [DETACHED]  # the main thread was free meanwhile
+    assert reply[2] == 45 == worker.result("numpy.sum", [seed])
+    x = np.random.default_rng(1).random(1_000_000)
+    remote = dask_worker.result("numpy.fft.rfft", [x])
+    local = worker.result("numpy.fft.rfft", [x])
+    assert remote.dtype == local.dtype == np.complex128
+    np.testing.assert_array_equal(remote, local)
+    assert dask_worker.result("numpy.pi", options={"op": "get"}) == np.pi
+
+
+def test_equal_calls_are_separate_tasks(dask_worker: WorkerProcess) -> None:
+    first = dask_worker.result("numpy.random.random", [3])
+    second = dask_worker.result("numpy.random.random", [3])
+    assert not np.array_equal(first, second)  # unique keys, pure=False
+
+
+def test_the_client_batching_interval_can_be_lowered_in_this_distributed(
+    cluster: dict[str, Any],
+) -> None:
+    # The gateway lowers BatchedSend.interval itself; if a distributed release
+    # renames it, the gateway would silently go back to 10 ms a call: fail here.
+    code = (
+        "import asyncio, sys\n"
+        "from distributed import Client\n"
+        "from pyferry.backends.dask import FAST_INTERVAL, set_fast_interval\n"
+        "async def main():\n"
+        "    async with Client(sys.argv[1], asynchronous=True) as c:\n"
+        "        assert set_fast_interval(c)\n"
+        "        assert c.scheduler_comm.interval == FAST_INTERVAL\n"
+        "        print('ok')\n"
+        "asyncio.run(main())\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, cluster["address"]],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        check=False,
+    )
+    assert out.stdout.strip() == "ok", out.stderr
+
+
+# -- failures ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        ("workmod.raise_chain", [], "builtins.RuntimeError"),
+        ("workmod.exit_now", [3], "builtins.SystemExit"),
+        ("builtins.int", ["x"], "builtins.ValueError"),
+    ],
+    ids=lambda case: case[0],
+)
+def test_a_task_that_raises_is_a_python_error_and_the_dask_workers_live_on(
+    cluster: dict[str, Any],
+    dask_worker: WorkerProcess,
+    worker: WorkerProcess,
+    case: tuple[str, list[Any], str],
+) -> None:
+    target, args, python_type = case
+    pids = cluster_state(cluster["address"])["pids"]
+    info = error_of(dask_worker, target, args)
+    local = error_of(worker, target, args)
+    assert info["type"] == local["type"] == python_type
+    assert info["code"] == local["code"] == "PYFERRY_PYTHON"
+    assert info["message"] == local["message"]
+    if target.startswith("workmod."):  # the remote traceback, with the user's frames
+        assert "Traceback" in info["traceback"]
+        assert "workmod.py" in info["traceback"]
+    assert info["traceback"].splitlines()[-1] == local["traceback"].splitlines()[-1]
+    assert [e["type"] for e in info["chain"]] == [e["type"] for e in local["chain"]]
+    assert cluster_state(cluster["address"])["pids"] == pids
+    assert dask_worker.result("numpy.sum", [[1, 2]]) == 3  # and the gateway too
+
+
+@pytest.mark.parametrize(
+    ("target", "allow", "code"),
+    [
+        ("os._exit", [], "PYFERRY_TARGET_FORBIDDEN"),
+        ("numpy._core.multiarray.array", [], "PYFERRY_TARGET_FORBIDDEN"),
+        ("os.system", ["--allow", "numpy.*"], "PYFERRY_NOT_ALLOWED"),
+        ("sum", ["--allow", "numpy.*"], "PYFERRY_NOT_ALLOWED"),
+    ],
+)
+def test_a_refused_name_submits_nothing_and_is_the_local_error(
+    cluster: dict[str, Any], target: str, allow: list[str], code: str
+) -> None:
+    env_path = os.environ.get("PYTHONPATH", "")
+    remote = gateway(cluster["address"], *allow)
+    local = WorkerProcess(*allow)
+    try:
+        before = cluster_state(cluster["address"])["transitions"]
+        info = error_of(remote, target, [1])
+        assert info["code"] == error_of(local, target, [1])["code"] == code
+        assert info["message"] == error_of(local, target, [1])["message"]
+        assert cluster_state(cluster["address"])["transitions"] == before  # no task at all
+    finally:
+        remote.close()
+        local.close()
+        os.environ["PYTHONPATH"] = env_path
+
+
+def test_an_identity_outside_the_allow_list_is_refused_on_the_dask_worker(
+    cluster: dict[str, Any],
+) -> None:
+    env_path = os.environ.get("PYTHONPATH", "")
+    remote = gateway(cluster["address"], "--allow", "workmod.*")
+    try:
+        # workmod.os.getpid is posix.getpid: the name passes, what it resolves to does not.
+        assert error_of(remote, "workmod.os.getpid", [])["code"] == "PYFERRY_NOT_ALLOWED"
+        assert remote.result("workmod.describe", [1]) == ["int", "1"]
+    finally:
+        remote.close()
+        os.environ["PYTHONPATH"] = env_path
+
+
+@pytest.mark.parametrize(
+    ("options", "target", "words"),
+    [
+        ({"stream": 4}, "builtins.range", "streams do not work on Dask yet"),
+        ({"result": "handle"}, "numpy.zeros", "handles (handle: true) do not work on Dask yet"),
+    ],
+)
+def test_what_dask_cannot_do_yet_is_an_error_for_that_call(
+    dask_worker: WorkerProcess, options: dict[str, Any], target: str, words: str
+) -> None:
+    assert words in error_of(dask_worker, target, [3], **options)["message"]
+
+
+def test_a_result_that_cannot_cross_by_value_says_handles_are_not_supported(
+    dask_worker: WorkerProcess,
+) -> None:
+    info = error_of(dask_worker, "threading.Lock", [])
+    assert info["code"] == "PYFERRY_SERIALIZATION"
+    assert "handles are not supported on Dask yet" in info["message"]
+    assert info["path"] == "result"
+
+
+def test_an_unreachable_scheduler_is_backend_unavailable_naming_it() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens once it closes
+    address = f"tcp://127.0.0.1:{port}"
+    w = WorkerProcess("--backend", "dask", "--scheduler", address, "--scheduler-timeout-ms", "500")
+    try:
+        started = time.monotonic()
+        info = error_of(w, "numpy.sum", [[1]])
+        assert time.monotonic() - started < 10
+        assert info["code"] == "PYFERRY_BACKEND_UNAVAILABLE"
+        assert address in info["message"]
+    finally:
+        w.close()
+
+
+# -- a scheduler and a worker started by their own CLIs -----------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _dask_cli(*args: str) -> subprocess.Popen[bytes]:
+    dask = os.path.join(os.path.dirname(sys.executable), "dask")
+    return subprocess.Popen(
+        [dask, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV
+    )
+
+
+def _start_scheduler_and_worker(port: int) -> list[subprocess.Popen[bytes]]:
+    address = f"tcp://127.0.0.1:{port}"
+    scheduler = _dask_cli(
+        "scheduler", "--host", "127.0.0.1", "--port", str(port),
+        "--dashboard-address", "127.0.0.1:0",
+    )  # fmt: skip
+    worker = _dask_cli(
+        "worker", address, "--nthreads", "2", "--host", "127.0.0.1",
+        "--dashboard-address", "127.0.0.1:0", "--no-nanny",
+    )  # fmt: skip
+    return [scheduler, worker]
+
+
+def _end(procs: list[subprocess.Popen[bytes]]) -> None:
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+
+
+def test_a_lost_scheduler_fails_the_call_promptly_and_a_restarted_one_serves() -> None:
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    procs = _start_scheduler_and_worker(port)
+    w = gateway(address)
+    try:
+        assert w.result("numpy.sum", [[1, 2, 3]]) == 6  # waits for the worker to join
+        call_id = w.start("workmod.sleep", [30])
+        assert w.result("numpy.sum", [[1]]) == 1  # on the second thread: the sleep runs
+        procs[0].kill()
+        started = time.monotonic()
+        reply, _ = w.answer(call_id)
+        assert time.monotonic() - started < 5
+        assert reply[0] == ERROR, reply
+        assert reply[2]["code"] == "PYFERRY_BACKEND_UNAVAILABLE", reply
+        assert address in reply[2]["message"]
+        _end(procs)
+        procs = _start_scheduler_and_worker(port)
+        deadline = time.monotonic() + 30
+        while True:  # the new scheduler takes a moment to listen, and its worker to join
+            reply, _ = w.answer(w.start("numpy.sum", [[4, 5]]))
+            if reply[0] == RESULT or time.monotonic() > deadline:
+                break
+            assert reply[2]["code"] == "PYFERRY_BACKEND_UNAVAILABLE"
+        assert reply[0] == RESULT
+        assert reply[2] == 9
+    finally:
+        w.close()
+        _end(procs)
+
+
+# -- the worker's command line ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "address", ["tcp://127.0.0.1:8786", "tcp://localhost:8786", "tcp://[::1]:8786"]
+)
+def test_loopback_addresses_are_accepted(address: str) -> None:
+    check_address(address, insecure=False)
+
+
+@pytest.mark.parametrize(
+    ("address", "words"),
+    [
+        ("tcp://10.1.2.3:8786", "--insecure-tcp-scheduler"),
+        ("tcp://scheduler.example:8786", "not a loopback address"),
+        ("tls://127.0.0.1:8786", "later slice"),
+        ("127.0.0.1:8786", "tcp://HOST:PORT"),
+    ],
+)
+def test_other_addresses_are_refused(address: str, words: str) -> None:
+    with pytest.raises(ValueError, match=words):
+        check_address(address, insecure=False)
+
+
+def test_the_insecure_opt_in_allows_a_remote_tcp_address() -> None:
+    check_address("tcp://10.1.2.3:8786", insecure=True)
+    with pytest.raises(ValueError, match="later slice"):
+        check_address("tls://10.1.2.3:8786", insecure=True)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--backend", "dask", "--scheduler", "tcp://10.1.2.3:8786"],
+        ["--backend", "dask"],
+        ["--scheduler", "tcp://127.0.0.1:8786"],
+    ],
+)
+def test_a_worker_with_unusable_dask_options_exits_2_saying_why(args: list[str]) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "pyferry", "worker", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert out.returncode == 2
+    assert "pyferry worker: error:" in out.stderr
