@@ -62,6 +62,18 @@ def fuzz_settings(examples: int) -> settings:
     return settings(settings.get_profile(profile), max_examples=examples * FUZZ_SCALE)
 
 
+def run_worker(*args: str, **popen: Any) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m pyferry worker ARGS`` to its end (a worker that refuses to start, say)."""
+    return subprocess.run(
+        [sys.executable, "-m", "pyferry", "worker", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        **popen,
+    )
+
+
 class WorkerProcess:
     """A worker process on one end of a socketpair, with a blocking call() for tests."""
 

@@ -12,7 +12,7 @@ import pyferry
 from pyferry import cli, errors
 from pyferry.protocol import ERROR
 
-from conftest import WorkerProcess
+from conftest import WorkerProcess, run_worker
 
 
 def test_all_is_pinned() -> None:
@@ -75,12 +75,7 @@ def test_version_command() -> None:
     ],
 )
 def test_bad_worker_arguments_are_refused(args: list[str], option: str) -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "pyferry", "worker", *args],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    proc = run_worker(*args)
     assert proc.returncode == 2
     assert option in proc.stderr
 

@@ -23,7 +23,7 @@ import pytest
 from pyferry.backends.dask import check_address
 from pyferry.protocol import DETACHED, ERROR, RESULT
 
-from conftest import FIXTURES, WorkerProcess
+from conftest import FIXTURES, WorkerProcess, run_worker
 
 pytest.importorskip("distributed")  # the dask extra; `make test` installs it
 
@@ -379,11 +379,6 @@ def test_the_insecure_opt_in_allows_a_remote_tcp_address() -> None:
     ],
 )
 def test_a_worker_with_unusable_dask_options_exits_2_saying_why(args: list[str]) -> None:
-    out = subprocess.run(
-        [sys.executable, "-m", "pyferry", "worker", *args],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    out = run_worker(*args)
     assert out.returncode == 2
     assert "pyferry worker: error:" in out.stderr

@@ -16,16 +16,7 @@ from pyferry.codec import decode, encode
 from pyferry.protocol import CALL, HELLO, PROTOCOL_VERSION, RESULT, Limits
 from pyferry.transport import Channel
 
-
-def _worker(*args: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pyferry", "worker", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        **kwargs,  # type: ignore[arg-type]
-    )
+from conftest import run_worker
 
 
 @pytest.mark.parametrize(
@@ -33,14 +24,14 @@ def _worker(*args: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
     [("0,1", "descriptor 0 is the worker's stdio"), ("2", "stdio"), ("57", "not open")],
 )
 def test_a_descriptor_the_worker_cannot_use_is_refused_on_stderr(fd: str, words: str) -> None:
-    run = _worker("--fd", fd)
+    run = run_worker("--fd", fd)
     assert run.returncode == 2
     assert words in run.stderr
     assert "Traceback" not in run.stderr
 
 
 def test_connect_to_a_missing_socket_is_refused_on_stderr(tmp_path: Path) -> None:
-    run = _worker("--connect", str(tmp_path / "nobody-listens"))
+    run = run_worker("--connect", str(tmp_path / "nobody-listens"))
     assert run.returncode == 2
     assert "cannot connect to" in run.stderr
 
