@@ -105,7 +105,7 @@ def _worker_defaults() -> dict[str, Any]:
         "scheduler": None,
         "scheduler_file": None,
         "insecure_tcp_scheduler": False,
-        "scheduler_timeout_ms": 10_000,
+        "scheduler_timeout_ms": None,  # the Dask backend's own default
     }
 
 
@@ -185,7 +185,7 @@ def _parser() -> argparse.ArgumentParser:
         "--insecure-tcp-scheduler": "yes: allow a tcp:// scheduler that is not on loopback "
         "(plain, unauthenticated TCP to a process that runs what it is sent; default no)",
         "--scheduler-timeout-ms": "how long connecting to the Dask scheduler may take "
-        "(default 10000)",
+        "(default: the Dask backend's, 10 s)",
     }
     metavars = {
         "--allow": "PATTERN",
@@ -259,6 +259,8 @@ def _dask_options(options: dict[str, Any]) -> DaskOptions | None:
         if scheduler is not None or scheduler_file is not None:
             raise ValueError("--scheduler and --scheduler-file need --backend dask")
         return None
+    import dataclasses
+
     from pyferry.backends.dask import DaskOptions, check_address
 
     if (scheduler is None) == (scheduler_file is None):
@@ -266,9 +268,8 @@ def _dask_options(options: dict[str, Any]) -> DaskOptions | None:
     insecure = options["insecure_tcp_scheduler"]
     if scheduler is not None:
         check_address(scheduler, insecure)
-    return DaskOptions(
-        scheduler=scheduler,
-        scheduler_file=scheduler_file,
-        insecure=insecure,
-        connect_timeout=options["scheduler_timeout_ms"] / 1000,
-    )
+    timeout = options["scheduler_timeout_ms"]
+    chosen = DaskOptions(scheduler=scheduler, scheduler_file=scheduler_file, insecure=insecure)
+    if timeout is None:
+        return chosen
+    return dataclasses.replace(chosen, connect_timeout=timeout / 1000)
