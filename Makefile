@@ -45,11 +45,16 @@ demo: setup
 
 test: setup lint typecheck pytest jstest tstest
 
-# pyferry against the raw floor, measured in the same run (a few minutes); see bench/README.md.
-# BENCH_ROUNDS=<n> (at least 5) changes the number of rounds.
-bench: setup
+# pyferry against the raw floor and the peer bridges, measured in the same run (a few minutes);
+# see bench/README.md. BENCH_ROUNDS=<n> (at least 5) changes the number of rounds.
+bench: setup bench/peers/node_modules/.stamp
 	$(PY) -m compileall -q src/pyferry  # workers load bytecode, as from an installed wheel
 	node --expose-gc bench/run.mjs
+
+# The peers (python-shell, pythonia): the benchmark's own dev dependencies, never the package's.
+bench/peers/node_modules/.stamp: bench/peers/package.json bench/peers/package-lock.json
+	cd bench/peers && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
 
 # Would /dev/shm beat the socket for large arrays? 80 MB there and back, raw, both ways (~15 s).
 bench-shm: setup

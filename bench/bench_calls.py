@@ -54,3 +54,8 @@ def call_back(fn: Callable[[int], object], n: int) -> int:
 def count(n: int) -> Iterator[int]:
     """W9: the ints 0 .. n-1, one stream item each."""
     yield from range(n)
+
+
+def seed(xs: list[float]) -> int:
+    """W1/W2 for the peers (bench/peers.mjs): numpy.sum, as a plain int their JSON carries."""
+    return int(np.sum(xs))

@@ -1,6 +1,7 @@
 // A fresh Node process for the workloads that need one, started by the benchmark as
 //
-//   node bench/child.mjs cold floor|pyferry   W5: print the seed's sum as soon as it is known
+//   node bench/child.mjs cold floor|pyferry|pythonShell|pythonia
+//                                             W5: print the seed's sum as soon as it is known
 //   node bench/child.mjs rss  floor|pyferry   W6: one 1e7-element rfft round trip, then print
 //                                             { node, worker } peak RSS in bytes as JSON
 //   node bench/child.mjs seed <calls> <block>  W1 with both sides in this process: print
@@ -32,6 +33,10 @@ async function open() {
       pid: () => raw.pid,
       close: () => raw.kill(),
     }
+  }
+  if (side === 'pythonShell' || side === 'pythonia') {
+    const peer = await (await import('./peers.mjs')).openPeer(side, { warm: false })
+    return { seed: () => peer.seed(SEED), close: () => peer.close() }
   }
   const { Python } = await import('../js/dist/pyferry.js') // the built entry, what `import 'pyferry'` loads
   const py = new Python({ python, workers: 1, path: benchDir })

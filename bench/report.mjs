@@ -1,7 +1,8 @@
 // The table: which samples each row compares, its target, and how it is printed.
 //
 // A row's figures are the median of its per-round values and their min–max over rounds;
-// its ratio is pyferry's median / the floor's median (for W4, the difference in ms).
+// its ratio is pyferry's median / the baseline's median (for W4, the difference in ms). The
+// baseline is the raw floor, a peer bridge (P rows), or pyferry itself (W7's one worker).
 
 import { availableParallelism } from 'node:os'
 import { summary } from './stats.mjs'
@@ -11,7 +12,7 @@ export const PIPELINE = 16 // W2's pipelined rows: calls sent ahead to each busy
 export const CALLBACKS = 2000 // W8, per round
 export const STREAM_ITEMS = 100_000 // W9, per round
 
-// [id, workload, unit, floor sample, pyferry sample, target]
+// [id, workload, unit, baseline sample, pyferry sample, target]
 // A target is { max: r } (ratio ≤ r), { min: r } (ratio ≥ r) or { plus: ms } (≤ floor + ms).
 const ROWS = [
   ['F1', '8-byte echo, latency p50', 'µs', 'floor.echo.p50', null],
@@ -44,6 +45,17 @@ const ROWS = [
   ['W6', 'peak RSS at 1e7, Node', 'MB', 'floor.rss.node', 'pyferry.rss.node', { max: 1.25 }],
   ['W6', 'peak RSS at 1e7, worker', 'MB', 'floor.rss.worker', 'pyferry.rss.worker', { max: 1.25 }],
   ['W7', '~50 ms CPU calls, 1 → 2 workers', 'calls/s', 'floor.spin.rate', 'pyferry.spin.rate', { min: 1.8 }],
+  // The peers a user would pick instead, measured in the same run (bench/peers.mjs): the
+  // baseline column holds the peer's figure, the ratio is pyferry's against it.
+  ['P1', 'seed call p50, against python-shell', 'µs', 'pythonShell.seed.p50', 'pyferry.seed.p50', { max: 0.9 }],
+  ['P1', 'seed call p50, against pythonia', 'µs', 'pythonia.seed.p50', 'pyferry.seed.p50', { max: 0.9 }],
+  ['P1', 'seed call p99 against its own p50', 'µs', 'pyferry.seed.p50', 'pyferry.seed.p99', { max: 3 }],
+  ['P2', `${IN_FLIGHT} in flight, default pool, against python-shell`, 'calls/s', 'pythonShell.echo.rate', 'pyferry.echo.pool', { min: 1.5 }],
+  ['P2', `${IN_FLIGHT} in flight, default pool, against pythonia`, 'calls/s', 'pythonia.echo.rate', 'pyferry.echo.pool', { min: 1.5 }],
+  ['P2', 'CPU per call, Node: python-shell against pyferry (pool)', 'µs', 'pythonShell.echo.nodeCpu', 'pyferry.echo.poolNodeCpu'],
+  ['P2', 'CPU per call, Python: python-shell against pyferry (pool)', 'µs', 'pythonShell.echo.pythonCpu', 'pyferry.echo.poolPythonCpu'],
+  ['P3', 'cold start, against python-shell', 'ms', 'pythonShell.cold.ms', 'pyferry.cold.ms', { max: 1.0 }],
+  ['P3', 'cold start, against pythonia', 'ms', 'pythonia.cold.ms', 'pyferry.cold.ms', { max: 1.0 }],
   // A callback is one round trip, Python to Node and back: its floor is the 8-byte echo's.
   ['W8', 'Python → JS callback round trip', 'µs', 'floor.echo.p50', 'pyferry.callback.us'],
   // A streamed item against one 8-byte message at the echo's rate with 64 in flight.
@@ -94,7 +106,7 @@ export function buildRows(samples) {
 // The rows as a Markdown table (readable in a terminal, pasteable into bench/README.md).
 export function table(rows) {
   const cell = (s, unit) => (s ? `${number(s.median, unit)} (${number(s.min, unit)}–${number(s.max, unit)})` : '—')
-  const lines = [['workload', 'floor median (min–max)', 'pyferry median (min–max)', 'ratio', 'target', 'met?']]
+  const lines = [['workload', 'baseline median (min–max)', 'pyferry median (min–max)', 'ratio', 'target', 'met?']]
   for (const r of rows) {
     const name = `${r.id} ${r.workload}${r.unit ? ` (${r.unit})` : ''}`
     const ratio = r.ratio === null ? '—' : r.target?.includes('floor +') ? `${r.ratio >= 0 ? '+' : ''}${r.ratio.toFixed(1)} ms` : `${r.ratio.toFixed(2)}×`

@@ -10,6 +10,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { availableParallelism, release } from 'node:os'
 import { Python } from '../js/dist/pyferry.js' // the built entry, what `import 'pyferry'` loads
 import * as floors from './floors.mjs'
+import { PEERS, openPeer, peerCold, peerRate } from './peers.mjs'
 import { RawWorker, benchDir, python } from './raw.mjs'
 import { CALLBACKS, IN_FLIGHT, PIPELINE, STREAM_ITEMS, buildRows, table } from './report.mjs'
 import { collectGarbage, freshNode, latencies } from './stats.mjs'
@@ -107,6 +108,7 @@ const solo = new Python({ python, path: benchDir, workers: 1 })
 const py2 = new Python({ python, path: benchDir, workers: 2 })
 const clients = [py1, pool, py1Pipelined, poolPipelined, solo, py2]
 await Promise.all(clients.map((py) => py.start()))
+const peers = Object.fromEntries(await Promise.all(PEERS.map(async (name) => [name, await openPeer(name)])))
 const info = await machine(raw, py1)
 log(`${info.cpu}, ${info.nproc} cores, Node ${info.node}, Python ${info.python}; ${ROUNDS} rounds`)
 
@@ -119,9 +121,11 @@ for (const y of [await raw.fft(x6), await py1.call('bench_calls.rfft_abs', x6)])
 for (const y of [await raw.fft(x7), await py1.call('bench_calls.rfft_abs', x7)]) check7(y)
 checkBig(await raw.echo(x7))
 checkBig(await py1.call('numpy.asarray', x7))
-const seeds = [await raw.seed([1, 2, 3, 4, 5, 6, 7, 8, 9]), await py1.call('numpy.sum', [1, 2, 3, 4, 5, 6, 7, 8, 9])]
+const SEED = [1, 2, 3, 4, 5, 6, 7, 8, 9]
+const seeds = [await raw.seed(SEED), await py1.call('numpy.sum', SEED), ...await Promise.all(Object.values(peers).map((peer) => peer.seed(SEED)))]
 if (seeds.some((s) => Number(s) !== 45)) throw new Error(`the seed sums came back as ${seeds}`)
 for (let i = 0; i < 500; i++) await Promise.all([raw.seed([1, 2, 3]), py1.call('numpy.sum', [1, 2, 3])])
+for (const peer of Object.values(peers)) for (let i = 0; i < 500; i++) await peer.seed([1, 2, 3])
 for (const py of [pool, py1Pipelined, poolPipelined]) {
   await Promise.all(Array.from({ length: 500 }, () => py.call('numpy.sum', [1, 2, 3])))
 }
@@ -143,44 +147,51 @@ async function seedPinned() {
   return { floor: { p50: floor }, pyferry: { p50: pyferry } }
 }
 
+// Each entry: [task, sides], sides mapping a side (floor, pyferry, a peer) to one round's
+// measurement, or { both } for one function that measures several sides in turn itself.
+// The sides run in their order in even rounds and in reverse in odd ones.
+const peerSeeds = Object.fromEntries(Object.entries(peers).map(([name, peer]) => [name, () => peer.seed(SEED)]))
 const plan = [
-  // W1 and its floor take turns in blocks of SEED_BLOCK calls (a plan entry with one function for both sides).
-  ['seed', { both: () => latencies(SEQUENTIAL, SEED_BLOCK, { floor: floors.seed(raw), pyferry: work.seed(py1) }) }],
+  // W1, its floor and the peers take turns in blocks of SEED_BLOCK calls.
+  ['seed', { both: () => latencies(SEQUENTIAL, SEED_BLOCK, { floor: floors.seed(raw), pyferry: work.seed(py1), ...peerSeeds }) }],
   ...(pinned ? [['pinned', { both: seedPinned }]] : []),
-  ['echo', () => floors.echo(raw, { calls: SEQUENTIAL, total: RATE_CALLS, width: IN_FLIGHT }),
-    () => work.seedRate(rateClients, { total: RATE_CALLS, width: IN_FLIGHT })],
-  ['fft6', () => floors.fft(raw, x6, 7, check6), () => work.fft(py1, x6, 7, check6)],
-  ['fft7', () => floors.fft(raw, x7, 5, check7), () => work.fft(py1, x7, 5, check7)],
-  ['big', () => floors.echoBig(raw, x7, 3, checkBig), () => work.echoBig(py1, x7, 3, checkBig)],
-  ['memcpy', () => floors.memcpy(raw, BIG * 8), null],
-  ['burn', () => floors.burn(raw, BURN_SECONDS), () => work.burn(py1, BURN_SECONDS)],
-  ...Array.from({ length: COLD_RUNS }, () => ['cold', () => floors.cold(), () => work.cold()]),
-  ['rss', () => floors.rss(), () => work.rss()],
+  ['echo', {
+    floor: () => floors.echo(raw, { calls: SEQUENTIAL, total: RATE_CALLS, width: IN_FLIGHT }),
+    pyferry: () => work.seedRate(rateClients, { total: RATE_CALLS, width: IN_FLIGHT }),
+    ...Object.fromEntries(Object.entries(peers).map(([name, peer]) => [name, () => peerRate(peer, { total: RATE_CALLS, width: IN_FLIGHT })])),
+  }],
+  ['fft6', { floor: () => floors.fft(raw, x6, 7, check6), pyferry: () => work.fft(py1, x6, 7, check6) }],
+  ['fft7', { floor: () => floors.fft(raw, x7, 5, check7), pyferry: () => work.fft(py1, x7, 5, check7) }],
+  ['big', { floor: () => floors.echoBig(raw, x7, 3, checkBig), pyferry: () => work.echoBig(py1, x7, 3, checkBig) }],
+  ['memcpy', { floor: () => floors.memcpy(raw, BIG * 8) }],
+  ['burn', { floor: () => floors.burn(raw, BURN_SECONDS), pyferry: () => work.burn(py1, BURN_SECONDS) }],
+  ...Array.from({ length: COLD_RUNS }, () => ['cold', {
+    floor: () => floors.cold(), pyferry: () => work.cold(), ...Object.fromEntries(PEERS.map((name) => [name, () => peerCold(name)])),
+  }]),
+  ['rss', { floor: () => floors.rss(), pyferry: () => work.rss() }],
   // W7's baseline is pyferry itself with one worker.
-  ['spin', () => work.spinRate(solo, spinN, W7_CALLS), () => work.spinRate(py2, spinN, W7_CALLS)],
+  ['spin', { floor: () => work.spinRate(solo, spinN, W7_CALLS), pyferry: () => work.spinRate(py2, spinN, W7_CALLS) }],
   // W8 and W9 compare with the echo floor measured above.
-  ['callback', null, () => work.callback(py1, CALLBACKS)],
-  ['stream', null, () => work.stream(py1, STREAM_ITEMS)],
+  ['callback', { pyferry: () => work.callback(py1, CALLBACKS) }],
+  ['stream', { pyferry: () => work.stream(py1, STREAM_ITEMS) }],
 ]
-const samples = { floor: {}, pyferry: {} }
+const samples = {}
 
 for (let round = 0; round < ROUNDS; round++) {
-  for (const [task, floorRun, oursRun] of plan) {
+  for (const [task, sides] of plan) {
     const keep = (side, metrics) => {
       for (const [metric, value] of Object.entries(metrics)) {
-        ;((samples[side][task] ??= {})[metric] ??= []).push(value)
+        ;(((samples[side] ??= {})[task] ??= {})[metric] ??= []).push(value)
       }
     }
-    if (floorRun?.both) {
+    if (sides.both) {
       collectGarbage()
-      const both = await floorRun.both()
-      for (const side of ['floor', 'pyferry']) keep(side, both[side])
+      for (const [side, metrics] of Object.entries(await sides.both())) keep(side, metrics)
       continue
     }
-    const sides = [['floor', floorRun], ['pyferry', oursRun]]
-    if (round % 2) sides.reverse()
-    for (const [side, run] of sides) {
-      if (!run) continue
+    const order = Object.entries(sides)
+    if (round % 2) order.reverse()
+    for (const [side, run] of order) {
       collectGarbage()
       keep(side, await run())
     }
@@ -190,7 +201,7 @@ for (let round = 0; round < ROUNDS; round++) {
 
 // --- report -------------------------------------------------------------------------------
 
-await Promise.all(clients.map((py) => py.close()).concat(raw.close()))
+await Promise.all(clients.map((py) => py.close()).concat(raw.close(), ...Object.values(peers).map((peer) => peer.close())))
 const rows = buildRows(samples)
 const seconds = Math.round((Date.now() - began) / 1e3)
 const date = new Date().toISOString()
