@@ -25,6 +25,7 @@ def test_all_is_pinned() -> None:
             "DecodeError",
             "EncodeError",
             "HandleError",
+            "HandleInvalidatedError",
             "JSError",
             "JSFunction",
             "NotAllowedError",

@@ -124,6 +124,8 @@ const byCode = {
   PYFERRY_VERSION_MISMATCH: VersionMismatchError,
   // The worker's table has no such id: this client released it (or never had it).
   PYFERRY_HANDLE: HandleReleasedError,
+  // A Dask gateway's: the Dask worker that held the object was lost.
+  PYFERRY_HANDLE_INVALIDATED: HandleInvalidatedError,
   PYFERRY_BACKEND_UNAVAILABLE: BackendUnavailableError,
 }
 

@@ -13,6 +13,7 @@
     │   └── TargetForbiddenError a private name (a segment starting with ``_``)
     │       └── NotAllowedError  outside the worker's allow-list
     ├── HandleError              a handle id that is not in the worker's table
+    │   └── HandleInvalidatedError the process that held the object is gone (a Dask worker)
     ├── CallbackExpiredError     a JS callback called after its call was answered
     ├── BackendUnavailableError  the backend's cluster cannot be reached (Dask scheduler)
     └── WorkerCrashedError       a cluster worker died running the call (Dask KilledWorker)
@@ -39,6 +40,7 @@ __all__ = [
     "DecodeError",
     "EncodeError",
     "HandleError",
+    "HandleInvalidatedError",
     "JSError",
     "NotAllowedError",
     "ProtocolError",
@@ -122,6 +124,12 @@ class HandleError(PyferryError):
     """A HANDLE names an id that is not in the worker's handle table (released, or never sent)."""
 
     code = "PYFERRY_HANDLE"
+
+
+class HandleInvalidatedError(HandleError):
+    """The object behind a handle is gone with the process that held it (a lost Dask worker)."""
+
+    code = "PYFERRY_HANDLE_INVALIDATED"
 
 
 class CallbackExpiredError(PyferryError):
