@@ -28,6 +28,7 @@ def test_all_is_pinned() -> None:
             "HandleInvalidatedError",
             "JSError",
             "JSFunction",
+            "MixedHandlesError",
             "NotAllowedError",
             "ProtocolError",
             "PyferryError",

@@ -126,6 +126,8 @@ const byCode = {
   PYFERRY_HANDLE: HandleReleasedError,
   // A Dask gateway's: the Dask worker that held the object was lost.
   PYFERRY_HANDLE_INVALIDATED: HandleInvalidatedError,
+  // A Dask gateway's: one call names objects of two Dask workers, as handles of two workers.
+  PYFERRY_HANDLE_MIXED: HandleError,
   PYFERRY_BACKEND_UNAVAILABLE: BackendUnavailableError,
 }
 

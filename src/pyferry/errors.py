@@ -13,7 +13,8 @@
     │   └── TargetForbiddenError a private name (a segment starting with ``_``)
     │       └── NotAllowedError  outside the worker's allow-list
     ├── HandleError              a handle id that is not in the worker's table
-    │   └── HandleInvalidatedError the process that held the object is gone (a Dask worker)
+    │   ├── HandleInvalidatedError the process that held the object is gone (a Dask worker)
+    │   └── MixedHandlesError    one call names objects of two Dask workers
     ├── CallbackExpiredError     a JS callback called after its call was answered
     ├── BackendUnavailableError  the backend's cluster cannot be reached (Dask scheduler)
     └── WorkerCrashedError       a cluster worker died running the call (Dask KilledWorker)
@@ -42,6 +43,7 @@ __all__ = [
     "HandleError",
     "HandleInvalidatedError",
     "JSError",
+    "MixedHandlesError",
     "NotAllowedError",
     "ProtocolError",
     "PyferryError",
@@ -130,6 +132,12 @@ class HandleInvalidatedError(HandleError):
     """The object behind a handle is gone with the process that held it (a lost Dask worker)."""
 
     code = "PYFERRY_HANDLE_INVALIDATED"
+
+
+class MixedHandlesError(HandleError):
+    """One call names objects that live on two Dask workers: a call runs where its objects are."""
+
+    code = "PYFERRY_HANDLE_MIXED"
 
 
 class CallbackExpiredError(PyferryError):

@@ -7,7 +7,7 @@ client sees an ordinary handle of the gateway, and sends whatever concerns it
 to that Dask worker's actor (one per gateway and Dask worker, made when the
 first object of that worker arrives, with ``workers=[address]``)::
 
-    client --CALL naming handles--> gateway: owner_of(call) -- two owners: HandleError
+    client --CALL naming handles--> gateway: owner_of(call) -- two owners: MixedHandlesError
                                        |       a lost owner: HandleInvalidatedError
                                        v
                   StoreActor on the owner: call(), pull(), close(), release()
@@ -36,7 +36,12 @@ from pyferry.aio import EventLoopThread
 from pyferry.backends.remote_store import PULL_ITEMS, StoreActor, StoreRef
 from pyferry.calls import STREAM, Call
 from pyferry.codec import decode
-from pyferry.errors import Cancelled, HandleError, HandleInvalidatedError, WorkerCrashedError
+from pyferry.errors import (
+    Cancelled,
+    HandleInvalidatedError,
+    MixedHandlesError,
+    WorkerCrashedError,
+)
 from pyferry.refs import HandleRef, RemoteObject, TargetHandle
 from pyferry.replies import Replies
 
@@ -109,7 +114,7 @@ class DaskObjects:
         """The Dask worker whose objects ``call`` names, or None if it names none.
 
         Raises:
-            HandleError: objects of two Dask workers in one call.
+            MixedHandlesError: objects of two Dask workers in one call.
             HandleInvalidatedError: the objects' Dask worker was lost.
         """
         owners: set[str] = set()
@@ -120,7 +125,7 @@ class DaskObjects:
         _owners(call.kwargs, owners)
         if len(owners) > 1:
             first, second = sorted(owners)[:2]
-            raise HandleError(
+            raise MixedHandlesError(
                 f"the call names objects of two Dask workers ({first} and {second}); "
                 "a call runs where its handles' objects are: pass handles of one Dask worker"
             )
@@ -146,7 +151,7 @@ class DaskObjects:
         actor = await self._actor(client, owner)
         target = call.target
         if type(target) is list:  # [TargetHandle, name, ...]: checked by owner_of
-            target = (target[0].obj.id, target[1:])
+            target = (target[0].obj.id, target[1:], target[0].id)
         try:
             return await actor.call(
                 call.id,

@@ -292,8 +292,9 @@ class StoreActor:
     ) -> Outcome:
         """Run a call whose target or arguments are objects here; never raises.
 
-        ``target`` is a dotted name, or ``(store id, [name, ...])`` for a handle
-        target; arguments hold a :class:`StoreRef` for each object of the store.
+        ``target`` is a dotted name, or ``(store id, [name, ...], handle id)`` for
+        a handle target (the handle id is the gateway's, for messages); arguments
+        hold a :class:`StoreRef` for each object of the store.
         """
         store = self._store
         try:
@@ -303,9 +304,9 @@ class StoreActor:
             if type(target) is str:
                 func = resolver.get(target) if op_get else resolver.resolve(target)
             else:
-                head, names = target
+                head, names, handle_id = target
                 obj = store.get(head)
-                label = f"handle ({qualname(type(obj))})"
+                label = f"handle {handle_id} ({qualname(type(obj))})"
                 func = resolver.resolve_in(obj, names, label, get=op_get)
             value = func if op_get else run_user_code(func, *args, **kwargs)
         except BaseException as exc:  # SystemExit too: it must not end the Dask worker
