@@ -18,6 +18,10 @@ event loop thread::
        v
     event loop thread: RESULT / ERROR through Replies
 
+A call that names handles runs instead on the Dask worker that holds their
+objects, and a result's objects that cannot cross by value, or a stream's
+iterator, stay there: :mod:`pyferry.backends.dask_handles`.
+
 The client connects at the first call, not at start: a gateway starts as fast
 as a local worker and a scheduler started after the pool still works. It
 lowers its own scheduler-comm batching interval from Dask's 10 ms to 1 ms
