@@ -26,6 +26,7 @@ from pyferry.protocol import (
     STREAM_CLOSE,
     STREAM_CREDIT,
     STREAM_END,
+    STREAM_ITEMS,
 )
 from pyferry.refs import HandleRef
 from test_dask import _start_cluster, _stop, error_of, gateway
@@ -193,6 +194,28 @@ def test_a_stream_closed_early_runs_finally(either: WorkerProcess, target: str) 
     assert either.wait_for(lambda m: m[1] == call) == [STREAM_END, call, None]
     assert either.result("streammod.closed") is True
     assert either.result("streammod.produced") == 3
+
+
+def test_a_slow_step_does_not_hold_back_the_item_before_it(either: WorkerProcess) -> None:
+    call = stream(either, "streammod.slow_second", [3.0], 10)
+    started = time.monotonic()
+    first = either.wait_for(lambda m: m[1] == call)
+    assert first == [STREAM_ITEMS, call, ["first"]]
+    assert time.monotonic() - started < 2.0
+    items, _, end = consume(either, call, 10)
+    assert (items, end[0]) == (["second"], STREAM_END)
+
+
+def test_calls_on_objects_run_while_a_stream_step_sleeps(dask: WorkerProcess) -> None:
+    handle = dask.result("handlemod.make_counter", [1])
+    call = stream(dask, "streammod.slow_second", [3.0], 10)
+    started = time.monotonic()
+    assert dask.wait_for(lambda m: m[1] == call) == [STREAM_ITEMS, call, ["first"]]
+    # The step runs on the stream's own thread: the actor serves the handle meanwhile.
+    assert dask.result([handle, "bump"]) == 2
+    assert time.monotonic() - started < 2.5
+    items, _, end = consume(dask, call, 10)
+    assert (items, end[0]) == (["second"], STREAM_END)
 
 
 def test_an_error_after_5_items_comes_after_them(either: WorkerProcess) -> None:

@@ -33,7 +33,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from pyferry.aio import EventLoopThread
-from pyferry.backends.remote_store import PULL_ITEMS, StoreActor, StoreRef
+from pyferry.backends.remote_actor import StoreActor
+from pyferry.backends.remote_store import StoreRef
+from pyferry.backends.remote_streams import PULL_ITEMS
 from pyferry.calls import STREAM, Call
 from pyferry.codec import decode
 from pyferry.errors import (

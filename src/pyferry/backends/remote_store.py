@@ -1,12 +1,12 @@
-"""Objects that stay on a Dask worker: the store, its actor, and the outcomes naming them.
+"""Objects that stay on a Dask worker: the store, and the outcomes that name them.
 
 A result that cannot cross by value does not leave the Dask worker that made
 it: it goes into this process's store of the gateway that asked (keyed by the
 gateway's token) and the outcome names it by store id, with its type and
 ``repr()``, in the HANDLE extensions of an encoded frame. The gateway
 (:mod:`pyferry.backends.dask_handles`) makes handles of its own that stand for
-them, and sends what concerns them to this worker's :class:`StoreActor`, one
-per gateway and Dask worker::
+them, and sends what concerns them to this worker's actor of that gateway
+(:mod:`pyferry.backends.remote_actor`)::
 
     task (remote.run, any thread)  --answer()-->  Store[token]  <--  StoreActor(token)
        an object: ("handles", address, header, buffers)                 call(), pull(),
@@ -21,34 +21,34 @@ drops the store with it. User code runs only through :func:`run_user_code`.
 from __future__ import annotations
 
 import itertools
-import re
 import threading
-import time
-import weakref
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 from pyferry.codec import encode
 from pyferry.errorinfo import describe_briefly, describe_exception
 from pyferry.errors import EncodeError, HandleInvalidatedError, TargetError
-from pyferry.protocol import RESULT, STREAM_ITEMS
+from pyferry.protocol import RESULT
 from pyferry.refs import AsHandle, qualname
 from pyferry.targets import Resolver
 
 __all__ = [
+    "Held",
     "Outcome",
-    "StoreActor",
+    "Recorder",
+    "Store",
     "StoreRef",
     "answer",
+    "as_arrays",
+    "drop_store",
+    "info",
     "resolver_for",
     "run_user_code",
     "store_of",
+    "worker_address",
 ]
 
 Outcome = tuple[Any, ...]
-# Items a pull gathers at most, and how long it keeps gathering once it has some.
-PULL_ITEMS = 1024
-PULL_SECONDS = 0.005
 
 
 class StoreRef(NamedTuple):
@@ -57,13 +57,19 @@ class StoreRef(NamedTuple):
     id: int
 
 
+class Held:
+    """What the store holds for itself (not a user's object), told when the store is dropped."""
+
+    def abandon(self) -> None:
+        """The store is dropped (its gateway is gone): stop, without waiting."""
+
+
 class Store:
     """One gateway's objects on this Dask worker, by store id (a HandleSink for ``encode``)."""
 
     def __init__(self) -> None:
         self._objects: dict[int, Any] = {}
         self._ids = itertools.count(1)
-        self._loop: Any = None  # the event loop async streams advance on, made by the first
 
     def __len__(self) -> int:
         return len(self._objects)
@@ -87,19 +93,17 @@ class Store:
                 "restarted, or the object released)"
             ) from None
 
-    def loop(self) -> Any:
-        """An event loop of this store's own, for async iterators (actor calls: one thread)."""
-        if self._loop is None:
-            import asyncio
-
-            self._loop = asyncio.new_event_loop()
-        return self._loop
+    def set(self, store_id: int, obj: Any) -> None:
+        """Put ``obj`` in place of object ``store_id`` (a stream's iterator, by its producer)."""
+        self._objects[store_id] = obj
 
     def clear(self) -> None:
+        """Drop every object; a stream's producer is told to stop."""
+        objects = list(self._objects.values())
         self._objects.clear()
-        if self._loop is not None:
-            self._loop.close()
-            self._loop = None
+        for obj in objects:
+            if isinstance(obj, Held):
+                obj.abandon()
 
 
 _stores: dict[str, Store] = {}
@@ -116,7 +120,8 @@ def store_of(token: str) -> Store:
         return store
 
 
-def _drop_store(token: str) -> None:
+def drop_store(token: str) -> None:
+    """Drop gateway ``token``'s store in this process (its actor is gone)."""
     with _lock:
         store = _stores.pop(token, None)
     if store is not None:
@@ -145,13 +150,15 @@ def info(exc: BaseException, skip_frames: int = 0) -> dict[str, Any]:
         return describe_briefly(exc)
 
 
-def _address() -> str:
+def worker_address() -> str:
+    """This Dask worker's address."""
     from distributed import get_worker
 
     return str(get_worker().address)
 
 
-def _arrays(buffers: list[memoryview]) -> list[Any]:
+def as_arrays(buffers: list[memoryview]) -> list[Any]:
+    """Buffers of an encoded frame, as Dask sends them best."""
     if not buffers:
         return []
     import numpy as np  # only arrays have buffers: numpy is loaded
@@ -160,7 +167,7 @@ def _arrays(buffers: list[memoryview]) -> list[Any]:
     return [np.frombuffer(b, np.uint8) for b in buffers]
 
 
-class _Recorder:
+class Recorder:
     """A HandleSink over a store that remembers whether the message put anything in it."""
 
     def __init__(self, store: Store) -> None:
@@ -204,8 +211,8 @@ def answer(
     try:
         store = store_of(token)
         if window:
-            return _stream(call_id, value, store, address or _address())
-        sink = _Recorder(store)
+            return _stream(call_id, value, store, address or worker_address())
+        sink = Recorder(store)
         header, buffers = encode(
             [RESULT, call_id, AsHandle(value) if mode == "handle" else value],
             "result",
@@ -215,8 +222,8 @@ def answer(
             field=2,
         )
         if sink.added:
-            return ("handles", address or _address(), header, _arrays(buffers))
-        return ("result", header, _arrays(buffers))
+            return ("handles", address or worker_address(), header, as_arrays(buffers))
+        return ("result", header, as_arrays(buffers))
     except EncodeError as exc:
         # A whole-message problem (too large, too many arrays) concerns the result.
         return ("error", info(exc if exc.path else EncodeError(exc.reason, "result")))
@@ -238,188 +245,3 @@ def _stream(call_id: int, value: Any, store: Store, address: str) -> Outcome:
         )
     iterator = aiter(value) if hasattr(kind, "__aiter__") else iter(value)
     return ("stream", address, store.add(iterator))
-
-
-def _refs_to_objects(value: Any, store: Store) -> Any:
-    """``value`` (arguments as the gateway sent them) with each StoreRef its object."""
-    kind = type(value)
-    if kind is StoreRef:
-        return store.get(value.id)
-    if kind is list:
-        return [_refs_to_objects(item, store) for item in value]
-    if kind is dict:
-        return {key: _refs_to_objects(item, store) for key, item in value.items()}
-    return value
-
-
-_INDEX = re.compile(r"^\[(\d+)\](.*)$")
-
-
-def _count(failure: EncodeError, sent: int) -> int:
-    """How many items went before the one ``failure`` names (its path is ``result[i]...``)."""
-    match = re.match(r"^result\[(\d+)\]", failure.path)
-    return int(match.group(1)) - sent if match else 0
-
-
-class StoreActor:
-    """The Dask actor of one gateway on one Dask worker: what its handles and streams do here.
-
-    Created by the gateway with ``actor=True, workers=[address]``; its methods
-    run on the worker's actor thread, one at a time.
-
-    Args:
-        token: the gateway's token (its store in this process).
-    """
-
-    def __init__(self, token: str) -> None:
-        self.token = token
-        self.address = _address()
-        self._store = store_of(token)
-        weakref.finalize(self, _drop_store, token)
-
-    def call(
-        self,
-        call_id: int,
-        target: Any,
-        args: list[Any],
-        kwargs: dict[str, Any],
-        *,
-        op_get: bool,
-        mode: str,
-        window: int,
-        allow: tuple[str, ...],
-        limit: int,
-    ) -> Outcome:
-        """Run a call whose target or arguments are objects here; never raises.
-
-        ``target`` is a dotted name, or ``(store id, [name, ...], handle id)`` for
-        a handle target (the handle id is the gateway's, for messages); arguments
-        hold a :class:`StoreRef` for each object of the store.
-        """
-        store = self._store
-        try:
-            resolver = resolver_for(allow)
-            args = _refs_to_objects(args, store)
-            kwargs = _refs_to_objects(kwargs, store)
-            if type(target) is str:
-                func = resolver.get(target) if op_get else resolver.resolve(target)
-            else:
-                head, names, handle_id = target
-                obj = store.get(head)
-                label = f"handle {handle_id} ({qualname(type(obj))})"
-                func = resolver.resolve_in(obj, names, label, get=op_get)
-            value = func if op_get else run_user_code(func, *args, **kwargs)
-        except BaseException as exc:  # SystemExit too: it must not end the Dask worker
-            return ("error", info(exc, skip_frames=2))
-        return answer(
-            call_id, value, self.token, mode=mode, window=window, limit=limit, address=self.address
-        )
-
-    def pull(
-        self, stream_id: int, call_id: int, *, n: int, sent: int, mode: str, limit: int
-    ) -> Outcome:
-        """Up to ``n`` more items of stream ``stream_id``, encoded; never raises.
-
-        Returns ``("items", header or None, buffers, handles, count, end)``: the
-        STREAM_ITEMS frame (None if no item came), whether it names stored
-        objects, how many items it holds, and ``end``: None (more may come),
-        ``"end"``, or an error info.
-        ``sent`` is how many items went before, for an error's path.
-        """
-        store = self._store
-        try:
-            iterator = store.get(stream_id)
-        except HandleInvalidatedError as exc:
-            return ("items", None, [], False, 0, info(exc))
-        is_async = hasattr(type(iterator), "__anext__")
-        items: list[Any] = []
-        end: Any = None
-        first = 0.0
-        while len(items) < n:
-            try:
-                if is_async:
-                    item = run_user_code(store.loop().run_until_complete, iterator.__anext__())
-                else:
-                    item = run_user_code(next, iterator)
-            except (StopIteration, StopAsyncIteration):
-                end = "end"
-                break
-            except BaseException as exc:
-                end = info(exc, skip_frames=2)
-                break
-            items.append(item)
-            now = time.monotonic()
-            if len(items) == 1:
-                first = now
-            elif now - first >= PULL_SECONDS:
-                break
-        header, buffers, handles, failure = self._encode_items(call_id, items, sent, mode, limit)
-        count = len(items) if failure is None else _count(failure, sent)
-        if failure is not None:
-            closed = self.close(stream_id)
-            end = info(failure) if closed is None else closed
-        elif end is not None:
-            store.discard([stream_id])
-        return ("items", header, buffers, handles, count, end)
-
-    def _encode_items(
-        self, call_id: int, items: list[Any], sent: int, mode: str, limit: int
-    ) -> tuple[bytes | None, list[Any], bool, EncodeError | None]:
-        """The frame of the items that can cross, and the EncodeError of the first that cannot."""
-        failure: EncodeError | None = None
-        while items:
-            sink = _Recorder(self._store)
-            try:
-                header, buffers = encode(
-                    [
-                        STREAM_ITEMS,
-                        call_id,
-                        [AsHandle(x) for x in items] if mode == "handle" else items,
-                    ],
-                    "",
-                    sink,
-                    by_value=mode == "value",
-                    limit=limit,
-                    field=2,
-                )
-            except EncodeError as exc:
-                match = _INDEX.match(exc.path)
-                if match is None:  # too large as a whole: not one item's fault
-                    return None, [], False, EncodeError(exc.reason, f"result[{sent}]")
-                index = int(match.group(1))
-                failure = EncodeError(exc.reason, f"result[{sent + index}]{match.group(2)}")
-                items = items[:index]
-                continue
-            return header, _arrays(buffers), sink.added, failure
-        return None, [], False, failure
-
-    def close(self, stream_id: int) -> dict[str, Any] | None:
-        """Close stream ``stream_id``'s iterator (so a generator's ``finally`` runs).
-
-        Returns the error info of what closing raised, or None.
-        """
-        store = self._store
-        try:
-            iterator = store.get(stream_id)
-        except HandleInvalidatedError:
-            return None
-        store.discard([stream_id])
-        try:
-            aclose = getattr(iterator, "aclose", None)
-            if callable(aclose):
-                run_user_code(store.loop().run_until_complete, aclose())
-            else:
-                close = getattr(iterator, "close", None)
-                if callable(close):
-                    run_user_code(close)
-        except BaseException as exc:
-            return info(exc, skip_frames=1)
-        return None
-
-    def release(self, ids: list[int]) -> None:
-        """Drop these objects (their handles were released); unknown ids are ignored."""
-        self._store.discard(ids)
-
-    def size(self) -> int:
-        """How many objects this gateway keeps on this Dask worker (streams included)."""
-        return len(self._store)
