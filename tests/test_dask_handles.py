@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -29,7 +31,7 @@ from pyferry.protocol import (
     STREAM_ITEMS,
 )
 from pyferry.refs import HandleRef
-from test_dask import _start_cluster, _stop, error_of, gateway
+from test_dask import ENV, _start_cluster, _stop, error_of, gateway
 from test_streams import consume, stream
 
 from conftest import WorkerProcess
@@ -149,6 +151,41 @@ def test_a_gateway_that_exits_takes_its_objects_with_it(one_worker: dict[str, An
     finally:
         first.close()
         second.close()
+
+
+def test_objects_no_actor_adopts_are_dropped(one_worker: dict[str, Any]) -> None:
+    # As if the gateway died between a task's result and making its actor there:
+    # a child submits remote.run itself and never makes the actor.
+    code = (
+        "import sys, time\n"
+        "from distributed import Client\n"
+        "from pyferry.backends import remote, remote_store\n"
+        "from pyferry.codec import decode\n"
+        "def shorten():\n"
+        "    remote_store.UNADOPTED_SECONDS = 0.5\n"
+        "def run(c, target):\n"
+        "    return c.submit(remote.run, 1, target, [], {}, op_get=False, allow=(),\n"
+        "                    limit=1 << 20, token='orphan', pure=False).result()\n"
+        "with Client(sys.argv[1], timeout=10) as c:\n"
+        "    c.run(shorten)\n"
+        "    assert run(c, 'handlemod.make_tracked')[0] == 'handles'\n"
+        "    alive = lambda: decode(run(c, 'handlemod.tracked_alive')[1], [])[2]\n"
+        "    print(alive())\n"
+        "    deadline = time.monotonic() + 20\n"
+        "    while alive() != 0 and time.monotonic() < deadline:\n"
+        "        time.sleep(0.1)\n"
+        "    print(alive())\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, one_worker["address"]],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=120,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["1", "0"]
 
 
 def test_a_call_holds_its_object_even_if_released_before_it_runs(dask: WorkerProcess) -> None:

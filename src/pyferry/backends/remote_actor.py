@@ -73,7 +73,7 @@ class StoreActor:
     def __init__(self, token: str) -> None:
         self.token = token
         self.address = worker_address()
-        self._store = store_of(token)
+        self._store = store_of(token, adopt=True)
         weakref.finalize(self, drop_store, token)
 
     def call(

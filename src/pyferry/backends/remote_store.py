@@ -41,6 +41,7 @@ __all__ = [
     "answer",
     "as_arrays",
     "drop_store",
+    "expire_unadopted",
     "info",
     "resolver_for",
     "run_user_code",
@@ -49,6 +50,8 @@ __all__ = [
 ]
 
 Outcome = tuple[Any, ...]
+# Seconds a store that no actor has adopted lives (see expire_unadopted).
+UNADOPTED_SECONDS = 60.0
 
 
 class StoreRef(NamedTuple):
@@ -70,6 +73,8 @@ class Store:
     def __init__(self) -> None:
         self._objects: dict[int, Any] = {}
         self._ids = itertools.count(1)
+        self.adopted = False  # its gateway's actor here exists (see expire_unadopted)
+        self.expiring = False
 
     def __len__(self) -> int:
         return len(self._objects)
@@ -111,13 +116,44 @@ _resolvers: dict[tuple[str, ...], Resolver] = {}
 _lock = threading.Lock()
 
 
-def store_of(token: str) -> Store:
-    """The store of gateway ``token`` in this process, made by the first that needs it."""
+def store_of(token: str, *, adopt: bool = False) -> Store:
+    """The store of gateway ``token`` in this process, made by the first that needs it.
+
+    ``adopt``: the caller is the gateway's actor here, whose life the store's follows.
+    """
     with _lock:
         store = _stores.get(token)
         if store is None:
             store = _stores[token] = Store()
+        if adopt:
+            store.adopted = True
         return store
+
+
+def expire_unadopted(token: str, store: Store) -> None:
+    """Drop ``store`` in ``UNADOPTED_SECONDS`` unless an actor has adopted it by then.
+
+    A task's objects reach a store before the gateway has made its actor on
+    this worker; a gateway that dies meanwhile (or a task that ends after its
+    gateway's actor has gone) would otherwise leave them here for good. The
+    gateway gives up on an actor after 10 s, so a store still unadopted much
+    later is nobody's.
+    """
+    with _lock:
+        if store.adopted or store.expiring:
+            return
+        store.expiring = True
+    timer = threading.Timer(UNADOPTED_SECONDS, _drop_unadopted, (token, store))
+    timer.daemon = True
+    timer.start()
+
+
+def _drop_unadopted(token: str, store: Store) -> None:
+    with _lock:
+        if _stores.get(token) is not store or store.adopted:
+            return
+        del _stores[token]
+    store.clear()
 
 
 def drop_store(token: str) -> None:
@@ -211,7 +247,7 @@ def answer(
     try:
         store = store_of(token)
         if window:
-            return _stream(call_id, value, store, address or worker_address())
+            return _stream(call_id, value, token, store, address or worker_address())
         sink = Recorder(store)
         header, buffers = encode(
             [RESULT, call_id, AsHandle(value) if mode == "handle" else value],
@@ -222,6 +258,7 @@ def answer(
             field=2,
         )
         if sink.added:
+            expire_unadopted(token, store)
             return ("handles", address or worker_address(), header, as_arrays(buffers))
         return ("result", header, as_arrays(buffers))
     except EncodeError as exc:
@@ -231,7 +268,7 @@ def answer(
         return ("error", info(exc))
 
 
-def _stream(call_id: int, value: Any, store: Store, address: str) -> Outcome:
+def _stream(call_id: int, value: Any, token: str, store: Store, address: str) -> Outcome:
     kind = type(value)
     if not hasattr(kind, "__aiter__") and not hasattr(kind, "__iter__"):
         return (
@@ -244,4 +281,6 @@ def _stream(call_id: int, value: Any, store: Store, address: str) -> Outcome:
             ),
         )
     iterator = aiter(value) if hasattr(kind, "__aiter__") else iter(value)
-    return ("stream", address, store.add(iterator))
+    stream_id = store.add(iterator)
+    expire_unadopted(token, store)
+    return ("stream", address, stream_id)
