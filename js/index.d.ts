@@ -90,8 +90,9 @@ export interface PythonOptions {
    * scheduler named by `scheduler` (or `schedulerFile`). With `'dask'`,
    * `path`, `preload`, `maxMemoryBytes`, `maxCallsPerWorker` and `spin` are a
    * `TypeError` (they mean nothing for a cluster), and so is a JS function
-   * argument a `SerializationError`. Handles, streams and progress do not
-   * work on Dask yet (see the README's Dask section).
+   * argument a `SerializationError`. Handles and streams keep their objects
+   * on the Dask worker that made them; progress does not work on Dask yet
+   * (see the README's Dask section).
    */
   backend?: 'local' | 'dask' | undefined
   /**

@@ -234,26 +234,12 @@ def test_an_identity_outside_the_allow_list_is_refused_on_the_dask_worker(
         os.environ["PYTHONPATH"] = env_path
 
 
-@pytest.mark.parametrize(
-    ("options", "target", "words"),
-    [
-        ({"stream": 4}, "builtins.range", "streams do not work on Dask yet"),
-        ({"result": "handle"}, "numpy.zeros", "handles (handle: true) do not work on Dask yet"),
-    ],
-)
-def test_what_dask_cannot_do_yet_is_an_error_for_that_call(
-    dask_worker: WorkerProcess, options: dict[str, Any], target: str, words: str
+@pytest.mark.parametrize("target", [["sum"], [], [1, "x"], {"a": 1}, 5])
+def test_a_target_neither_a_name_nor_a_handle_target_is_the_local_error(
+    dask_worker: WorkerProcess, worker: WorkerProcess, target: Any
 ) -> None:
-    assert words in error_of(dask_worker, target, [3], **options)["message"]
-
-
-def test_a_result_that_cannot_cross_by_value_says_handles_are_not_supported(
-    dask_worker: WorkerProcess,
-) -> None:
-    info = error_of(dask_worker, "threading.Lock", [])
-    assert info["code"] == "PYFERRY_SERIALIZATION"
-    assert "handles are not supported on Dask yet" in info["message"]
-    assert info["path"] == "result"
+    assert error_of(dask_worker, target, [])["code"] == "PYFERRY_TARGET"
+    assert error_of(worker, target, [])["code"] == "PYFERRY_TARGET"
 
 
 def test_an_unreachable_scheduler_is_backend_unavailable_naming_it() -> None:

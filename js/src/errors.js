@@ -124,6 +124,10 @@ const byCode = {
   PYFERRY_VERSION_MISMATCH: VersionMismatchError,
   // The worker's table has no such id: this client released it (or never had it).
   PYFERRY_HANDLE: HandleReleasedError,
+  // A Dask gateway's: the Dask worker that held the object was lost.
+  PYFERRY_HANDLE_INVALIDATED: HandleInvalidatedError,
+  // A Dask gateway's: one call names objects of two Dask workers, as handles of two workers.
+  PYFERRY_HANDLE_MIXED: HandleError,
   PYFERRY_BACKEND_UNAVAILABLE: BackendUnavailableError,
 }
 

@@ -1,5 +1,5 @@
 // The Dask backend from Node: a LocalCluster (pyferry.backends.dask_cluster) and a CLI-started
-// scheduler on 127.0.0.1. What Dask cannot do yet is refused up front, naming what and why.
+// scheduler on 127.0.0.1. What Dask cannot do yet (JS callbacks) is refused up front, naming what and why.
 
 import assert from 'node:assert/strict'
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import {
-  AbortError, BackendUnavailableError, NDArray, NotAllowedError, Python, PythonError, SerializationError,
+  AbortError, BackendUnavailableError, NDArray, NotAllowedError, PyHandle, Python, PythonError, SerializationError,
   TargetForbiddenError, TimeoutError, WorkerCrashedError, opts,
 } from '../src/index.js'
 import { fromErrorInfo } from '../src/errors.js'
@@ -102,12 +102,13 @@ describe('backend: dask, on a LocalCluster', () => {
     assert.equal(error.path, 'args[0]')
   })
 
-  test('what Dask cannot do yet rejects that call, naming it', async () => {
-    const handle = await rejection(py.call('collections.Counter', 'abc', opts({ handle: true })))
-    assert.match(handle.message, /do not work on Dask yet/)
-    const lock = await rejection(py.call('threading.Lock'))
-    assert.ok(lock instanceof SerializationError)
-    assert.match(lock.message, /handles are not supported on Dask yet/)
+  test('what cannot cross by value stays on the Dask worker, as a handle (see dask-handles.test.js)', async () => {
+    const counter = await py.call('collections.Counter', 'abc', opts({ handle: true }))
+    assert.ok(counter instanceof PyHandle)
+    assert.equal(counter.type, 'collections.Counter')
+    const lock = await py.call('threading.Lock')
+    assert.ok(lock instanceof PyHandle)
+    assert.equal(await lock.locked(), false)
   })
 })
 

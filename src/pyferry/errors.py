@@ -13,6 +13,8 @@
     │   └── TargetForbiddenError a private name (a segment starting with ``_``)
     │       └── NotAllowedError  outside the worker's allow-list
     ├── HandleError              a handle id that is not in the worker's table
+    │   ├── HandleInvalidatedError the process that held the object is gone (a Dask worker)
+    │   └── MixedHandlesError    one call names objects of two Dask workers
     ├── CallbackExpiredError     a JS callback called after its call was answered
     ├── BackendUnavailableError  the backend's cluster cannot be reached (Dask scheduler)
     └── WorkerCrashedError       a cluster worker died running the call (Dask KilledWorker)
@@ -39,7 +41,9 @@ __all__ = [
     "DecodeError",
     "EncodeError",
     "HandleError",
+    "HandleInvalidatedError",
     "JSError",
+    "MixedHandlesError",
     "NotAllowedError",
     "ProtocolError",
     "PyferryError",
@@ -122,6 +126,18 @@ class HandleError(PyferryError):
     """A HANDLE names an id that is not in the worker's handle table (released, or never sent)."""
 
     code = "PYFERRY_HANDLE"
+
+
+class HandleInvalidatedError(HandleError):
+    """The object behind a handle is gone with the process that held it (a lost Dask worker)."""
+
+    code = "PYFERRY_HANDLE_INVALIDATED"
+
+
+class MixedHandlesError(HandleError):
+    """One call names objects that live on two Dask workers: a call runs where its objects are."""
+
+    code = "PYFERRY_HANDLE_MIXED"
 
 
 class CallbackExpiredError(PyferryError):

@@ -24,6 +24,7 @@ __all__ = [
     "HandleRef",
     "HandleSink",
     "Peer",
+    "RemoteObject",
     "TargetHandle",
     "handle_payload",
     "qualname",
@@ -90,6 +91,26 @@ class AsHandle:
         self.obj = obj
 
 
+class RemoteObject:
+    """A stand-in for an object kept in another process (a Dask worker's store).
+
+    A Dask gateway keeps these in its handle table; one crosses to the client
+    as a HANDLE labelled with the type and ``repr()`` its owner gave, so the
+    client sees the object itself, not the stand-in (:mod:`pyferry.backends.dask_handles`).
+    """
+
+    __slots__ = ("__weakref__", "id", "owner", "repr", "type")
+
+    def __init__(self, owner: str, remote_id: int, type_name: str, text: str) -> None:
+        self.owner = owner
+        self.id = remote_id
+        self.type = type_name
+        self.repr = text
+
+    def __repr__(self) -> str:
+        return f"<RemoteObject {self.id} of {self.owner}: {self.type}>"
+
+
 class TargetHandle:
     """The object of a HANDLE met in a CALL's target, so the worker can tell it from a value."""
 
@@ -126,6 +147,9 @@ class Peer(Protocol):
 
 def handle_payload(handle_id: int, obj: Any) -> bytes:
     """u64 id, then the type's qualified name, a line feed and ``repr()`` (protocol 5.6)."""
+    if isinstance(obj, RemoteObject):  # labelled by the process that holds the object
+        label = f"{obj.type}\n{obj.repr}".encode("utf-8", "backslashreplace")
+        return REF_ID.pack(handle_id) + label
     try:
         text = repr(obj)
     except MemoryError:

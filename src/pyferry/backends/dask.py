@@ -18,6 +18,10 @@ event loop thread::
        v
     event loop thread: RESULT / ERROR through Replies
 
+A call that names handles runs instead on the Dask worker that holds their
+objects, and a result's objects that cannot cross by value, or a stream's
+iterator, stay there: :mod:`pyferry.backends.dask_handles`.
+
 The client connects at the first call, not at start: a gateway starts as fast
 as a local worker and a scheduler started after the pool still works. It
 lowers its own scheduler-comm batching interval from Dask's 10 ms to 1 ms
@@ -38,15 +42,18 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pyferry.aio import EventLoopThread
+from pyferry.backends.dask_handles import DaskObjects, DaskStream
 from pyferry.callbacks import JSFunction
 from pyferry.calls import TASK, Call
 from pyferry.errors import (
     BackendUnavailableError,
     Cancelled,
+    HandleError,
     SerializationError,
     TargetError,
     WorkerCrashedError,
 )
+from pyferry.refs import TargetHandle
 from pyferry.replies import Replies
 from pyferry.targets import Resolver
 
@@ -157,6 +164,8 @@ class DaskBackend:
         self._connecting: asyncio.Task[Any] | None = None
         # A call's answer comes from the loop thread, its Cancelled from the reader's.
         self._answer_lock = threading.Lock()
+        # Handles and streams: their objects stay on the Dask workers (dask_handles).
+        self._objects = DaskObjects(loop, replies, self._answer, resolver.allow, limit)
 
     # -- Backend ------------------------------------------------------------------------
 
@@ -164,8 +173,10 @@ class DaskBackend:
         problem = _unsupported(call)
         if problem is None:
             try:
-                self._resolver.check_name(call.target)  # refused here: nothing is submitted
-            except TargetError as exc:
+                if type(call.target) is str:  # refused here: nothing is submitted
+                    self._resolver.check_name(call.target)
+                self._objects.owner_of(call)  # handles of two Dask workers, or a lost one
+            except (TargetError, HandleError) as exc:
                 problem = exc
         if problem is not None:
             self._answer(call, lambda: self._replies.error(call, problem))
@@ -177,6 +188,9 @@ class DaskBackend:
         self._loop.call_soon(self._spawn, call)
 
     def cancel(self, call: Call) -> None:
+        if type(call.stream) is DaskStream:
+            call.stream.close("cancel")  # the stream answers once its iterator is closed
+            return
         # Future.cancel() does not stop a task that runs already: the call is
         # answered now, and its future is cancelled in the background.
         self._answer(call, lambda: self._replies.error(call, _cancelled(call)))
@@ -202,19 +216,28 @@ class DaskBackend:
         error: BaseException
         try:
             client = await self._connected()
-            future = client.submit(
-                remote.run,
-                call.id,
-                call.target,
-                call.args,
-                call.kwargs,
-                op_get=call.op_get,
-                allow=self._resolver.allow,
-                limit=self._limit,
-                key=f"pyferry-{call.target}-{uuid.uuid4().hex}",
-                pure=False,
-            )
-            outcome = await future
+            owner = self._objects.owner_of(call)
+            if owner is not None:  # it names objects of that Dask worker: it runs there
+                outcome = await self._objects.run(client, owner, call)
+            else:
+                future = client.submit(
+                    remote.run,
+                    call.id,
+                    call.target,
+                    call.args,
+                    call.kwargs,
+                    op_get=call.op_get,
+                    allow=self._resolver.allow,
+                    limit=self._limit,
+                    token=self._objects.token,
+                    mode=call.result,
+                    window=call.window,
+                    key=f"pyferry-{call.target}-{uuid.uuid4().hex}",
+                    pure=False,
+                )
+                outcome = await future
+            if await self._objects.take(client, call, outcome):
+                return  # answered: it named objects or a stream
         except asyncio.CancelledError as exc:
             if _ours(exc):  # the client cancelled it (answered by cancel() already)
                 if future is not None:
@@ -389,16 +412,13 @@ def _cancelled(call: Call) -> Cancelled:
 
 def _unsupported(call: Call) -> BaseException | None:
     """Why ``call`` cannot run on Dask in this slice, or None."""
-    if type(call.target) is not str:
+    target = call.target
+    if type(target) is not str and not (
+        type(target) is list and target and type(target[0]) is TargetHandle
+    ):
         return TargetError(
-            "handle targets do not work on Dask yet: a call to a Dask gateway names its "
-            "target by a dotted name"
-        )
-    if call.window:
-        return TargetError(f"streams do not work on Dask yet (stream of {call.target!r})")
-    if call.result == "handle":
-        return SerializationError(
-            "results as handles (handle: true) do not work on Dask yet", "result"
+            f"a call target must be a dotted name or [handle, name, ...] with a HANDLE "
+            f"first, got {target!r:.100}"
         )
     path = _callback_path(call.args, "args")
     if path is None:

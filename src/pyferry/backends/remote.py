@@ -6,12 +6,15 @@ It resolves the dotted name with the gateway's rules (:class:`pyferry.targets.Re
 with the same allow-list), calls the target (or gets it, for ``op: "get"``)
 and returns a tagged outcome made only of plain data::
 
-    ("result", header, buffers)   the RESULT frame, encoded here by value
-    ("error", info)               the error info (pyferry.errorinfo), built here
+    ("result", header, buffers)            the RESULT frame, encoded here by value
+    ("handles", address, header, buffers)  one naming objects kept here (see below)
+    ("stream", address, store id)          an iterator kept here, for a stream
+    ("error", info)                        the error info (pyferry.errorinfo), built here
 
 Why the frame is encoded here: whether a result can cross by value is known
-only where it lives; a result that cannot (a handle's worth) is an ERROR
-made here, and the gateway then never unpickles a user's object, only bytes.
+only where it lives; an object that cannot stays on this Dask worker, in the
+gateway's store (:mod:`pyferry.backends.remote_store`), and the gateway never
+unpickles a user's object, only bytes.
 Why the error is data: a user's exception class is never unpickled in the
 gateway, and ``SystemExit``/``KeyboardInterrupt`` never reach Dask's own
 code (a bare ``SystemExit`` from a task ends a Dask worker process).
@@ -19,30 +22,13 @@ code (a bare ``SystemExit`` from a task ends a Dask worker process).
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
-from pyferry.codec import encode
-from pyferry.errorinfo import describe_briefly, describe_exception
-from pyferry.errors import EncodeError
-from pyferry.protocol import RESULT
-from pyferry.targets import Resolver
+from pyferry.backends.remote_store import answer, info, resolver_for
 
 __all__ = ["Outcome", "run"]
 
 Outcome = tuple[Any, ...]
-
-# One Resolver per allow-list in this Dask worker process: its cache outlives a task.
-_resolvers: dict[tuple[str, ...], Resolver] = {}
-_lock = threading.Lock()
-
-
-def _resolver(allow: tuple[str, ...]) -> Resolver:
-    with _lock:
-        resolver = _resolvers.get(allow)
-        if resolver is None:
-            resolver = _resolvers[allow] = Resolver(allow=allow)
-        return resolver
 
 
 def run(
@@ -54,6 +40,9 @@ def run(
     op_get: bool,
     allow: tuple[str, ...],
     limit: int,
+    token: str,
+    mode: str = "auto",
+    window: int = 0,
 ) -> Outcome:
     """Run one pyferry call on this Dask worker; never raises.
 
@@ -65,40 +54,16 @@ def run(
         op_get: answer with the object ``target`` names instead of calling it.
         allow: the gateway worker's allow-list patterns (empty: any public name).
         limit: the most the RESULT frame may hold, in bytes (the client's limit).
+        token: the gateway's token: what cannot cross by value stays in its store here.
+        mode: the call's result mode (``auto``, ``value`` or ``handle``).
+        window: the call's stream window; 0 if it does not stream.
 
     Returns:
-        ``("result", header, buffers)`` with the RESULT frame, or ``("error", info)``.
+        One of the outcomes in the module docstring.
     """
     try:
-        resolver = _resolver(allow)
+        resolver = resolver_for(allow)
         value = resolver.get(target) if op_get else resolver.resolve(target)(*args, **kwargs)
     except BaseException as exc:  # SystemExit and KeyboardInterrupt too: see the docstring
-        return ("error", _info(exc, skip_frames=1))
-    try:
-        header, buffers = encode(
-            [RESULT, call_id, value], "result", by_value=True, limit=limit, field=2
-        )
-    except EncodeError as exc:
-        # Only an object that cannot cross by value would have been a handle
-        # locally; a message too large is the same error as locally.
-        return ("error", _info(_no_handles(exc) if exc.path else EncodeError(exc.reason, "result")))
-    except BaseException as exc:  # a __repr__ or tzinfo of the user's that raised, MemoryError
-        return ("error", _info(exc))
-    if buffers:  # only arrays have buffers: numpy is loaded
-        import numpy as np
-
-        # As uint8 arrays, which Dask sends out of band without a copy (bytes would copy).
-        return ("result", header, [np.frombuffer(b, np.uint8) for b in buffers])
-    return ("result", header, [])
-
-
-def _no_handles(exc: EncodeError) -> EncodeError:
-    """``exc`` saying why the local backend would have sent a handle instead."""
-    return EncodeError(f"{exc.reason} (handles are not supported on Dask yet)", exc.path)
-
-
-def _info(exc: BaseException, skip_frames: int = 0) -> dict[str, Any]:
-    try:
-        return describe_exception(exc, skip_frames=skip_frames)
-    except BaseException:
-        return describe_briefly(exc)
+        return ("error", info(exc, skip_frames=1))
+    return answer(call_id, value, token, mode=mode, window=window, limit=limit)
