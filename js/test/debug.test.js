@@ -51,7 +51,7 @@ describe('diagnostics channels', () => {
     assert.ok(spawn.args.includes(fixturesDir), 'the path option is on the command line')
     assert.equal(typeof spawn.source, 'string')
     assert.equal(spawn.cwd, process.cwd())
-    assert.equal(spawn.env.PYTHONPATH, process.env.PYTHONPATH)
+    assert.equal(spawn.env.PATH, process.env.PATH, 'the environment it was given')
 
     const { duration, ...rest } = end
     assert.deepEqual(rest, { client: py, id: start.id, target: 'numpy.sum', stream: false, pid, outcome: 'result', error: undefined })
@@ -119,6 +119,16 @@ describe('diagnostics channels', () => {
     assert.deepEqual([end.pid, end.outcome, end.error], [null, 'error', error])
   })
 
+  test('destroy(): exit reason killed, with no error', async (t) => {
+    const py = pool(t)
+    await py.start()
+    const { pid } = py.info
+    const seen = listen(t)
+    await py.destroy()
+    const exits = seen.filter(([name, m]) => name === 'pyferry:worker:exit' && m.pid === pid).map(([, m]) => m)
+    assert.deepEqual(exits.map((m) => [m.code, m.signal, m.reason, m.error]), [[null, 'SIGKILL', 'killed', undefined]])
+  })
+
   test('a subscriber of call:end alone gets every call; none after it unsubscribes', async (t) => {
     const py = pool(t)
     await py.start()
@@ -141,18 +151,21 @@ describe('NODE_DEBUG=pyferry', () => {
     import diagnosticsChannel from 'node:diagnostics_channel'
     import { Python } from ${JSON.stringify(indexUrl)}
     diagnosticsChannel.subscribe('pyferry:worker:spawn', (m) => console.log(JSON.stringify({ python: m.python, source: m.source })))
-    const py = new Python()
+    const py = new Python({ path: [${JSON.stringify(fixturesDir)}] })
     console.log(await py.call('numpy.sum', [1, 2, 3, 4, 5, 6, 7, 8, 9]))
     await py.call('numpy.no_such_function').catch(() => {})
+    await py.call('failing.hard_exit', 7).catch(() => {})
+    await py.call('numpy.sum', [1])
     await py.close()
   `
 
-  test('prints the spawn (interpreter, arguments, where it was found), handshake, calls and exit', async () => {
+  test('prints the spawn (interpreter, arguments, where it was found), handshake, calls, a crash, the restart and exits', async () => {
     const { code, stdout, stderr, timedOut } = await runNode(script, { env: { NODE_DEBUG: 'pyferry' }, timeout: 60_000 })
     assert.equal(timedOut, false)
     assert.equal(code, 0, stderr)
-    const [spawnInfo, sum] = stdout.trim().split('\n')
+    const [spawnInfo, sum, respawnInfo] = stdout.trim().split('\n')
     assert.equal(sum, '45')
+    assert.deepEqual(JSON.parse(respawnInfo), JSON.parse(spawnInfo), 'the replacement is started the same way')
     const { python, source } = JSON.parse(spawnInfo)
     const lines = stderr.split('\n').filter((line) => /^PYFERRY \d+: /.test(line)).map((line) => line.replace(/^PYFERRY \d+: /, ''))
     const spawn = lines.find((line) => line.startsWith('spawn worker '))
@@ -165,7 +178,12 @@ describe('NODE_DEBUG=pyferry', () => {
     assert.ok(lines.some((line) => new RegExp(`^call \\d+ numpy\\.sum on worker ${pid}: result in [\\d.]+ ms$`).test(line)), stderr)
     assert.ok(lines.some((line) => new RegExp(
       `^call \\d+ numpy\\.no_such_function on worker ${pid}: error TargetNotFoundError \\(PYFERRY_TARGET_NOT_FOUND\\) in `).test(line)), stderr)
-    assert.ok(lines.some((line) => line === `worker ${pid} exited (code 0): closed, 0 calls in flight`), stderr)
+    assert.ok(lines.some((line) => line.startsWith(`worker ${pid} exited (code 7): crashed, 1 call in flight: `)), stderr)
+    assert.ok(lines.some((line) => line === `pool: worker ${pid} lost, 0 calls sent elsewhere; restart 1`), stderr)
+    const spawns = lines.filter((line) => line.startsWith('spawn worker '))
+    assert.equal(spawns.length, 2, stderr)
+    const second = /^spawn worker (\d+):/.exec(spawns[1])[1]
+    assert.ok(lines.some((line) => line === `worker ${second} exited (code 0): closed, 0 calls in flight`), stderr)
   })
 
   test('prints nothing without it', async () => {
