@@ -5,9 +5,10 @@
 // own, ~0.4 ms apiece. src/ is 20 modules; as one file the client loads sooner (~5 ms
 // when it was 15), most of what pyferry used to add to a fresh process's first call (bench W5).
 // Tests run against src/; test/dist.test.js checks that dist/ is what src/ builds to
-// and that it exports the same API.
+// and that it exports the same API. It also copies CHANGELOG.md from the root (FROM_ROOT).
 
 import { build } from 'esbuild'
+import { copyFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 
 const here = (file) => fileURLToPath(new URL(file, import.meta.url))
@@ -25,4 +26,15 @@ export const options = {
   logLevel: 'warning',
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) await build(options)
+// Files the package ships that live at the repository's root: npm packs only what is under
+// package.json, so the build copies them here (git-ignored).
+export const FROM_ROOT = ['CHANGELOG.md']
+
+export function copyFromRoot() {
+  for (const file of FROM_ROOT) copyFileSync(here(`../${file}`), here(file))
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  await build(options)
+  copyFromRoot()
+}

@@ -283,6 +283,77 @@ export interface PythonEvents {
   stderr: [line: string, worker: { pid: number }]
 }
 
+// ------------------------------------------------------------------- debug.js
+
+/**
+ * The message of the `pyferry:call:start` diagnostics channel: a call goes
+ * to the pool, encoded. Published only while the channel has subscribers;
+ * calls made while neither call channel had one are not reported.
+ *
+ * @example
+ * ```ts
+ * import diagnosticsChannel from 'node:diagnostics_channel'
+ * import type { CallEndMessage } from 'pyferry'
+ *
+ * diagnosticsChannel.subscribe('pyferry:call:end', (message) => {
+ *   const { target, duration, outcome } = message as CallEndMessage
+ *   console.log(`${target}: ${outcome} in ${duration.toFixed(1)} ms`)
+ * })
+ * ```
+ */
+export interface CallStartMessage {
+  /** The client that made the call. */
+  readonly client: Python
+  /** Its call id, unique within its client. */
+  readonly id: number
+  /** The dotted name, or `<type>.<method> (handle <id>)` for a handle's method. */
+  readonly target: string
+  /** Whether it is a `stream()`. */
+  readonly stream: boolean
+}
+
+/** The message of the `pyferry:call:end` diagnostics channel: the call settled. */
+export interface CallEndMessage extends CallStartMessage {
+  /** The worker it was sent to last, or `null` if it never was. */
+  readonly pid: number | null
+  /** Milliseconds since its `pyferry:call:start` (a fraction). */
+  readonly duration: number
+  readonly outcome: 'result' | 'error'
+  /** The error the call rejected with, when `outcome` is `'error'`. */
+  readonly error: Error | undefined
+}
+
+/** The message of the `pyferry:worker:spawn` diagnostics channel: a worker process was spawned. */
+export interface WorkerSpawnMessage {
+  /** `null` when the spawn itself failed (no such interpreter). */
+  readonly pid: number | null
+  /** The interpreter. */
+  readonly python: string
+  /** Its arguments: `['-m', 'pyferry', 'worker', ...]`. */
+  readonly args: readonly string[]
+  /** How the interpreter was found, e.g. `'$PYFERRY_PYTHON'`. */
+  readonly source: string
+  readonly cwd: string
+  /** The whole environment it was given. */
+  readonly env: Readonly<Record<string, string | undefined>>
+}
+
+/** The message of the `pyferry:worker:exit` diagnostics channel: a worker process is gone. */
+export interface WorkerExitMessage {
+  /** `null` when it never started (no such interpreter). */
+  readonly pid: number | null
+  readonly code: number | null
+  readonly signal: NodeJS.Signals | null
+  /**
+   * `'closed'`: `close()` or recycling ended it; `'killed'`: `destroy()`, or
+   * a cancelled call still running after `killGrace`; `'crashed'`: it died
+   * (or broke the protocol) after its handshake; `'start-failed'`: before it.
+   */
+  readonly reason: 'closed' | 'killed' | 'crashed' | 'start-failed'
+  /** For `'crashed'` and `'start-failed'`: the error its calls failed with. */
+  readonly error: PyferryError | undefined
+}
+
 /** What `opts()` takes: the options of one call. */
 export interface CallOptionsInit {
   /**

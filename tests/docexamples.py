@@ -1,9 +1,10 @@
 """The code examples of the documentation, as data: where each is, its language and its text.
 
-Fenced blocks of README.md and docs/*.md, and the ``@example`` blocks of
-js/index.d.ts. A block is marked not runnable by an HTML comment on the line
-before its fence, ``<!-- example: not run: <why> -->`` (in index.d.ts, a
-line `` * example: not run: <why>`` before it). tests/test_docs.py runs the rest.
+Fenced blocks of README.md, js/README.md (the npm page) and docs/*.md, and
+the ``@example`` blocks of js/index.d.ts. A block is marked not runnable by an
+HTML comment on the line before its fence, ``<!-- example: not run: <why> -->``
+(in index.d.ts, a line `` * example: not run: <why>`` before it).
+tests/test_docs.py runs the rest.
 """
 
 from __future__ import annotations
@@ -13,7 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCES = ["README.md", *sorted(f"docs/{p.name}" for p in (ROOT / "docs").glob("*.md"))]
+SOURCES = [
+    "README.md",
+    "js/README.md",  # the npm page
+    *sorted(f"docs/{p.name}" for p in (ROOT / "docs").glob("*.md")),
+]
 TYPES = "js/index.d.ts"
 LANGUAGES = {
     "js": "js",

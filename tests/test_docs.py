@@ -33,6 +33,7 @@ EXAMPLES = examples()
 # What each file's examples assume is already there (the guide says so in its first block).
 PREAMBLES = {
     "README.md": "import { Python, kw, opts } from 'pyferry'\nconst py = new Python()\n",
+    "js/README.md": "import { Python, kw, opts } from 'pyferry'\nconst py = new Python()\n",
     "docs/guide.md": next(e.code for e in EXAMPLES if e.file == "docs/guide.md"),
 }
 # What an index.d.ts example may use without importing it: the guide's preamble and inputs.

@@ -11,10 +11,12 @@
 // means); the Call carries it out and keeps its own fields consistent. Nothing else
 // writes them: the pool, the worker and the stream go through the methods below.
 
+import { callEnded } from './debug.js'
 import { AbortError, TimeoutError } from './errors.js'
 
 export class Call {
   promise
+  trace = null // debug.js's record of it, when something listened as it went to the pool
   #id
   #target
   #chunks
@@ -212,6 +214,7 @@ export class Call {
     this.#signal?.removeEventListener('abort', this.#onAbort)
     this.dropHandles()
     this.#chunks = null
+    if (this.trace !== null) callEnded(this.trace, this.#worker, error)
     if (error) this.#reject(error)
     else this.#resolve(value)
   }

@@ -35,6 +35,7 @@
 // exponential backoff; while no worker is alive, calls fail at once with the
 // start error instead of waiting.
 
+import { DEBUG, log } from './debug.js'
 import { HandleInvalidatedError, PoolClosedError, QueueFullError } from './errors.js'
 
 const BACKOFF_FIRST_MS = 100
@@ -403,6 +404,7 @@ export class Pool {
       if (!due || worker.handles.size > 0 || this.#pinned.get(worker)?.length) return
       this.#retiring.add(worker)
       this.#recycled++
+      if (DEBUG) log('pool: worker %d recycled after %d calls (maxCallsPerWorker)', worker.pid, worker.calls)
     }
     if (worker.pending === 0) worker.close()
   }
@@ -437,7 +439,10 @@ export class Pool {
       }
       // Back to the front, in their order: before the calls made after them.
       for (let i = again.length - 1; i >= 0; i--) this.#requeue(again[i])
-      if (!this.#closed && (!closed || jobs.length)) this.#restarts++
+      if (!this.#closed && (!closed || jobs.length)) {
+        this.#restarts++
+        if (DEBUG) log('pool: worker %d lost, %d call%s sent elsewhere; restart %d', pid, again.length, again.length === 1 ? '' : 's', this.#restarts)
+      }
     }
     if (!this.#closed) {
       this.#grow()
@@ -458,11 +463,13 @@ export class Pool {
     }
     if (!this.#workers.some((w) => w.usable)) {
       // Nobody can run the queued calls soon: fail them now rather than keep them waiting.
+      if (DEBUG) log('pool: start failure %d, no worker alive: %d queued calls fail; next start allowed in %d ms', this.#startFailures, this.#queue.length, delay)
       this.#wanted = 0
       for (const call of this.#queue.splice(0)) call.settle(failure())
       this.#holdOpen()
       return
     }
+    if (DEBUG) log('pool: start failure %d; next start in %d ms', this.#startFailures, delay)
     clearTimeout(this.#backoffTimer)
     // Unref'd: queued calls hold Node open themselves (#holdOpen); an idle pool must not.
     this.#backoffTimer = setTimeout(() => {

@@ -9,6 +9,7 @@ import { EventEmitter } from 'node:events'
 import { Call } from './call.js'
 import { currentCallback } from './callback-server.js'
 import { Kwargs, Refs, encodeCall } from './codec.js'
+import { callStarted, tracing } from './debug.js'
 import { PyferryError, SerializationError } from './errors.js'
 import { findPython } from './find-python.js'
 import { handleState } from './handle.js'
@@ -195,6 +196,7 @@ export class Python extends EventEmitter {
       call.dropHandles()
       throw error
     }
+    if (tracing()) call.trace = callStarted(this, call)
     return this.#pool.submit(call)
   }
 

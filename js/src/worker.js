@@ -18,6 +18,7 @@ import { spawn } from 'node:child_process'
 import { EventEmitter, once } from 'node:events'
 import { CallbackServer } from './callback-server.js'
 import { decodeMessage, encodeMessage, markAhead, messageReady, peekEnvelope } from './codec.js'
+import { workerExited, workerReady, workerSpawned } from './debug.js'
 import {
   ProtocolError, SerializationError, VersionMismatchError, WorkerCrashedError, WorkerStartError,
   fromErrorInfo, likelyCause,
@@ -56,6 +57,7 @@ export class Worker extends EventEmitter {
   #exited
   #killTimer = null
   #decodeContext
+  #spawnedAt = performance.now()
   calls = 0 // answers received (RESULT, ERROR, STREAM_END): what maxCallsPerWorker counts
   frames = 0 // frames received
 
@@ -64,12 +66,14 @@ export class Worker extends EventEmitter {
   constructor({ interpreter, args, cwd, env, maxMessageBytes, client }) {
     super()
     this.#interpreter = interpreter
-    this.#child = spawn(interpreter.command, ['-m', 'pyferry', 'worker', ...args], {
+    const argv = ['-m', 'pyferry', 'worker', ...args]
+    this.#child = spawn(interpreter.command, argv, {
       cwd,
       env,
       stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
       windowsHide: true,
     })
+    workerSpawned({ pid: this.#child.pid, interpreter, args: argv, cwd, env })
     this.#exited = new Promise((resolve) => this.once('exit', resolve))
     this.handles = new HandleTable({
       pid: this.#child.pid,
@@ -401,6 +405,7 @@ export class Worker extends EventEmitter {
       )
     }
     this.#hello = info
+    workerReady(info, performance.now() - this.#spawnedAt)
     if (this.#state === 'starting') this.#state = 'ready'
     // Started with no call waiting (start()): an idle worker must not hold Node open.
     if (this.#pending.size === 0 && this.#state === 'ready') this.#setRef(false)
@@ -474,6 +479,8 @@ export class Worker extends EventEmitter {
     this.#callbacks.clear()
     this.handles.invalidate()
     this.#setRef(false)
+    const reason = closed ? 'closed' : this.#killed ? 'killed' : started ? 'crashed' : 'start-failed'
+    workerExited({ pid, code, signal, reason, failure, lost: jobs.length })
     this.emit('exit', { pid, code, signal, started, closed, failure, jobs })
   }
 }

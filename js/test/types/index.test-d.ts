@@ -1,11 +1,14 @@
 // Type tests for index.d.ts: type-checked by `tsc --noEmit --strict -p test/types`, never run.
 // Each `@ts-expect-error` line is misuse that must not compile; tsc fails if it does.
 
+import diagnosticsChannel from 'node:diagnostics_channel'
 import { EventEmitter } from 'node:events'
 import {
   AbortError,
   BackendUnavailableError,
+  type CallEndMessage,
   CallOptions,
+  type CallStartMessage,
   type CallOptionsInit,
   type CloseOptions,
   Complex,
@@ -31,7 +34,9 @@ import {
   TimeoutError,
   VersionMismatchError,
   WorkerCrashedError,
+  type WorkerExitMessage,
   type WorkerInfo,
+  type WorkerSpawnMessage,
   WorkerStartError,
   type WorkerStats,
   kw,
@@ -537,3 +542,40 @@ new Python({ backend: 'dask', schedulerFile: '/tmp/scheduler.json', insecureSche
 new Python({ backend: 'ray' })
 // @ts-expect-error: insecureScheduler is a boolean
 new Python({ backend: 'dask', scheduler: 'tcp://10.0.0.1:8786', insecureScheduler: 'yes' })
+
+// The diagnostics channels' messages (README "Debugging").
+diagnosticsChannel.subscribe('pyferry:call:start', (message) => {
+  const m = message as CallStartMessage
+  expectType<Python>(m.client)
+  expectType<number>(m.id)
+  expectType<string>(m.target)
+  expectType<boolean>(m.stream)
+})
+diagnosticsChannel.subscribe('pyferry:call:end', (message) => {
+  const m = message as CallEndMessage
+  expectType<string>(m.target)
+  expectType<number | null>(m.pid)
+  expectType<number>(m.duration)
+  assertType<Equal<typeof m.outcome, 'result' | 'error'>>(true)
+  expectType<Error | undefined>(m.error)
+  // @ts-expect-error a message is read-only
+  m.duration = 0
+})
+diagnosticsChannel.subscribe('pyferry:worker:spawn', (message) => {
+  const m = message as WorkerSpawnMessage
+  expectType<number | null>(m.pid)
+  expectType<string>(m.python)
+  expectType<readonly string[]>(m.args)
+  expectType<string>(m.source)
+  expectType<string>(m.cwd)
+  expectType<string | undefined>(m.env.PATH)
+})
+diagnosticsChannel.subscribe('pyferry:worker:exit', (message) => {
+  const m = message as WorkerExitMessage
+  expectType<number | null>(m.code)
+  expectType<NodeJS.Signals | null>(m.signal)
+  assertType<Equal<typeof m.reason, 'closed' | 'killed' | 'crashed' | 'start-failed'>>(true)
+  expectType<PyferryError | undefined>(m.error)
+  // @ts-expect-error not a reason
+  expectType<typeof m.reason>('exited')
+})

@@ -1,0 +1,81 @@
+// A paired A/B of two builds of the client on the small-call workloads W1 and W2.
+//
+//   node bench/ab.mjs <a.js> <b.js> [rounds]
+//
+// <a.js> and <b.js> are built client entries (js/build.mjs's output: e.g. one of the
+// last commit, one of the working tree). Each round starts one fresh `node` per side,
+// in an order that alternates between rounds, so that neither build always runs first
+// or meets the same neighbours: it makes a one-worker client, warms it with 500 calls,
+// then measures W1 (p50 of 2,000 sequential numpy.sum([1..9]) calls) and W2 (10,000
+// such calls, 64 in flight: calls/s, and the CPU time Node spent per call, in µs,
+// which a busy machine disturbs less than a rate). The third side, "B+listen", is B with a
+// pyferry:call:end subscriber: what the debug hooks cost when on. Prints the medians
+// and the median of the per-round ratios against A, which is what a change costs.
+
+import { spawn } from 'node:child_process'
+import diagnosticsChannel from 'node:diagnostics_channel'
+import path from 'node:path'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+import { median, percentile, rate, timeUs } from './stats.mjs'
+
+const SEED = [1, 2, 3, 4, 5, 6, 7, 8, 9]
+
+// One side, in this process: print {w1, w2} as JSON.
+async function child(build, listen) {
+  if (listen) diagnosticsChannel.subscribe('pyferry:call:end', () => {})
+  const { Python } = await import(pathToFileURL(path.resolve(build)).href)
+  const py = new Python({ workers: 1 })
+  try {
+    if ((await py.call('numpy.sum', SEED)) !== 45) throw new Error('the seed call did not return 45')
+    for (let i = 0; i < 500; i++) await py.call('numpy.sum', SEED)
+    const times = []
+    for (let i = 0; i < 2000; i++) times.push(await timeUs(() => py.call('numpy.sum', SEED)))
+    const cpu = process.cpuUsage()
+    const w2 = await rate(10_000, 64, () => py.call('numpy.sum', SEED))
+    const { user, system } = process.cpuUsage(cpu)
+    console.log(JSON.stringify({ w1: percentile(times, 50), w2, cpu: (user + system) / 10_000 }))
+  } finally {
+    await py.close()
+  }
+}
+
+function runSide(build, listen) {
+  return new Promise((resolve, reject) => {
+    const args = [fileURLToPath(import.meta.url), '--child', build, ...(listen ? ['--listen'] : [])]
+    const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] })
+    let out = ''
+    proc.stdout.setEncoding('utf8').on('data', (text) => { out += text })
+    proc.on('error', reject)
+    proc.on('close', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`${build} exited ${code}`))))
+  })
+}
+
+async function main([a, b, roundsArg]) {
+  if (!a || !b) {
+    console.error('usage: node bench/ab.mjs <a.js> <b.js> [rounds]')
+    process.exit(2)
+  }
+  const rounds = Number(roundsArg ?? 9)
+  const sides = { A: [a, false], B: [b, false], 'B+listen': [b, true] }
+  const names = Object.keys(sides)
+  const got = Object.fromEntries(names.map((n) => [n, []]))
+  for (let round = 0; round < rounds; round++) {
+    for (const name of round % 2 ? [...names].reverse() : names) got[name].push(await runSide(...sides[name]))
+    console.error(`round ${round + 1}/${rounds}: ` +
+      names.map((n) => `${n} W1 ${got[n].at(-1).w1.toFixed(1)} µs, W2 ${Math.round(got[n].at(-1).w2)}/s ` +
+        `${got[n].at(-1).cpu.toFixed(2)} µs CPU`).join('; '))
+  }
+  const of = (name, key) => got[name].map((r) => r[key])
+  const ratio = (name, key) => median(of(name, key).map((x, i) => x / got.A[i][key]))
+  console.log('| row | A | B | B+listen | B/A | B+listen/A |')
+  console.log('| --- | --- | --- | --- | --- | --- |')
+  const rows = [['w1', 'W1 p50 µs', 1], ['w2', 'W2 calls/s', 0], ['cpu', 'W2 Node CPU µs/call', 2]]
+  for (const [key, label, digits] of rows) {
+    console.log(`| ${label} | ${names.map((n) => median(of(n, key)).toFixed(digits)).join(' | ')} | ` +
+      `${ratio('B', key).toFixed(3)} | ${ratio('B+listen', key).toFixed(3)} |`)
+  }
+}
+
+const argv = process.argv.slice(2)
+if (argv[0] === '--child') await child(argv[1], argv[2] === '--listen')
+else await main(argv)
