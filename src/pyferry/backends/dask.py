@@ -13,10 +13,13 @@ event loop thread::
        |
        v
     Dask worker: pyferry.backends.remote.run resolves, calls, encodes the RESULT
-       frame (or the error info) as plain data
+       frame (or the error info) as plain data; progress goes as Dask events
        |
        v
-    event loop thread: RESULT / ERROR through Replies
+    event loop thread: PROGRESS (pyferry.backends.dask_tasks), then RESULT / ERROR
+
+A cancel answers the call at once; in the background the task is interrupted
+where it runs and its future cancelled (:func:`pyferry.backends.dask_tasks.stop`).
 
 The client connects at the first call, not at start: a gateway starts as fast
 as a local worker and a scheduler started after the pool still works. It
@@ -38,6 +41,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pyferry.aio import EventLoopThread
+from pyferry.backends.dask_tasks import Progress, stop
 from pyferry.callbacks import JSFunction
 from pyferry.calls import TASK, Call
 from pyferry.errors import (
@@ -157,6 +161,7 @@ class DaskBackend:
         self._connecting: asyncio.Task[Any] | None = None
         # A call's answer comes from the loop thread, its Cancelled from the reader's.
         self._answer_lock = threading.Lock()
+        self._progress = Progress(replies)  # the loop thread's
 
     # -- Backend ------------------------------------------------------------------------
 
@@ -200,8 +205,10 @@ class DaskBackend:
         future: Any = None
         client: Any = None
         error: BaseException
+        key = f"pyferry-{call.target}-{uuid.uuid4().hex}"
         try:
             client = await self._connected()
+            topic = self._progress.topic(client, key, call)
             future = client.submit(
                 remote.run,
                 call.id,
@@ -211,18 +218,22 @@ class DaskBackend:
                 op_get=call.op_get,
                 allow=self._resolver.allow,
                 limit=self._limit,
-                key=f"pyferry-{call.target}-{uuid.uuid4().hex}",
+                task=key,
+                progress_topic=topic,
+                key=key,
                 pure=False,
             )
-            outcome = await future
+            outcome = await self._progress.settle(key, await future)
         except asyncio.CancelledError as exc:
+            self._progress.forget(key)
             if _ours(exc):  # the client cancelled it (answered by cancel() already)
                 if future is not None:
-                    _forget(client, future)
+                    stop(client, future)
                 error = _cancelled(call)
             else:  # Dask cancelled the future: its client lost the scheduler
                 error = self._lost(client, exc)
         except BaseException as exc:
+            self._progress.forget(key)
             error = self._failure(client, exc)
         else:
             self._answer(call, lambda: self._reply(call, outcome))
@@ -353,19 +364,6 @@ def set_fast_interval(client: Any) -> bool:
 async def _close(client: Any) -> None:
     with contextlib.suppress(BaseException):
         await client.close(timeout=2)
-
-
-def _forget(client: Any, future: Any) -> None:
-    """Cancel ``future`` on the cluster, in the background; what it still does is lost."""
-    import asyncio
-
-    async def cancel() -> None:
-        with contextlib.suppress(BaseException):
-            await client.cancel([future])
-
-    task = asyncio.get_running_loop().create_task(cancel())
-    _closing.add(task)
-    task.add_done_callback(_closing.discard)
 
 
 def _ours(exc: BaseException) -> bool:

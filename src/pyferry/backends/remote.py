@@ -3,11 +3,14 @@
 :func:`run` is submitted by reference (``pyferry.backends.remote.run``, never
 a closure), so a Dask worker needs pyferry installed, as the gateway does.
 It resolves the dotted name with the gateway's rules (:class:`pyferry.targets.Resolver`
-with the same allow-list), calls the target (or gets it, for ``op: "get"``)
-and returns a tagged outcome made only of plain data::
+with the same allow-list), calls the target through
+:func:`pyferry.backends.remote_calls.run_user` (interruptible, with
+``pyferry.cancelled()``, ``pyferry.progress()`` and ``async def``), or gets
+it, for ``op: "get"``, and returns a tagged outcome made only of plain data,
+with the number of progress events the task sent::
 
-    ("result", header, buffers)   the RESULT frame, encoded here by value
-    ("error", info)               the error info (pyferry.errorinfo), built here
+    (("result", header, buffers), sent)   the RESULT frame, encoded here by value
+    (("error", info), sent)               the error info (pyferry.errorinfo), built here
 
 Why the frame is encoded here: whether a result can cross by value is known
 only where it lives; a result that cannot (a handle's worth) is an ERROR
@@ -22,6 +25,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from pyferry.backends.remote_calls import run_user
 from pyferry.codec import encode
 from pyferry.errorinfo import describe_briefly, describe_exception
 from pyferry.errors import EncodeError
@@ -54,7 +58,9 @@ def run(
     op_get: bool,
     allow: tuple[str, ...],
     limit: int,
-) -> Outcome:
+    task: str,
+    progress_topic: str | None = None,
+) -> tuple[Outcome, int]:
     """Run one pyferry call on this Dask worker; never raises.
 
     Args:
@@ -65,15 +71,28 @@ def run(
         op_get: answer with the object ``target`` names instead of calling it.
         allow: the gateway worker's allow-list patterns (empty: any public name).
         limit: the most the RESULT frame may hold, in bytes (the client's limit).
+        task: the task's Dask key, which the gateway interrupts on a cancel.
+        progress_topic: the Dask event topic for ``pyferry.progress()``, or None.
 
     Returns:
-        ``("result", header, buffers)`` with the RESULT frame, or ``("error", info)``.
+        ``(outcome, sent)``: ``("result", header, buffers)`` with the RESULT frame,
+        or ``("error", info)``; ``sent`` progress events.
     """
     try:
         resolver = _resolver(allow)
-        value = resolver.get(target) if op_get else resolver.resolve(target)(*args, **kwargs)
+        func = resolver.get(target) if op_get else resolver.resolve(target)
     except BaseException as exc:  # SystemExit and KeyboardInterrupt too: see the docstring
-        return ("error", _info(exc, skip_frames=1))
+        return ("error", _info(exc, skip_frames=1)), 0
+    if op_get:
+        return _outcome(call_id, func, limit), 0
+    ran = run_user(task, func, args, kwargs, call_id=call_id, progress_topic=progress_topic)
+    if ran.error is not None:
+        return ("error", _info(ran.error)), ran.progress
+    return _outcome(call_id, ran.value, limit), ran.progress
+
+
+def _outcome(call_id: int, value: Any, limit: int) -> Outcome:
+    """The RESULT frame of ``value`` as an outcome, or the error of why it cannot cross."""
     try:
         header, buffers = encode(
             [RESULT, call_id, value], "result", by_value=True, limit=limit, field=2
