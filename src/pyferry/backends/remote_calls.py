@@ -26,7 +26,8 @@ between bytecodes: a pure-Python loop stops at once, a C call (``time.sleep``,
 a BLAS routine, ``numpy`` itself) runs to its end first, and code may poll
 ``pyferry.cancelled()``. A Dask worker is never killed or restarted to stop
 a task. A key interrupted before its task starts (the cancel and the task
-race to the worker) is remembered, and its task never calls user code.
+race to the worker) is remembered, and no user code of that key runs on
+this Dask worker afterwards (a stream's later steps included).
 """
 
 from __future__ import annotations
@@ -48,9 +49,9 @@ if TYPE_CHECKING:
 
 __all__ = ["Ran", "interrupt", "run_user"]
 
-# Keys interrupted before their task registered, oldest first (each key is one task's).
+# Keys interrupted on this Dask worker, oldest first (a key is one call's): the last ones.
 _REMEMBERED = 10_000
-_early: OrderedDict[str, None] = OrderedDict()
+_interrupted: OrderedDict[str, None] = OrderedDict()
 _running: dict[str, _Task] = {}
 _table_lock = threading.Lock()
 
@@ -77,6 +78,7 @@ def run_user(
     *,
     call_id: int = 0,
     progress_topic: str | None = None,
+    progress_sent: int = 0,
 ) -> Ran:
     """Call ``func(*args, **kwargs)`` as the user code of Dask task ``key``; never raises.
 
@@ -86,7 +88,8 @@ def run_user(
     ``pyferry.progress()`` sends events. An awaitable result is awaited on a
     private event loop in this thread (an interrupt cancels its task), and its
     value is the value. Run it in the task's own thread (a Dask executor's),
-    one at a time per key.
+    one at a time per key; a call that runs several pieces of user code
+    (stream steps) runs each through here with the call's key.
 
     Args:
         key: the Dask key of the task (unique per call): what :func:`interrupt` names.
@@ -98,16 +101,17 @@ def run_user(
         progress_topic: the Dask event topic that ``pyferry.progress()`` logs
             ``[key, seq, [done, total, message]]`` to (seq from 1, in order),
             or None if the call did not ask for progress.
+        progress_sent: events sent under ``key`` before (by earlier pieces of
+            the same call): seq goes on from there.
 
     Returns:
-        A :class:`Ran`; ``Ran.progress`` counts the events sent, reports
-        made after user code returned (a thread it left) are not sent.
+        A :class:`Ran`; ``Ran.progress`` counts the events sent under ``key``
+        so far (``progress_sent`` included). Reports made after user code
+        returned (from a thread it left) are not sent.
     """
-    task = _Task(key, call_id, progress_topic)
+    task = _Task(key, call_id, progress_topic, progress_sent)
     with _table_lock:
-        if key in _early:
-            del _early[key]
-            task.call.cancel_requested = True
+        task.call.cancel_requested = key in _interrupted
         _running[key] = task
     try:
         ok, value = contextvars.copy_context().run(_in_context, task, func, args, kwargs or {})
@@ -131,16 +135,17 @@ def interrupt(key: str) -> bool:
     Sets its ``pyferry.cancelled()``; if its user code runs, raises
     ``Cancelled`` in its thread at the next bytecode (once), or cancels its
     asyncio task. A key with no task here yet is remembered, so a task that
-    starts later never calls user code. Quick and non-blocking: the gateway
+    starts later never calls user code, and neither does any later
+    :func:`run_user` of ``key`` here. Quick and non-blocking: the gateway
     calls it through ``Client.run``, on the Dask worker's event loop.
     """
     with _table_lock:
+        _interrupted[key] = None
+        while len(_interrupted) > _REMEMBERED:
+            _interrupted.popitem(last=False)
         task = _running.get(key)
-        if task is None:
-            _early[key] = None
-            while len(_early) > _REMEMBERED:
-                _early.popitem(last=False)
-            return False
+    if task is None:
+        return False
     task.interrupt()
     return True
 
@@ -153,7 +158,7 @@ class _Task:
     while user code runs, so an interrupt never waits for the task.
     """
 
-    def __init__(self, key: str, call_id: int, topic: str | None) -> None:
+    def __init__(self, key: str, call_id: int, topic: str | None, sent: int) -> None:
         self.key = key
         self.thread = threading.get_ident()
         self.guard = threading.Lock()
@@ -161,7 +166,7 @@ class _Task:
         self.raised = False  # Cancelled was raised in the thread: at most once per task
         self.loop: asyncio.AbstractEventLoop | None = None
         self.aio: asyncio.Task[Any] | None = None
-        self.reporter = _Reporter(key, topic)
+        self.reporter = _Reporter(key, topic, sent)
         self.call = Call(self.reporter, call_id, key, [], {})
         self.call.where = TASK
         self.call.progress = topic is not None
@@ -262,11 +267,11 @@ def _await(task: _Task, awaitable: Any) -> tuple[bool, Any]:
 class _Reporter:
     """The task's ``calls.Runtime``: ``pyferry.progress()`` becomes a Dask event."""
 
-    def __init__(self, key: str, topic: str | None) -> None:
+    def __init__(self, key: str, topic: str | None, sent: int) -> None:
         self._key = key
         self._topic = topic
         self._lock = threading.Lock()  # orders the events of threads that report at once
-        self._sent = 0
+        self._sent = sent
         self._closed = False
         self._worker: Any = None
         if topic is not None:
@@ -291,7 +296,7 @@ class _Reporter:
         return {"handles": 0, "tasks": 0, "streams": 0}
 
     def close(self) -> int:
-        """No more events (the user code returned); how many were sent."""
+        """No more events (the user code returned); how many were sent under the key."""
         with self._lock:
             self._closed = True
             return self._sent
