@@ -70,10 +70,14 @@ class Progress:
             return None
         topic = f"pyferry-progress-{client.id}"
         if self._subscribed != topic:  # a fresh client after a lost scheduler: subscribe it
-            client.subscribe_topic(topic, self._on_event)
+            client.subscribe_topic(topic, self.on_event)
             self._subscribed = topic
-        self._tracks[key] = _Track(call)
+        self.track(key, call)
         return topic
+
+    def track(self, key: str, call: Call) -> None:
+        """Forward the events of task ``key`` to ``call`` until it is settled or forgotten."""
+        self._tracks[key] = _Track(call)
 
     async def settle(self, key: str, raw: Any) -> Any:
         """The outcome of ``raw`` (``remote.run``'s ``(outcome, sent)``), its progress forwarded.
@@ -100,7 +104,7 @@ class Progress:
         """Stop tracking task ``key``: its events from now on are dropped."""
         self._tracks.pop(key, None)
 
-    def _on_event(self, event: Any) -> None:
+    def on_event(self, event: Any) -> None:
         """A Dask event ``(time, msg)`` on the topic; anything not a task's report is ignored."""
         msg: Any = event[1] if type(event) is tuple and len(event) == 2 else None
         if not (type(msg) in (list, tuple) and len(msg) == 3):
