@@ -5,8 +5,9 @@ a Dask event ``[key, seq, [done, total, message]]`` (seq from 1) on its
 gateway's topic, ``pyferry-progress-<client id>`` (not the client's own id
 topic, which the scheduler writes to as the client leaves; the scheduler
 keeps the last ``distributed.admin.low-level-log-length`` events of a topic,
-1000 by default, until it restarts). The scheduler sends the events to the gateway's client, which hands
-them to :class:`Progress` on the gateway's event loop; it forwards them as
+1000 by default, until it restarts). The scheduler sends the events to the
+gateway's client, which hands them to :class:`Progress` on the gateway's
+event loop; it forwards them as
 PROGRESS for the call, in seq order, dropping repeats (a task Dask ran again)::
 
     Dask task --log_event--> scheduler --event--> gateway client -> Progress -> PROGRESS
