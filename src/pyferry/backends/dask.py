@@ -13,10 +13,13 @@ event loop thread::
        |
        v
     Dask worker: pyferry.backends.remote.run resolves, calls, encodes the RESULT
-       frame (or the error info) as plain data
+       frame (or the error info) as plain data; progress goes as Dask events
        |
        v
-    event loop thread: RESULT / ERROR through Replies
+    event loop thread: PROGRESS (pyferry.backends.dask_tasks), then RESULT / ERROR
+
+A cancel answers the call at once; in the background the task is interrupted
+where it runs and its future cancelled (:func:`pyferry.backends.dask_tasks.stop`).
 
 A call that names handles runs instead on the Dask worker that holds their
 objects, and a result's objects that cannot cross by value, or a stream's
@@ -43,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 
 from pyferry.aio import EventLoopThread
 from pyferry.backends.dask_handles import DaskObjects, DaskStream
+from pyferry.backends.dask_tasks import Progress, stop
 from pyferry.callbacks import JSFunction
 from pyferry.calls import TASK, Call
 from pyferry.errors import (
@@ -166,6 +170,7 @@ class DaskBackend:
         self._answer_lock = threading.Lock()
         # Handles and streams: their objects stay on the Dask workers (dask_handles).
         self._objects = DaskObjects(loop, replies, self._answer, resolver.allow, limit)
+        self._progress = Progress(replies)  # the loop thread's
 
     # -- Backend ------------------------------------------------------------------------
 
@@ -214,11 +219,14 @@ class DaskBackend:
         future: Any = None
         client: Any = None
         error: BaseException
+        name = call.target if type(call.target) is str else "handle"
+        key = f"pyferry-{name}-{uuid.uuid4().hex}"
         try:
             client = await self._connected()
+            topic = self._progress.topic(client, key, call)
             owner = self._objects.owner_of(call)
             if owner is not None:  # it names objects of that Dask worker: it runs there
-                outcome = await self._objects.run(client, owner, call)
+                ran = await self._objects.run(client, owner, call, task=key, progress_topic=topic)
             else:
                 future = client.submit(
                     remote.run,
@@ -230,22 +238,27 @@ class DaskBackend:
                     allow=self._resolver.allow,
                     limit=self._limit,
                     token=self._objects.token,
+                    task=key,
                     mode=call.result,
                     window=call.window,
-                    key=f"pyferry-{call.target}-{uuid.uuid4().hex}",
+                    progress_topic=topic,
+                    key=key,
                     pure=False,
                 )
-                outcome = await future
+                ran = await future
+            outcome = await self._progress.settle(key, ran)
             if await self._objects.take(client, call, outcome):
                 return  # answered: it named objects or a stream
         except asyncio.CancelledError as exc:
+            self._progress.forget(key)
             if _ours(exc):  # the client cancelled it (answered by cancel() already)
-                if future is not None:
-                    _forget(client, future)
+                if client is not None:
+                    stop(client, key, future)
                 error = _cancelled(call)
             else:  # Dask cancelled the future: its client lost the scheduler
                 error = self._lost(client, exc)
         except BaseException as exc:
+            self._progress.forget(key)
             error = self._failure(client, exc)
         else:
             self._answer(call, lambda: self._reply(call, outcome))
@@ -376,19 +389,6 @@ def set_fast_interval(client: Any) -> bool:
 async def _close(client: Any) -> None:
     with contextlib.suppress(BaseException):
         await client.close(timeout=2)
-
-
-def _forget(client: Any, future: Any) -> None:
-    """Cancel ``future`` on the cluster, in the background; what it still does is lost."""
-    import asyncio
-
-    async def cancel() -> None:
-        with contextlib.suppress(BaseException):
-            await client.cancel([future])
-
-    task = asyncio.get_running_loop().create_task(cancel())
-    _closing.add(task)
-    task.add_done_callback(_closing.discard)
 
 
 def _ours(exc: BaseException) -> bool:

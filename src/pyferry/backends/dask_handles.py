@@ -148,8 +148,14 @@ class DaskObjects:
 
     # -- on the event loop thread ----------------------------------------------------------
 
-    async def run(self, client: Any, owner: str, call: Call) -> Any:
-        """Run ``call``, which names objects of ``owner``, on its actor; its outcome."""
+    async def run(
+        self, client: Any, owner: str, call: Call, *, task: str, progress_topic: str | None
+    ) -> Any:
+        """Run ``call``, which names objects of ``owner``, on its actor.
+
+        Returns ``(outcome, progress events sent)``, as ``remote.run`` does;
+        ``task`` is the call's key (what a cancel interrupts).
+        """
         actor = await self._actor(client, owner)
         target = call.target
         if type(target) is list:  # [TargetHandle, name, ...]: checked by owner_of
@@ -165,6 +171,8 @@ class DaskObjects:
                 window=call.window,
                 allow=self._allow,
                 limit=self._limit,
+                task=task,
+                progress_topic=progress_topic,
             )
         except (OSError, RuntimeError) as exc:
             raise self._lose(owner, exc) from exc

@@ -3,8 +3,11 @@
 :func:`run` is submitted by reference (``pyferry.backends.remote.run``, never
 a closure), so a Dask worker needs pyferry installed, as the gateway does.
 It resolves the dotted name with the gateway's rules (:class:`pyferry.targets.Resolver`
-with the same allow-list), calls the target (or gets it, for ``op: "get"``)
-and returns a tagged outcome made only of plain data::
+with the same allow-list), calls the target through
+:func:`pyferry.backends.remote_calls.run_user` (interruptible, with
+``pyferry.cancelled()``, ``pyferry.progress()`` and ``async def``), or gets
+it, for ``op: "get"``, and returns a tagged outcome made only of plain data,
+with the number of progress events the task sent (``(outcome, sent)``)::
 
     ("result", header, buffers)            the RESULT frame, encoded here by value
     ("handles", address, header, buffers)  one naming objects kept here (see below)
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pyferry.backends.remote_calls import run_user
 from pyferry.backends.remote_store import answer, info, resolver_for
 
 __all__ = ["Outcome", "run"]
@@ -41,9 +45,11 @@ def run(
     allow: tuple[str, ...],
     limit: int,
     token: str,
+    task: str,
     mode: str = "auto",
     window: int = 0,
-) -> Outcome:
+    progress_topic: str | None = None,
+) -> tuple[Outcome, int]:
     """Run one pyferry call on this Dask worker; never raises.
 
     Args:
@@ -55,15 +61,23 @@ def run(
         allow: the gateway worker's allow-list patterns (empty: any public name).
         limit: the most the RESULT frame may hold, in bytes (the client's limit).
         token: the gateway's token: what cannot cross by value stays in its store here.
+        task: the task's Dask key, which the gateway interrupts on a cancel.
         mode: the call's result mode (``auto``, ``value`` or ``handle``).
         window: the call's stream window; 0 if it does not stream.
+        progress_topic: the Dask event topic for ``pyferry.progress()``, or None.
 
     Returns:
-        One of the outcomes in the module docstring.
+        ``(outcome, sent)``: one of the outcomes in the module docstring, and
+        how many progress events the task sent.
     """
     try:
         resolver = resolver_for(allow)
-        value = resolver.get(target) if op_get else resolver.resolve(target)(*args, **kwargs)
+        func = resolver.get(target) if op_get else resolver.resolve(target)
     except BaseException as exc:  # SystemExit and KeyboardInterrupt too: see the docstring
-        return ("error", info(exc, skip_frames=1))
-    return answer(call_id, value, token, mode=mode, window=window, limit=limit)
+        return ("error", info(exc, skip_frames=1)), 0
+    if op_get:
+        return answer(call_id, func, token, mode=mode, window=window, limit=limit), 0
+    ran = run_user(task, func, args, kwargs, call_id=call_id, progress_topic=progress_topic)
+    if ran.error is not None:
+        return ("error", info(ran.error)), ran.progress
+    return answer(call_id, ran.value, token, mode=mode, window=window, limit=limit), ran.progress

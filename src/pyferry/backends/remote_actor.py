@@ -16,6 +16,7 @@ import re
 import weakref
 from typing import Any
 
+from pyferry.backends.remote_calls import run_user
 from pyferry.backends.remote_store import (
     Outcome,
     Recorder,
@@ -26,7 +27,6 @@ from pyferry.backends.remote_store import (
     drop_store,
     info,
     resolver_for,
-    run_user_code,
     store_of,
     worker_address,
 )
@@ -88,12 +88,16 @@ class StoreActor:
         window: int,
         allow: tuple[str, ...],
         limit: int,
-    ) -> Outcome:
+        task: str,
+        progress_topic: str | None = None,
+    ) -> tuple[Outcome, int]:
         """Run a call whose target or arguments are objects here; never raises.
 
         ``target`` is a dotted name, or ``(store id, [name, ...], handle id)`` for
         a handle target (the handle id is the gateway's, for messages); arguments
-        hold a :class:`StoreRef` for each object of the store.
+        hold a :class:`StoreRef` for each object of the store. The user code
+        runs as ``remote.run``'s does (:func:`~pyferry.backends.remote_calls.run_user`,
+        under the call's key ``task``); returns ``(outcome, progress events sent)``.
         """
         store = self._store
         try:
@@ -107,12 +111,20 @@ class StoreActor:
                 obj = store.get(head)
                 label = f"handle {handle_id} ({qualname(type(obj))})"
                 func = resolver.resolve_in(obj, names, label, get=op_get)
-            value = func if op_get else run_user_code(func, *args, **kwargs)
         except BaseException as exc:  # SystemExit too: it must not end the Dask worker
-            return ("error", info(exc, skip_frames=2))
-        return answer(
+            return ("error", info(exc, skip_frames=2)), 0
+        sent = 0
+        if op_get:
+            value = func
+        else:
+            ran = run_user(task, func, args, kwargs, call_id=call_id, progress_topic=progress_topic)
+            if ran.error is not None:
+                return ("error", info(ran.error)), ran.progress
+            value, sent = ran.value, ran.progress
+        outcome = answer(
             call_id, value, self.token, mode=mode, window=window, limit=limit, address=self.address
         )
+        return outcome, sent
 
     def pull(
         self, stream_id: int, call_id: int, *, n: int, sent: int, mode: str, limit: int

@@ -15,7 +15,10 @@ them, and sends what concerns them to this worker's actor of that gateway
 Outcomes are plain data, as :mod:`pyferry.backends.remote`'s are: the gateway
 never unpickles a user's object. A store lives as long as its actor: Dask
 drops an actor when its client (the gateway) goes, and the actor's finalizer
-drops the store with it. User code runs only through :func:`run_user_code`.
+drops the store with it. Calls run their user code through
+:func:`pyferry.backends.remote_calls.run_user` (interruptible); a stream's
+steps through :func:`run_user_code` (not interrupted: a cancel closes the
+stream once its current step returns).
 """
 
 from __future__ import annotations
@@ -174,7 +177,7 @@ def resolver_for(allow: tuple[str, ...]) -> Resolver:
 
 
 def run_user_code(func: Any, *args: Any, **kwargs: Any) -> Any:
-    """Call user code: the one place this module does (a handle's method, a stream's step)."""
+    """Call a stream's step (see the module docstring for why not ``run_user``)."""
     return func(*args, **kwargs)
 
 
