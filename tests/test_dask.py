@@ -33,13 +33,15 @@ ENV = {
 }
 
 
-def _start_cluster(workers: int = 2) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
+def _start_cluster(
+    workers: int = 2, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "pyferry.backends.dask_cluster", "--workers", str(workers)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
-        env=ENV,
+        env={**ENV, **(env or {})},
     )
     assert proc.stdout is not None
     line = proc.stdout.readline()

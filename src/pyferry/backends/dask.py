@@ -202,6 +202,10 @@ class DaskBackend:
         error: BaseException
         try:
             client = await self._connected()
+            if call.once:
+                from pyferry.backends.dask_delivery import ensure_plugin
+
+                await ensure_plugin(client, self._options.where)
             future = client.submit(
                 remote.run,
                 call.id,
@@ -211,6 +215,7 @@ class DaskBackend:
                 op_get=call.op_get,
                 allow=self._resolver.allow,
                 limit=self._limit,
+                once=call.once,
                 key=f"pyferry-{call.target}-{uuid.uuid4().hex}",
                 pure=False,
             )

@@ -54,6 +54,7 @@ def run(
     op_get: bool,
     allow: tuple[str, ...],
     limit: int,
+    once: bool = False,
 ) -> Outcome:
     """Run one pyferry call on this Dask worker; never raises.
 
@@ -65,10 +66,18 @@ def run(
         op_get: answer with the object ``target`` names instead of calling it.
         allow: the gateway worker's allow-list patterns (empty: any public name).
         limit: the most the RESULT frame may hold, in bytes (the client's limit).
+        once: start the call only if it never started before (a Dask worker that
+            started it died): :mod:`pyferry.backends.dask_delivery`.
 
     Returns:
         ``("result", header, buffers)`` with the RESULT frame, or ``("error", info)``.
     """
+    if once:
+        from pyferry.backends.dask_delivery import begin_once
+
+        refused = begin_once()
+        if refused is not None:
+            return ("error", _info(refused))
     try:
         resolver = _resolver(allow)
         value = resolver.get(target) if op_get else resolver.resolve(target)(*args, **kwargs)
