@@ -276,7 +276,12 @@ class DaskBackend:
             from distributed import Client
         except ImportError as exc:
             raise ImportError(INSTALL_HINT) from exc
+        from pyferry.backends.dask_logging import quiet
+
+        quiet()  # distributed's INFO lines are not for the application's stderr
         options = self._options
+        if options.scheduler_file is not None:
+            await _scheduler_file_exists(options.scheduler_file, options.connect_timeout)
         try:
             client = await Client(  # type: ignore[no-untyped-call]
                 options.scheduler,
@@ -287,7 +292,9 @@ class DaskBackend:
             )
         except (OSError, TimeoutError) as exc:
             raise BackendUnavailableError(
-                f"cannot reach the Dask scheduler at {options.where}: {exc}"
+                f"cannot reach the Dask scheduler at {options.where}: {exc}; check that a "
+                "scheduler runs there and listens on that address (dask scheduler, or python "
+                "-m pyferry.backends.dask_cluster)"
             ) from exc
         set_fast_interval(client)
         self._client = client
@@ -317,7 +324,8 @@ class DaskBackend:
             self._drop(client)
         return BackendUnavailableError(
             f"lost the connection to the Dask scheduler at {self._options.where} during the "
-            f"call: {exc}"
+            f"call: {exc}; check that the scheduler is still running (the next call connects "
+            "afresh)"
         )
 
     def _drop(self, client: Any) -> None:
@@ -340,6 +348,26 @@ class DaskBackend:
 
 
 _closing: set[asyncio.Task[None]] = set()
+
+
+async def _scheduler_file_exists(path: str, timeout: float) -> None:
+    """Wait up to ``timeout`` seconds for ``path`` (distributed itself would wait forever).
+
+    Raises:
+        BackendUnavailableError: it does not exist by then.
+    """
+    import asyncio
+    import os
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(path):
+        if time.monotonic() > deadline:
+            raise BackendUnavailableError(
+                f"the Dask scheduler file {path} does not exist (waited {timeout:g} s): check "
+                "the path, and that the scheduler was started with --scheduler-file and is up"
+            )
+        await asyncio.sleep(0.05)
 
 
 def set_fast_interval(client: Any) -> bool:
