@@ -359,7 +359,10 @@ def test_a_lost_scheduler_fails_the_call_promptly_and_a_restarted_one_serves() -
 def test_a_scheduler_file_names_a_cli_started_scheduler(tmp_path: Path) -> None:
     port = _free_port()
     scheduler_file = tmp_path / "scheduler.json"
-    procs = _start_scheduler_and_worker(port, "--scheduler-file", str(scheduler_file))
+    # This scheduler cannot import pyferry's once plugin (as if pyferry were not installed there).
+    procs = _start_scheduler_and_worker(
+        port, "--scheduler-file", str(scheduler_file), "--preload", "hide_once_plugin"
+    )
     os.environ["PYTHONPATH"] = ENV["PYTHONPATH"]
     w = WorkerProcess("--backend", "dask", "--scheduler-file", str(scheduler_file))
     try:
@@ -368,6 +371,10 @@ def test_a_scheduler_file_names_a_cli_started_scheduler(tmp_path: Path) -> None:
             assert time.monotonic() < deadline, "the scheduler wrote no scheduler file"
             time.sleep(0.05)
         assert w.result("numpy.sum", [[1, 2, 3, 4, 5, 6, 7, 8, 9]]) == 45
+        info = error_of(w, "numpy.sum", [[1]], once=True)
+        assert info["code"] == "PYFERRY_BACKEND_UNAVAILABLE", info
+        assert "check that pyferry is installed where the scheduler runs" in info["message"]
+        assert w.result("numpy.sum", [[2]]) == 2  # calls without once still run
     finally:
         w.close()
         _end(procs)

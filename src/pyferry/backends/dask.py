@@ -9,7 +9,8 @@ event loop thread::
        |                        DETACHED (the client may send the next call)
        v
     event loop thread: connect (the first call), submit remote.run by reference
-       with a unique key, pure=False, no retries; await the future
+       with a unique key, pure=False, no retries (a once call: after registering
+       dask_delivery's scheduler plugin); await the future
        |
        v
     Dask worker: pyferry.backends.remote.run resolves, calls, encodes the RESULT
@@ -25,7 +26,8 @@ lowers its own scheduler-comm batching interval from Dask's 10 ms to 1 ms
 are theirs and stay as they are. A scheduler that cannot be reached, or whose
 connection breaks during a call, is a ``BackendUnavailableError`` naming its
 address, and the next call connects afresh. ``distributed`` is imported by the
-first call only: a worker that does not use Dask never loads it.
+first call only: a worker that does not use Dask never loads it; its logging
+is then set for a gateway (:mod:`pyferry.backends.dask_logging`).
 """
 
 from __future__ import annotations

@@ -15,6 +15,10 @@ made here, and the gateway then never unpickles a user's object, only bytes.
 Why the error is data: a user's exception class is never unpickled in the
 gateway, and ``SystemExit``/``KeyboardInterrupt`` never reach Dask's own
 code (a bare ``SystemExit`` from a task ends a Dask worker process).
+
+A ``once`` call first asks the scheduler to mark its start, and answers
+``WorkerCrashedError`` without calling anything if it had started before
+(:mod:`pyferry.backends.dask_delivery`).
 """
 
 from __future__ import annotations
