@@ -16,7 +16,9 @@ it calls anything, and refuses to run if the key was marked already::
     the future ends, the key is forgotten --> transition(..., "forgotten"): drop the key
 
 A refused start is answered as ``WorkerCrashedError`` (the worker that
-started the call died), never by a second run. The plugin's class is pickled
+started the call died), never by a second run; a start that cannot be
+marked (no plugin, no scheduler) is ``BackendUnavailableError`` and does not
+run either. The plugin's class is pickled
 by reference: ``once`` needs pyferry importable on the scheduler, as it is on
 the Dask workers. This module imports ``distributed``: only the Dask backend's
 paths that use ``once`` import it.
@@ -29,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from distributed.diagnostics.plugin import SchedulerPlugin
 
-from pyferry.errors import BackendUnavailableError, WorkerCrashedError
+from pyferry.errors import BackendUnavailableError, PyferryError, WorkerCrashedError
 
 if TYPE_CHECKING:
     import asyncio
@@ -92,14 +94,18 @@ class OncePlugin(SchedulerPlugin):
         return len(self._started)
 
 
-# The registration of each client (one per connection: a fresh client registers again).
-_registered: weakref.WeakKeyDictionary[Any, asyncio.Task[None]] = weakref.WeakKeyDictionary()
+# Each client's registration, with the id of the scheduler it was made on: a client that
+# reconnected by itself to a restarted scheduler registers again there.
+_registered: weakref.WeakKeyDictionary[Any, tuple[Any, asyncio.Task[None]]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 async def ensure_plugin(client: Any, where: str) -> None:
-    """Register :class:`OncePlugin` on ``client``'s scheduler, once per client.
+    """Register :class:`OncePlugin` on ``client``'s scheduler, once per client and scheduler.
 
     Concurrent callers share one registration; a failed one is tried again by the next.
+    A broken connection (``OSError``) propagates as it is: the caller's "lost" path.
 
     Args:
         client: the gateway's connected, asynchronous ``distributed.Client``.
@@ -111,12 +117,16 @@ async def ensure_plugin(client: Any, where: str) -> None:
     """
     import asyncio
 
-    task = _registered.get(client)
+    scheduler_id = client.scheduler_info().get("id")  # cached: no round trip
+    entry = _registered.get(client)
+    task = entry[1] if entry is not None and entry[0] == scheduler_id else None
     if task is None or (task.done() and (task.cancelled() or task.exception() is not None)):
         task = asyncio.get_running_loop().create_task(client.register_plugin(OncePlugin()))
-        _registered[client] = task
+        _registered[client] = (scheduler_id, task)
     try:
         await asyncio.shield(task)
+    except OSError:
+        raise
     except Exception as exc:
         raise BackendUnavailableError(
             f"the Dask scheduler at {where} could not take pyferry's once plugin, which "
@@ -125,10 +135,13 @@ async def ensure_plugin(client: Any, where: str) -> None:
         ) from exc
 
 
-def begin_once() -> WorkerCrashedError | None:
-    """Mark the running task started on the scheduler; the error to answer with if it was before.
+def begin_once() -> PyferryError | None:
+    """Mark the running task started on the scheduler; None, or the error to answer with.
 
-    Runs in a Dask worker's task thread (remote.run, for a ``once`` call).
+    Runs in a Dask worker's task thread (remote.run, for a ``once`` call). The
+    error is ``WorkerCrashedError`` when the task had started before, and
+    ``BackendUnavailableError`` when its start could not be marked (then it
+    does not start either: it could not be known to be the first).
     """
     from distributed import get_worker
     from distributed.utils import sync
@@ -143,7 +156,7 @@ def begin_once() -> WorkerCrashedError | None:
             callback_timeout=MARK_TIMEOUT,
         )
     except Exception as exc:
-        return WorkerCrashedError(
+        return BackendUnavailableError(
             f"this once call was not started: its Dask worker could not mark its start on the "
             f"scheduler ({type(exc).__name__}: {exc})"
         )
@@ -154,7 +167,7 @@ def begin_once() -> WorkerCrashedError | None:
             "the Dask worker running this call died after it had started it, and the call "
             "has once: true, so it was not started again (without once, Dask runs it again)"
         )
-    return WorkerCrashedError(
+    return BackendUnavailableError(
         f"this once call was not started: the Dask scheduler has no {PLUGIN_NAME} plugin "
-        f"(its answer to the start mark: {first!r:.100})"
+        f"to mark its start (its answer: {first!r:.100})"
     )
