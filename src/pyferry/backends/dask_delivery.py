@@ -113,7 +113,8 @@ async def ensure_plugin(client: Any, where: str) -> None:
 
     Raises:
         BackendUnavailableError: the scheduler refused the plugin (pyferry not
-            importable there) or the connection broke.
+            importable there).
+        OSError: the connection to the scheduler broke.
     """
     import asyncio
 
