@@ -108,6 +108,12 @@ export interface PythonOptions {
    */
   insecureScheduler?: boolean | undefined
   /**
+   * The default of every call's `opts({ once })`: `true` starts each call at
+   * most once. Default false: on Dask, a call whose Dask worker died is run
+   * again (at-least-once). The local backend never starts a call twice.
+   */
+  once?: boolean | undefined
+  /**
    * Milliseconds each call may take, for the calls that do not give their own
    * (`opts({ timeout })`): an integer from 0 to 2**31 - 1; default none.
    *
@@ -386,6 +392,14 @@ export interface CallOptionsInit {
    * consumer, an integer from 1 to 2**32 - 1; default 1024. Ignored by calls.
    */
   window?: number | undefined
+  /**
+   * `true`: the call is started at most once. With `backend: 'dask'`, a call
+   * whose Dask worker died after starting it then rejects with
+   * `WorkerCrashedError` (`backend: 'dask'`) instead of being run again
+   * (Dask's default, at-least-once). The local backend never starts a call
+   * twice, so there it changes nothing. Default: the client's `once`.
+   */
+  once?: boolean | undefined
 }
 
 /** What `pyferry.progress(done, total=None, message=None)` reported, as `onProgress` gets it. */
@@ -415,7 +429,7 @@ export declare class CallOptions {
    * Check and keep `options`.
    *
    * @throws {TypeError} `options` is not an object, `signal` is not an
-   *   `AbortSignal`, `handle` not a boolean or `onProgress` not a function.
+   *   `AbortSignal`, `handle` or `once` not a boolean or `onProgress` not a function.
    * @throws {RangeError} `timeout` is not a whole number from 0 to 2**31 - 1,
    *   or `window` not one from 1 to 2**32 - 1.
    */
@@ -430,6 +444,8 @@ export declare class CallOptions {
   readonly onProgress: ((progress: Progress) => void) | undefined
   /** The stream window, if given. */
   readonly window: number | undefined
+  /** Whether the call is to start at most once, or `undefined` for the client's `once`. */
+  readonly once: boolean | undefined
 }
 
 /**

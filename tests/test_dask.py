@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -33,13 +34,15 @@ ENV = {
 }
 
 
-def _start_cluster(workers: int = 2) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
+def _start_cluster(
+    workers: int = 2, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "pyferry.backends.dask_cluster", "--workers", str(workers)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
-        env=ENV,
+        env={**ENV, **(env or {})},
     )
     assert proc.stdout is not None
     line = proc.stdout.readline()
@@ -275,11 +278,11 @@ def _dask_cli(*args: str) -> subprocess.Popen[bytes]:
     )
 
 
-def _start_scheduler_and_worker(port: int) -> list[subprocess.Popen[bytes]]:
+def _start_scheduler_and_worker(port: int, *scheduler_args: str) -> list[subprocess.Popen[bytes]]:
     address = f"tcp://127.0.0.1:{port}"
     scheduler = _dask_cli(
         "scheduler", "--host", "127.0.0.1", "--port", str(port),
-        "--dashboard-address", "127.0.0.1:0",
+        "--dashboard-address", "127.0.0.1:0", *scheduler_args,
     )  # fmt: skip
     worker = _dask_cli(
         "worker", address, "--nthreads", "2", "--host", "127.0.0.1",
@@ -295,6 +298,16 @@ def _end(procs: list[subprocess.Popen[bytes]]) -> None:
         proc.wait()
 
 
+def _stderr_at_exit(w: WorkerProcess) -> str:
+    """Close ``w``'s channel, wait for it to exit, and return all it wrote to stderr."""
+    w.sock.shutdown(socket.SHUT_WR)
+    w.proc.wait(timeout=30)
+    assert w.proc.stderr is not None
+    text = w.proc.stderr.read().decode(errors="replace")
+    w.close()
+    return text
+
+
 def test_a_lost_scheduler_fails_the_call_promptly_and_a_restarted_one_serves() -> None:
     port = _free_port()
     address = f"tcp://127.0.0.1:{port}"
@@ -307,10 +320,11 @@ def test_a_lost_scheduler_fails_the_call_promptly_and_a_restarted_one_serves() -
         procs[0].kill()
         started = time.monotonic()
         reply, _ = w.answer(call_id)
-        assert time.monotonic() - started < 5
+        assert time.monotonic() - started < 2
         assert reply[0] == ERROR, reply
         assert reply[2]["code"] == "PYFERRY_BACKEND_UNAVAILABLE", reply
         assert address in reply[2]["message"]
+        assert "check that the scheduler is still running" in reply[2]["message"]
         _end(procs)
         procs = _start_scheduler_and_worker(port)
         deadline = time.monotonic() + 30
@@ -321,9 +335,78 @@ def test_a_lost_scheduler_fails_the_call_promptly_and_a_restarted_one_serves() -
             assert reply[2]["code"] == "PYFERRY_BACKEND_UNAVAILABLE"
         assert reply[0] == RESULT
         assert reply[2] == 9
+        # Connect, loss, reconnect: none of it is distributed's log lines on the gateway's stderr.
+        assert "distributed" not in _stderr_at_exit(w)
     finally:
         w.close()
         _end(procs)
+
+
+def test_a_scheduler_file_names_a_cli_started_scheduler(tmp_path: Path) -> None:
+    port = _free_port()
+    scheduler_file = tmp_path / "scheduler.json"
+    # This scheduler cannot import pyferry's once plugin (as if pyferry were not installed there).
+    procs = _start_scheduler_and_worker(
+        port, "--scheduler-file", str(scheduler_file), "--preload", "hide_once_plugin"
+    )
+    os.environ["PYTHONPATH"] = ENV["PYTHONPATH"]
+    w = WorkerProcess("--backend", "dask", "--scheduler-file", str(scheduler_file))
+    try:
+        deadline = time.monotonic() + 30
+        while not scheduler_file.exists():  # the scheduler writes it once it listens
+            assert time.monotonic() < deadline, "the scheduler wrote no scheduler file"
+            time.sleep(0.05)
+        assert w.result("numpy.sum", [[1, 2, 3, 4, 5, 6, 7, 8, 9]]) == 45
+        info = error_of(w, "numpy.sum", [[1]], once=True)
+        assert info["code"] == "PYFERRY_BACKEND_UNAVAILABLE", info
+        assert "check that pyferry is installed where the scheduler runs" in info["message"]
+        assert w.result("numpy.sum", [[2]]) == 2  # calls without once still run
+    finally:
+        w.close()
+        _end(procs)
+
+
+def test_a_missing_scheduler_file_is_backend_unavailable_naming_it(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere.json"
+    os.environ["PYTHONPATH"] = ENV["PYTHONPATH"]
+    w = WorkerProcess(
+        "--backend", "dask", "--scheduler-file", str(missing), "--scheduler-timeout-ms", "500"
+    )  # fmt: skip
+    try:
+        info = error_of(w, "numpy.sum", [[1]])
+        assert info["code"] == "PYFERRY_BACKEND_UNAVAILABLE", info
+        assert str(missing) in info["message"]
+    finally:
+        w.close()
+
+
+def test_the_gateway_logs_distributed_warnings_and_errors_only() -> None:
+    # In a child: quiet() changes this process's logging.
+    code = (
+        "import asyncio, logging\n"
+        "from pyferry.backends.dask_logging import quiet\n"
+        "logging.basicConfig(format='%(name)s %(levelname)s %(message)s')\n"
+        "logging.getLogger('distributed').setLevel(logging.INFO)  # distributed's default\n"
+        "quiet()\n"
+        "log = logging.getLogger('distributed.client')\n"
+        "logging.getLogger('distributed.scheduler').info('chatter')\n"
+        "log.warning('a warning')\n"
+        "log.error('Failed to reconnect to scheduler after %.2f seconds, closing client', 10)\n"
+        "for exc in (asyncio.CancelledError(), RuntimeError('real')):\n"
+        "    try:\n"
+        "        raise exc\n"
+        "    except BaseException:\n"
+        "        log.exception('failed')\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "DASK_LOGGING__DISTRIBUTED"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    )
+    assert "chatter" not in out.stderr
+    assert "distributed.client WARNING a warning" in out.stderr
+    assert "RuntimeError: real" in out.stderr
+    assert "CancelledError" not in out.stderr
+    assert "Failed to reconnect" not in out.stderr
 
 
 # -- the worker's command line ----------------------------------------------------------------

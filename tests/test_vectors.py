@@ -333,6 +333,7 @@ def test_message_vectors_cover_every_kind() -> None:
         ("result", "handle"),
         ("progress", True),
         ("ahead", True),
+        ("once", True),
     } <= options
     assert any(k == "stream" for k, _ in options)
     assert any(isinstance(m[2], list) and len(m[2]) > 1 for m in calls), "a [handle, name] target"

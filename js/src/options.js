@@ -113,8 +113,10 @@ export function checkOptions(options) {
   if (!(Number.isInteger(spin) && spin >= 0 && spin <= MAX_SPIN_US)) {
     throw new RangeError(`options.spin must be a whole number of microseconds from 0 to ${MAX_SPIN_US}`)
   }
+  if (options.once !== undefined && typeof options.once !== 'boolean') throw new TypeError('options.once must be a boolean')
   return {
     ...checkBackend(options),
+    once: options.once ?? false,
     python,
     cwd,
     env,
@@ -140,13 +142,13 @@ export function checkTimeout(value, name) {
   }
 }
 
-// Per-call options, given as a trailing `opts({ timeout, signal, handle, onProgress, window })` argument.
+// Per-call options, given as a trailing `opts({ timeout, signal, handle, onProgress, window, once })` argument.
 export class CallOptions {
   constructor(options) {
     if (options === null || typeof options !== 'object') {
       throw new TypeError('opts() takes an object such as { timeout: 1000, signal }')
     }
-    const { timeout, signal, handle, onProgress, window } = options
+    const { timeout, signal, handle, onProgress, window, once } = options
     checkTimeout(timeout, 'opts().timeout')
     if (signal !== undefined && !(signal instanceof AbortSignal)) {
       throw new TypeError('opts().signal must be an AbortSignal')
@@ -158,11 +160,13 @@ export class CallOptions {
     if (window !== undefined && !(Number.isSafeInteger(window) && window >= 1 && window <= MAX_WINDOW)) {
       throw new RangeError('opts().window must be an integer from 1 to 2 ** 32 - 1 (items in flight)')
     }
+    if (once !== undefined && typeof once !== 'boolean') throw new TypeError('opts().once must be a boolean')
     this.timeout = timeout
     this.signal = signal
     this.handle = handle
     this.onProgress = onProgress
     this.window = window
+    this.once = once
   }
 }
 

@@ -174,6 +174,7 @@ export class Python extends EventEmitter {
     else if (options?.handle) wire.result = 'handle'
     if (stream) wire.stream = options?.window ?? DEFAULT_WINDOW
     if (options?.onProgress) wire.progress = true
+    if (options?.once ?? this.#options.once) wire.once = true // never started twice (dask_delivery)
     const id = this.#nextId++
     const refs = new Refs({ nextCallbackId: this.#takeCallbackId, noCallbacks: this.#noCallbacks })
     const chunks = encodeCall(id, target, args, kwargs, Object.keys(wire).length ? wire : undefined, refs)

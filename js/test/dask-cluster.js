@@ -47,13 +47,14 @@ export async function freePort() {
   return port
 }
 
-// `dask scheduler` on 127.0.0.1:port and one `dask worker` (2 threads); kill() ends both.
-export function startSchedulerAndWorker(port) {
+// `dask scheduler` on 127.0.0.1:port (with `schedulerArgs`) and one `dask worker` (2 threads);
+// kill() ends both.
+export function startSchedulerAndWorker(port, schedulerArgs = []) {
   const dask = path.join(path.dirname(pythonPath), 'dask')
   const address = `tcp://127.0.0.1:${port}`
   const opts = { env, stdio: 'ignore' }
   const scheduler = spawn(dask, ['scheduler', '--host', '127.0.0.1', '--port', String(port),
-    '--dashboard-address', '127.0.0.1:0'], opts)
+    '--dashboard-address', '127.0.0.1:0', ...schedulerArgs], opts)
   const worker = spawn(dask, ['worker', address, '--nthreads', '2', '--host', '127.0.0.1',
     '--dashboard-address', '127.0.0.1:0', '--no-nanny'], opts)
   const ended = (child) => child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : once(child, 'exit')

@@ -505,6 +505,9 @@ def _client_cases() -> Iterator[MessageCase]:
         ],
     )
     yield client("CALL sent ahead", [CALL, 13, "numpy.sum", [[1, 2, 3]], None, {"ahead": True}])
+    yield client(
+        "CALL option once", [CALL, 14, "mymodule.charge", ["order-7"], None, {"once": True}]
+    )
     yield client("CANCEL", [CANCEL, 8])
     yield client("WITHDRAW", [WITHDRAW, 13])
     yield client("RELEASE one handle", [RELEASE, 0, [5]])

@@ -65,6 +65,7 @@ class Call:
         "id",
         "interrupted",
         "kwargs",
+        "once",
         "op_get",
         "progress",
         "result",
@@ -95,6 +96,7 @@ class Call:
         self.window = 0
         self.progress = False
         self.ahead = False
+        self.once = False
         self.where = QUEUED
         self.cancel_requested = False
         self.close_requested = False
@@ -233,6 +235,9 @@ def set_options(call: Call, options: Any) -> None:
     ahead = options.get("ahead")
     if ahead is not None and type(ahead) is not bool:
         raise SerializationError(f'option "ahead" must be true or false, got {ahead!r:.100}')
+    once = options.get("once")
+    if once is not None and type(once) is not bool:
+        raise SerializationError(f'option "once" must be true or false, got {once!r:.100}')
     if op == "get" and (call.args or call.kwargs):
         raise SerializationError('option "op": "get" takes no args and no kwargs')
     call.op_get = op == "get"
@@ -240,3 +245,4 @@ def set_options(call: Call, options: Any) -> None:
     call.window = window or 0
     call.progress = bool(progress)
     call.ahead = bool(ahead)
+    call.once = bool(once)  # the Dask backend's (dask_delivery); locally a call never runs twice

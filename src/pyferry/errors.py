@@ -159,6 +159,9 @@ class BackendUnavailableError(PyferryError):
 class WorkerCrashedError(PyferryError):
     """A cluster's worker process died while it ran the call (Dask's ``KilledWorker``).
 
+    Also the answer to a ``once`` call whose Dask worker died after starting it
+    (:mod:`pyferry.backends.dask_delivery`): it is not started again.
+
     The local backend never raises it: there the client sees its own worker
     exit. The JS client maps it to its ``WorkerCrashedError`` with ``backend: 'dask'``.
     """

@@ -151,6 +151,9 @@ async function calls(): Promise<void> {
   await py.call('numpy.mean', [1, 2], kw({ axis: 0 }), opts({ timeout: 500, signal: ac.signal }))
   await py.call('numpy.mean', [1, 2], opts({ timeout: 500 }), kw({ axis: 0 }))
   await py.call('os.getpid', opts({}))
+  await py.call('os.getpid', opts({ once: true }))
+  // @ts-expect-error once is a boolean
+  opts({ once: 'yes' })
   const timed = await py.call<number>('numpy.sum', [1, 2], opts({ timeout: 100 }))
   assertType<Equal<typeof timed, number>>(true)
   ac.abort(new Error('user cancelled'))
@@ -538,6 +541,9 @@ export { calls, disposal, narrow, errors }
 // backend: 'dask' and its options.
 new Python({ backend: 'dask', scheduler: 'tcp://127.0.0.1:8786' })
 new Python({ backend: 'dask', schedulerFile: '/tmp/scheduler.json', insecureScheduler: true })
+new Python({ backend: 'dask', scheduler: 'tcp://127.0.0.1:8786', once: true })
+// @ts-expect-error: once is a boolean
+new Python({ backend: 'dask', scheduler: 'tcp://127.0.0.1:8786', once: 1 })
 // @ts-expect-error: no such backend
 new Python({ backend: 'ray' })
 // @ts-expect-error: insecureScheduler is a boolean

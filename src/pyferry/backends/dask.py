@@ -9,7 +9,8 @@ event loop thread::
        |                        DETACHED (the client may send the next call)
        v
     event loop thread: connect (the first call), submit remote.run by reference
-       with a unique key, pure=False, no retries; await the future
+       with a unique key, pure=False, no retries (a once call: after registering
+       dask_delivery's scheduler plugin); await the future
        |
        v
     Dask worker: pyferry.backends.remote.run resolves, calls, encodes the RESULT
@@ -32,7 +33,8 @@ lowers its own scheduler-comm batching interval from Dask's 10 ms to 1 ms
 are theirs and stay as they are. A scheduler that cannot be reached, or whose
 connection breaks during a call, is a ``BackendUnavailableError`` naming its
 address, and the next call connects afresh. ``distributed`` is imported by the
-first call only: a worker that does not use Dask never loads it.
+first call only: a worker that does not use Dask never loads it; its logging
+is then set for a gateway (:mod:`pyferry.backends.dask_logging`).
 """
 
 from __future__ import annotations
@@ -223,6 +225,10 @@ class DaskBackend:
         key = f"pyferry-{name}-{uuid.uuid4().hex}"
         try:
             client = await self._connected()
+            if call.once:
+                from pyferry.backends.dask_delivery import ensure_plugin
+
+                await ensure_plugin(client, self._options.where)
             topic = self._progress.topic(client, key, call)
             owner = self._objects.owner_of(call)
             if owner is not None:  # it names objects of that Dask worker: it runs there
@@ -242,6 +248,7 @@ class DaskBackend:
                     mode=call.result,
                     window=call.window,
                     progress_topic=topic,
+                    once=call.once,
                     key=key,
                     pure=False,
                 )
@@ -307,7 +314,12 @@ class DaskBackend:
             from distributed import Client
         except ImportError as exc:
             raise ImportError(INSTALL_HINT) from exc
+        from pyferry.backends.dask_logging import quiet
+
+        quiet()  # distributed's INFO lines are not for the application's stderr
         options = self._options
+        if options.scheduler_file is not None:
+            await _scheduler_file_exists(options.scheduler_file, options.connect_timeout)
         try:
             client = await Client(  # type: ignore[no-untyped-call]
                 options.scheduler,
@@ -318,7 +330,9 @@ class DaskBackend:
             )
         except (OSError, TimeoutError) as exc:
             raise BackendUnavailableError(
-                f"cannot reach the Dask scheduler at {options.where}: {exc}"
+                f"cannot reach the Dask scheduler at {options.where}: {exc}; check that a "
+                "scheduler runs there and listens on that address (dask scheduler, or python "
+                "-m pyferry.backends.dask_cluster)"
             ) from exc
         set_fast_interval(client)
         self._client = client
@@ -348,7 +362,8 @@ class DaskBackend:
             self._drop(client)
         return BackendUnavailableError(
             f"lost the connection to the Dask scheduler at {self._options.where} during the "
-            f"call: {exc}"
+            f"call: {exc}; check that the scheduler is still running (the next call connects "
+            "afresh)"
         )
 
     def _drop(self, client: Any) -> None:
@@ -371,6 +386,26 @@ class DaskBackend:
 
 
 _closing: set[asyncio.Task[None]] = set()
+
+
+async def _scheduler_file_exists(path: str, timeout: float) -> None:
+    """Wait up to ``timeout`` seconds for ``path`` (distributed itself would wait forever).
+
+    Raises:
+        BackendUnavailableError: it does not exist by then.
+    """
+    import asyncio
+    import os
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(path):
+        if time.monotonic() > deadline:
+            raise BackendUnavailableError(
+                f"the Dask scheduler file {path} does not exist (waited {timeout:g} s): check "
+                "the path, and that the scheduler was started with --scheduler-file and is up"
+            )
+        await asyncio.sleep(0.05)
 
 
 def set_fast_interval(client: Any) -> bool:

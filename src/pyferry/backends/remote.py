@@ -21,6 +21,10 @@ unpickles a user's object, only bytes.
 Why the error is data: a user's exception class is never unpickled in the
 gateway, and ``SystemExit``/``KeyboardInterrupt`` never reach Dask's own
 code (a bare ``SystemExit`` from a task ends a Dask worker process).
+
+A ``once`` call first asks the scheduler to mark its start, and answers
+``WorkerCrashedError`` without calling anything if it had started before
+(:mod:`pyferry.backends.dask_delivery`).
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ def run(
     mode: str = "auto",
     window: int = 0,
     progress_topic: str | None = None,
+    once: bool = False,
 ) -> tuple[Outcome, int]:
     """Run one pyferry call on this Dask worker; never raises.
 
@@ -65,11 +70,19 @@ def run(
         mode: the call's result mode (``auto``, ``value`` or ``handle``).
         window: the call's stream window; 0 if it does not stream.
         progress_topic: the Dask event topic for ``pyferry.progress()``, or None.
+        once: start the call only if it never started before (a Dask worker that
+            started it died): :mod:`pyferry.backends.dask_delivery`.
 
     Returns:
         ``(outcome, sent)``: one of the outcomes in the module docstring, and
         how many progress events the task sent.
     """
+    if once:
+        from pyferry.backends.dask_delivery import begin_once
+
+        refused = begin_once()
+        if refused is not None:
+            return ("error", info(refused)), 0
     try:
         resolver = resolver_for(allow)
         func = resolver.get(target) if op_get else resolver.resolve(target)
