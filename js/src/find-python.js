@@ -24,7 +24,10 @@ function envPython(prefix, platform) {
 // tool's own script counts as the project's). Without an entry script (REPL, `node -e`,
 // `npx pyferry doctor`): the same search from `cwd`. With no package.json anywhere
 // above: the folder the search started from.
-export function appRoot({ argv1 = process.argv[1], cwd = process.cwd(), exists = existsSync } = {}) {
+// (`argv1: undefined` given explicitly means: no entry script.)
+export function appRoot(options = {}) {
+  const { cwd = process.cwd(), exists = existsSync } = options
+  const argv1 = 'argv1' in options ? options.argv1 : process.argv[1]
   let start = argv1 ? path.dirname(path.resolve(cwd, argv1)) : path.resolve(cwd)
   const parts = start.split(path.sep)
   const inModules = parts.indexOf('node_modules')
@@ -54,11 +57,9 @@ function onPath(names, env, platform, exists) {
 // `-m pyferry ...`, e.g. ['-3'] for Windows' `py`), why it was chosen, the
 // application's root, and every candidate looked at in order as { command, source,
 // skipped } (`skipped`: why it was not used, null for the one chosen).
-export function findPython({
-  python, env = process.env, argv1 = process.argv[1], cwd = process.cwd(),
-  platform = process.platform, exists = existsSync,
-} = {}) {
-  const root = appRoot({ argv1, cwd, exists })
+export function findPython(options = {}) {
+  const { python, env = process.env, cwd = process.cwd(), platform = process.platform, exists = existsSync } = options
+  const root = appRoot({ argv1: 'argv1' in options ? options.argv1 : process.argv[1], cwd, exists })
   const tried = []
   const skip = (source, skipped, command = null) => tried.push({ command, source, skipped })
   const choose = (command, source, args = []) => {
