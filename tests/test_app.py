@@ -89,15 +89,18 @@ class App:
         return self.run("node", str(self.root / "main.mjs"), **env)
 
 
-def _clean_tree(dest: Path) -> None:
-    """Copy the npm package's and the Python runtime's sources, without anything built."""
+def _clean_tree(dest: Path, *, esbuild: bool) -> None:
+    """Copy the npm package's and the Python runtime's sources, without anything built.
+
+    ``esbuild``: link the project's js/node_modules in, as ``npm ci`` would give it.
+    """
     skip = shutil.ignore_patterns(
         "node_modules", "dist", "python", "__pycache__", ".test-output.log", ".docs"
     )
     shutil.copytree(ROOT / "js", dest / "js", ignore=skip)
     shutil.copytree(ROOT / "src" / "pyferry", dest / "src" / "pyferry", ignore=skip)
-    # esbuild for the bundle, as `npm ci` would give it (without it, prepare still works).
-    (dest / "js" / "node_modules").symlink_to(ROOT / "js" / "node_modules")
+    if esbuild:
+        (dest / "js" / "node_modules").symlink_to(ROOT / "js" / "node_modules")
 
 
 def _checked(done: subprocess.CompletedProcess[str]) -> str:
@@ -127,7 +130,7 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> App:
         "PIP_DISABLE_PIP_VERSION_CHECK": "1",
     }
     tree = base / "tree"
-    _clean_tree(tree)
+    _clean_tree(tree, esbuild=True)
     elsewhere = base / "elsewhere"
     elsewhere.mkdir()
     probe = App(base / "app", env, base, elsewhere, tree)
@@ -140,10 +143,11 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> App:
     (root / "usermod.py").write_text(USERMOD)
     the_app = App(root, env, tarball, elsewhere, tree)
     _checked(the_app.run("npm", "install", str(tarball), cwd=root))
-    # The interpreter of the project's own .venv makes a fresh venv: numpy and msgpack only.
-    _checked(the_app.run(sys.executable, "-m", "venv", str(root / ".venv")))
-    venv_python = root / ".venv" / "bin" / "python"
-    _checked(the_app.run(str(venv_python), "-m", "pip", "install", "-q", "numpy", "msgpack"))
+    # The README's one fix: a fresh .venv (from this interpreter) with msgpack and numpy only.
+    out = _checked(
+        the_app.run("npx", "--no-install", "pyferry", "init", "--python", sys.executable, cwd=root)
+    )
+    assert '-m pip install --disable-pip-version-check "msgpack>=1.0.5,<2" "numpy>=1.24"' in out
     return the_app
 
 
@@ -236,3 +240,20 @@ def test_mismatched_runtime(app: App) -> None:
     )
     assert "The Python half is the older one" in done.stdout
     assert f"npm install pyferry@{__version__}" in done.stdout
+
+
+def test_a_folder_install_of_an_unbuilt_checkout(app: App, tmp_path: Path) -> None:
+    # npm runs the folder's prepare without its devDependencies: no esbuild there.
+    _clean_tree(tmp_path / "clone", esbuild=False)
+    other = tmp_path / "other-app"
+    other.mkdir()
+    (other / "package.json").write_text('{"name": "other", "private": true}\n')
+    (other / "main.mjs").write_text(MAIN)
+    (other / "usermod.py").write_text(USERMOD)
+    _checked(app.run("npm", "install", str(tmp_path / "clone" / "js"), cwd=other))
+    dist = (tmp_path / "clone" / "js" / "dist" / "pyferry.js").read_text()
+    assert "export * from '../src/index.js'" in dist
+    python = str(app.root / ".venv" / "bin" / "python")
+    out = _checked(app.run("node", str(other / "main.mjs"), PYFERRY_PYTHON=python))
+    assert "Sum of numbers= 45" in out
+    assert '"bundled"' in out

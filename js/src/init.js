@@ -41,7 +41,7 @@ export function init({ extras = [], python, cwd = process.cwd(), env = process.e
     const base = python
       ? { command: python, args: [] }
       : findPython({ env: { PATH: env.PATH, Path: env.Path }, argv1: undefined, cwd: root, exists: (f) => f !== venvPython && existsSync(f) })
-    run(base, ['-c', 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "pyferry needs Python 3.11 or newer: " + sys.version)'], log)
+    run(base, ['-c', "import sys; sys.exit(0 if sys.version_info >= (3, 11) else 'pyferry needs Python 3.11 or newer, not ' + sys.version)"], log)
     run(base, ['-m', 'venv', venv], log)
   }
   run({ command: venvPython }, ['-m', 'pip', 'install', '--disable-pip-version-check', ...packages], log)
