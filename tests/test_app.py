@@ -192,6 +192,12 @@ def test_doctor_reports_a_working_set_up(app: App) -> None:
     assert found["ok"] is True
     assert found["python"]["runtime"]["kind"] == "bundled"
     assert found["python"]["modules"]["scipy"] is None
+    config = app.root / "pyferry.json"
+    config.write_text('{"path": ["."], "allow": ["numpy.*"], "workers": 1}\n')
+    out = _checked(
+        app.run("npx", "--no-install", "pyferry", "doctor", "--config", str(config), cwd=app.root)
+    )
+    assert 'Options in force: {"path":["."],"allow":["numpy.*"],"workers":1}' in out
 
 
 def test_no_numpy(app: App) -> None:

@@ -18,21 +18,23 @@ standard library is used before that choice, and nothing of pyferry.
 from __future__ import annotations
 
 import os
-import re
 import sys
 
 MISSING_DEPENDENCIES = 5
-_VERSION = re.compile(r"""^__version__\s*=\s*["']([^"']+)["']""", re.MULTILINE)
 
 
 def package_version(package_dir: str) -> str | None:
     """The ``__version__`` that ``package_dir/__init__.py`` assigns, read as text, or None."""
+    # Plain string work: `re` would be ~1 ms more of every worker's start.
     try:
         with open(os.path.join(package_dir, "__init__.py"), encoding="utf-8") as file:
-            found = _VERSION.search(file.read())
+            for line in file:
+                name, equals, value = line.partition("=")
+                if equals and name.strip() == "__version__":
+                    return value.strip().strip("\"'") or None
     except OSError:
         return None
-    return found.group(1) if found else None
+    return None
 
 
 def choose_runtime(bundle_root: str, path: list[str]) -> tuple[str, str]:
