@@ -9,12 +9,14 @@ import { diagnose, format } from '../src/doctor.js'
 import { init } from '../src/init.js'
 import { VERSION } from '../src/runtime.js'
 
-const USAGE = `usage: pyferry doctor [--json] [--config FILE.json] [--python PATH]
+const USAGE = `usage: pyferry doctor [--json] [--config FILE.json] [--python PATH] [--backend dask --scheduler ADDR]
        pyferry init [--with scipy,dataframe,dask] [--python PATH]
        pyferry --version
 
 doctor  reports how Python is found, the runtime it runs, its modules, and a real call;
-        --config: a JSON file of new Python() options to check (python, path, env, allow, ...)
+        --config: a JSON file of new Python() options to check (python, path, env, allow, ...);
+        --backend dask --scheduler ADDR: also the scheduler, its workers, and whether
+        pyferry and numpy import on them
 init    creates ./.venv in the application's root with what the pyferry runtime needs`
 
 async function main(argv) {
@@ -26,6 +28,8 @@ async function main(argv) {
       config: { type: 'string' },
       python: { type: 'string' },
       with: { type: 'string' },
+      backend: { type: 'string' },
+      scheduler: { type: 'string' },
       version: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -39,6 +43,8 @@ async function main(argv) {
   if (command === 'doctor') {
     const options = values.config ? JSON.parse(readFileSync(values.config, 'utf8')) : {}
     if (values.python) options.python = values.python
+    if (values.backend) options.backend = values.backend
+    if (values.scheduler) options.scheduler = values.scheduler
     const found = await diagnose(options)
     console.log(values.json ? JSON.stringify(found, null, 2) : format(found))
     return found.ok ? 0 : 1

@@ -20,9 +20,13 @@ const PROBE_TIMEOUT_MS = 30_000
 const SEED = [1, 2, 3, 4, 5, 6, 7, 8, 9]
 
 // Run the Python side's doctor; resolves with { report } or { failure: message }.
-function pythonReport(interpreter, env, cwd) {
+// With `backend: 'dask'`, it also reports the scheduler and its workers.
+function pythonReport(interpreter, env, cwd, options) {
+  const dask = options.backend === 'dask' && options.scheduler
+    ? ['--backend', 'dask', '--scheduler', options.scheduler, '--insecure-tcp-scheduler', options.insecureScheduler ? 'yes' : 'no']
+    : []
   return new Promise((resolve) => {
-    const argv = pyferryArgv(interpreter, ['doctor', '--json'])
+    const argv = pyferryArgv(interpreter, ['doctor', '--json', ...dask])
     execFile(interpreter.command, argv, { env, cwd, timeout: PROBE_TIMEOUT_MS, windowsHide: true }, (error, stdout, stderr) => {
       const lines = stderr.split('\n').filter(Boolean).slice(-20)
       try {
@@ -71,7 +75,7 @@ export async function diagnose(options = {}, { env = process.env, cwd = process.
   const interpreter = findPython({ python: options.python, env: fullEnv, cwd })
   const runtime = bundledRuntime()
   const problems = []
-  const python = await pythonReport(interpreter, fullEnv, cwd)
+  const python = await pythonReport(interpreter, fullEnv, cwd, options)
   if (python.failure) problems.push({ problem: 'the Python side could not report', detail: python.failure })
   for (const item of python.report?.problems ?? []) problems.push(item)
   const seed = python.failure ? { ok: false, skipped: 'the interpreter cannot run pyferry' } : await seedCall(options)
@@ -104,6 +108,12 @@ export function format(found) {
     out.push(`Runtime it runs: pyferry ${py.runtime.pyferry}, ${py.runtime.kind === 'bundled' ? 'the copy in the npm package' : "the interpreter's own"} (${py.runtime.folder})`)
     out.push('Python modules:')
     for (const [name, version] of Object.entries(py.modules)) out.push(`  ${name.padEnd(12)} ${version ?? 'missing'}`)
+  }
+  if (py?.dask) {
+    out.push(`Dask scheduler: ${py.dask.scheduler}, ${Object.keys(py.dask.workers).length} worker(s)`)
+    for (const [worker, seen] of Object.entries(py.dask.workers)) {
+      out.push(`  ${worker}: pyferry ${seen.pyferry ?? 'missing'}, numpy ${seen.numpy ?? 'missing'} (${seen.executable ?? seen.error})`)
+    }
   }
   out.push(`apache-arrow (Node): ${found.arrow ?? 'not installed (optional: DataFrames; npm install apache-arrow)'}`)
   const seed = found.seed

@@ -61,8 +61,8 @@ export function missingModules(stderr) {
 // The message of a WorkerStartError: what happened, the interpreter and how it was
 // found, every candidate looked at, then numbered fixes with commands to paste.
 // `kind`: 'spawn' (the interpreter could not be run: `error`), 'exit' (died before the
-// handshake: `code`, `signal`), 'preload' (a preload module failed).
-export function startFailure({ kind, interpreter, error, code, signal, stderr = [], cause = '' }) {
+// handshake: `pid`, `code`, `signal`), 'preload' (a preload module failed).
+export function startFailure({ kind, interpreter, error, pid, code, signal, stderr = [], cause = '' }) {
   const python = shellCommand(interpreter)
   const tail = stderr.length ? `:\n  ${stderr.join('\n  ')}` : ''
   const fixes = []
@@ -80,7 +80,7 @@ export function startFailure({ kind, interpreter, error, code, signal, stderr = 
     what = `the Python worker exited during start-up (code ${code}): a module of the preload option failed to import${tail}`
     fixes.push('make that module importable by this interpreter (the `path` option), or leave it out of preload')
   } else if (signal) {
-    what = `the Python worker was killed by ${signal} during start-up${cause}${tail}`
+    what = `the Python worker ${pid ? `${pid} ` : ''}was killed by ${signal} during start-up${cause}${tail}`
   } else {
     what = `the Python worker exited during start-up (code ${code})${tail}`
     const missing = missingModules(stderr)

@@ -450,7 +450,7 @@ export class Worker extends EventEmitter {
       // Killed by a signal, or a preload that failed (exit 3): pyferry did start, so
       // installing it would not help; startFailure() tells the cases apart.
       const kind = !signal && code === PRELOAD_FAILED ? 'preload' : 'exit'
-      const message = startFailure({ kind, interpreter: this.#interpreter, code, signal, stderr, cause: likelyCause(signal) })
+      const message = startFailure({ kind, interpreter: this.#interpreter, pid, code, signal, stderr, cause: likelyCause(signal) })
       failure = () => new WorkerStartError(message)
     }
     failure ??= () => new WorkerCrashedError({ pid, exitCode: code, signal, stderr })

@@ -222,6 +222,21 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=_formatter,
     )
     doctor.add_argument("--json", action="store_true", help="print the report as JSON")
+    doctor.add_argument(
+        "--backend", choices=["local", "dask"], default="local", help="with dask: --scheduler"
+    )
+    doctor.add_argument(
+        "--scheduler",
+        metavar="ADDR",
+        help="also report this Dask scheduler, its workers and whether pyferry and numpy "
+        "import on them",
+    )
+    doctor.add_argument(
+        "--insecure-tcp-scheduler",
+        choices=["yes", "no"],
+        default="no",
+        help="allow a scheduler that is not on loopback (as for the worker)",
+    )
     return parser
 
 
@@ -242,7 +257,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         if command == "doctor":
             from pyferry.doctor import run
 
-            return run(as_json=args["json"])
+            if (args["backend"] == "dask") != (args["scheduler"] is not None):
+                print(
+                    "pyferry doctor: error: --backend dask and --scheduler go together",
+                    file=sys.stderr,
+                )
+                return 2
+            return run(
+                as_json=args["json"],
+                scheduler=args["scheduler"],
+                insecure=args["insecure_tcp_scheduler"] == "yes",
+            )
         options = args
 
     try:

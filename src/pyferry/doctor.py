@@ -121,8 +121,39 @@ def _text(found: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def run(as_json: bool = False) -> int:
-    """Print the report (text, or JSON with ``as_json``); 0 if the seed call worked, else 1."""
+def _dask_text(found: dict[str, Any]) -> str:
+    lines = [f"Dask scheduler: {found['scheduler']}, {len(found['workers'])} worker(s)"]
+    for worker, seen in found["workers"].items():
+        versions = ", ".join(f"{n} {seen.get(n) or 'missing'}" for n in ("pyferry", "numpy"))
+        lines.append(f"  {worker}: {versions} ({seen.get('executable', seen.get('error'))})")
+    return "\n".join(lines)
+
+
+def run(as_json: bool = False, scheduler: str | None = None, insecure: bool = False) -> int:
+    """Print the report (text, or JSON with ``as_json``); 0 if the seed call worked, else 1.
+
+    Args:
+        as_json: print JSON instead of text.
+        scheduler: also report this Dask scheduler and its workers
+            (:func:`pyferry.backends.dask_doctor.report`).
+        insecure: allow a scheduler address that is not on loopback.
+    """
     found = report()
-    print(json.dumps(found) if as_json else _text(found))
+    if scheduler is not None:
+        from pyferry.backends.dask_doctor import report as dask_report
+
+        try:
+            found["dask"] = dask_report(scheduler, insecure=insecure)
+        except ValueError as exc:
+            found["dask"] = {"scheduler": scheduler, "workers": {}, "problems": []}
+            found["dask"]["problems"].append(
+                {"problem": str(exc), "fix": "--insecure-tcp-scheduler yes, if you mean it"}
+            )
+        found["problems"].extend(found["dask"]["problems"])
+        found["ok"] = found["ok"] and not found["dask"]["problems"]
+    if as_json:
+        print(json.dumps(found))
+    else:
+        text = _text(found)
+        print(text if "dask" not in found else f"{_dask_text(found['dask'])}\n{text}")
     return 0 if found["ok"] else 1
