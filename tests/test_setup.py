@@ -14,7 +14,7 @@ import pytest
 
 import pyferry
 from pyferry import TargetNotFoundError, __version__
-from pyferry.launch import MISSING_DEPENDENCIES, choose_runtime, missing_dependencies
+from pyferry.launch import MISSING_DEPENDENCIES, choose_runtime, missing_dependencies, too_old
 from pyferry.targets import Resolver
 
 from conftest import ROOT, run_worker
@@ -153,3 +153,12 @@ def test_a_mistyped_attribute_gets_a_suggestion() -> None:
     with pytest.raises(TargetNotFoundError) as info:
         Resolver().resolve("numpy.zzzqqq")
     assert "did you mean" not in str(info.value)
+
+
+def test_a_python_older_than_3_11_is_refused_by_the_launcher() -> None:
+    assert too_old((3, 11, 0)) is None
+    assert too_old((3, 13, 1)) is None
+    message = too_old((3, 9, 2))
+    assert message is not None
+    assert "Python 3.9.2" in message
+    assert "pyferry needs Python 3.11 or newer" in message

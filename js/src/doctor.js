@@ -57,15 +57,16 @@ function arrowVersion() {
 
 // A real worker and the seed call: { ok, ms, result, info } or { ok: false, error }.
 async function seedCall(options) {
-  const py = new Python({ ...options, workers: 1 })
-  const start = performance.now()
+  let py
   try {
+    py = new Python({ ...options, workers: 1 }) // throws for an invalid option of the config
+    const start = performance.now()
     const result = await py.call('numpy.sum', SEED)
     return { ok: Number(result) === 45, result: Number(result), ms: Math.round(performance.now() - start), info: py.info }
   } catch (error) {
     return { ok: false, error: { name: error.name, code: error.code, message: error.message } }
   } finally {
-    await py.destroy()
+    await py?.destroy()
   }
 }
 

@@ -66,7 +66,8 @@ export function findPython(options = {}) {
     tried.push({ command, source, skipped: null })
     return { command, args, source, root, tried }
   }
-  if (python) return choose(python, 'the `python` option')
+  // A relative path (not a bare name such as 'python3.12', which PATH resolves) is the app's.
+  if (python) return choose(/[/\\]/.test(python) ? path.resolve(root, python) : python, 'the `python` option')
   skip('the `python` option', 'not given')
   if (env.PYFERRY_PYTHON) return choose(env.PYFERRY_PYTHON, '$PYFERRY_PYTHON')
   skip('$PYFERRY_PYTHON', 'not set')

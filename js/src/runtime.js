@@ -84,7 +84,10 @@ export function startFailure({ kind, interpreter, error, pid, code, signal, stde
   } else {
     what = `the Python worker exited during start-up (code ${code})${tail}`
     const missing = missingModules(stderr)
-    if (missing.includes('pyferry')) {
+    if (stderr.some((line) => line.includes('pyferry needs Python 3.11 or newer'))) {
+      fixes.push('install Python 3.11 or newer, then: npx pyferry init --python /path/to/python3.11')
+      fixes.push('or name such an interpreter: new Python({ python: "/path/to/python" }) or PYFERRY_PYTHON=/path/to/python')
+    } else if (missing.includes('pyferry')) {
       what += `\n${interpreter.command} has no pyferry, and this copy of the npm package carries no Python runtime (python/ is built by its prepare script).`
       fixes.push('reinstall the npm package: npm install pyferry')
       fixes.push(`or install the Python half from a checkout: ${python} -m pip install -e <checkout>`)

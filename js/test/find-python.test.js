@@ -50,6 +50,11 @@ describe('findPython', () => {
     assert.match(text, /\$VIRTUAL_ENV .* — skipped: \/gone has no interpreter/)
   })
 
+  test('a relative `python` path is the application\'s; a bare name is left to PATH', () => {
+    assert.equal(look({}, [], { python: './.venv-3.12/bin/python' }).command, `${APP}/.venv-3.12/bin/python`)
+    assert.equal(look({}, [], { python: 'python3.12' }).command, 'python3.12')
+  })
+
   test('an explicit choice is final, even if it does not exist', () => {
     const chosen = look({ PYFERRY_PYTHON: '/missing/python', VIRTUAL_ENV: '/v' }, ['/v/bin/python'])
     assert.equal(chosen.command, '/missing/python')
@@ -109,6 +114,13 @@ describe('start-up errors', () => {
     assert.ok(text.includes(`${APP}/.venv/bin/python -m pip install msgpack numpy`), text)
     assert.match(text, /npx pyferry init/)
     assert.deepEqual(missingModules(['pyferry worker: missing modules: numpy, msgpack (the pyferry runtime ...)']), ['numpy', 'msgpack'])
+  })
+
+  test('a Python older than 3.11 (launch.py\'s line) says to install a newer one', () => {
+    const stderr = ['pyferry worker: Python 3.9.2 (/usr/bin/python3) is too old: pyferry needs Python 3.11 or newer']
+    const text = startFailure({ kind: 'exit', interpreter, code: 5, stderr })
+    assert.match(text, /1\. install Python 3\.11 or newer, then: npx pyferry init --python/)
+    assert.doesNotMatch(text, /pip install/)
   })
 
   test('a version mismatch says which half is older and how to fix it', () => {

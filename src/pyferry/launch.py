@@ -10,8 +10,9 @@ Which pyferry runs, in this order:
    or ``PYTHONPATH``), if it is this very version;
 2. otherwise this copy, put first on ``sys.path``.
 
-It then checks that the runtime's dependencies can be found (without importing numpy)
-and exits with status 5 (``MISSING_DEPENDENCIES``), naming them, if one cannot. Only the
+It first checks the Python version (3.11 or newer), then that the runtime's
+dependencies can be found (without importing numpy), and exits with status 5
+(``MISSING_DEPENDENCIES``), saying which, if not. Only the
 standard library is used before that choice, and nothing of pyferry.
 """
 
@@ -56,6 +57,17 @@ def choose_runtime(bundle_root: str, path: list[str]) -> tuple[str, str]:
     return "bundled", bundled
 
 
+def too_old(version: tuple[int, ...]) -> str | None:
+    """Why Python ``version`` cannot run pyferry (older than 3.11), or None."""
+    if version >= (3, 11):
+        return None
+    shown = ".".join(str(part) for part in version[:3])
+    return (
+        f"pyferry worker: Python {shown} ({sys.executable}) is too old: pyferry needs Python "
+        "3.11 or newer"
+    )
+
+
 def missing_dependencies(path: list[str]) -> list[str]:
     """The runtime's dependencies (msgpack, numpy) that no ``path`` folder holds."""
     missing = []
@@ -73,6 +85,10 @@ def missing_dependencies(path: list[str]) -> list[str]:
 
 def main() -> int:
     """Put the chosen pyferry on ``sys.path``, check its dependencies, run its command line."""
+    old = too_old(sys.version_info[:3])
+    if old is not None:
+        print(old, file=sys.stderr)
+        return MISSING_DEPENDENCIES
     bundle_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     # As `python -m` would have it: the current folder first, not this script's.
     sys.path[0] = os.getcwd()
