@@ -30,7 +30,7 @@ $(VENV)/.stamp: pyproject.toml
 	touch $@
 
 js/node_modules/.stamp: js/package.json js/package-lock.json
-	cd js && npm ci --no-audit --no-fund --loglevel=error
+	cd js && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	touch $@
 
 # What `import 'pyferry'` loads: js/src bundled into one module (see js/build.mjs).

@@ -11,7 +11,7 @@ import { currentCallback } from './callback-server.js'
 import { Kwargs, Refs, encodeCall } from './codec.js'
 import { callStarted, tracing } from './debug.js'
 import { PyferryError, SerializationError } from './errors.js'
-import { findPython } from './find-python.js'
+import { findPython, fromRoot } from './find-python.js'
 import { handleState } from './handle.js'
 import { Pool } from './pool.js'
 import { CallOptions, DEFAULT_SPIN_US, DEFAULT_WINDOW, checkOptions, checkTimeout } from './options.js'
@@ -212,9 +212,12 @@ export class Python extends EventEmitter {
   #spawn() {
     const { python, paths, cwd, env, maxMessageBytes, allow, preload, maxMemoryBytes, spin, backend } = this.#options
     const fullEnv = { ...process.env, ...env }
-    const interpreter = findPython({ python, cwd, env: fullEnv })
+    const interpreter = findPython({ python, env: fullEnv })
+    // Relative `cwd` and `path` entries name folders of the application (README
+    // "How Python is found"), whatever folder it was started from.
+    const workerCwd = cwd === undefined ? undefined : fromRoot(interpreter.root, cwd)
     const args = ['--max-message-bytes', String(maxMessageBytes)]
-    for (const p of paths) args.push('--path', p)
+    for (const p of paths) args.push('--path', fromRoot(interpreter.root, p))
     for (const pattern of allow) args.push('--allow', pattern)
     for (const name of preload) args.push('--preload', name)
     if (maxMemoryBytes) args.push('--max-memory-bytes', String(maxMemoryBytes))
@@ -227,6 +230,6 @@ export class Python extends EventEmitter {
       else args.push('--scheduler-file', schedulerFile)
       if (insecureScheduler) args.push('--insecure-tcp-scheduler', 'yes')
     }
-    return new Worker({ interpreter, args, cwd, env: fullEnv, maxMessageBytes, client: this.#client })
+    return new Worker({ interpreter, args, cwd: workerCwd, env: fullEnv, maxMessageBytes, client: this.#client })
   }
 }

@@ -23,18 +23,18 @@ import {
   ProtocolError, SerializationError, VersionMismatchError, WorkerCrashedError, WorkerStartError,
   fromErrorInfo, likelyCause,
 } from './errors.js'
-import { howToFix } from './find-python.js'
 import { HandleTable } from './handle.js'
 import { forEachLine } from './lines.js'
 import {
   CALLBACK, CANCEL, DETACHED, ERROR, HELLO, PROGRESS, PROTOCOL_VERSION, RELEASE, RESULT, STREAM_CLOSE,
   STREAM_CREDIT, STREAM_END, STREAM_ITEMS, WITHDRAW, WITHDRAWN,
 } from './protocol.js'
+import { VERSION, mismatch, pyferryArgv, startFailure } from './runtime.js'
 import { Transport } from './transport.js'
 
 const STDERR_TAIL_LINES = 40
 const STDERR_TAIL_LINE_CHARS = 2000
-export const VERSION = '0.1.0' // package.json's; a test keeps the two equal
+export { VERSION } from './runtime.js'
 const CLIENT = `pyferry-js/${VERSION}`
 const DRAIN_AFTER_EXIT_MS = 200
 const PRELOAD_FAILED = 3 // the worker's exit status when a --preload import failed (docs/protocol.md section 1)
@@ -61,12 +61,13 @@ export class Worker extends EventEmitter {
   calls = 0 // answers received (RESULT, ERROR, STREAM_END): what maxCallsPerWorker counts
   frames = 0 // frames received
 
-  // Spawn `<python> -m pyferry worker` and send our HELLO at once; calls may follow immediately.
-  // `client` is what its handles call through ({ invoke(target, args, options) }).
+  // Spawn `<python> -m pyferry worker` (or the bundled runtime's launcher, runtime.js) and
+  // send our HELLO at once; calls may follow immediately. `interpreter`: findPython()'s
+  // choice; `client` is what its handles call through ({ invoke(target, args, options) }).
   constructor({ interpreter, args, cwd, env, maxMessageBytes, client }) {
     super()
     this.#interpreter = interpreter
-    const argv = ['-m', 'pyferry', 'worker', ...args]
+    const argv = pyferryArgv(interpreter, ['worker', ...args])
     this.#child = spawn(interpreter.command, argv, {
       cwd,
       env,
@@ -398,11 +399,9 @@ export class Worker extends EventEmitter {
     if (this.#hello !== null || info === null || typeof info !== 'object') {
       throw new ProtocolError('unexpected HELLO')
     }
-    if (info.protocol !== PROTOCOL_VERSION) {
-      throw new VersionMismatchError(
-        `worker ${info.pid} (pyferry ${info.pyferry}) speaks protocol version ${info.protocol}, ` +
-          `this client (${CLIENT}) speaks ${PROTOCOL_VERSION}`,
-      )
+    // The halves must be the same version (README "Install"): never run a pair silently.
+    if (info.protocol !== PROTOCOL_VERSION || info.pyferry !== VERSION) {
+      throw new VersionMismatchError(mismatch(info, { pyferry: VERSION, protocol: PROTOCOL_VERSION }, this.#interpreter))
     }
     this.#hello = info
     workerReady(info, performance.now() - this.#spawnedAt)
@@ -420,10 +419,8 @@ export class Worker extends EventEmitter {
   }
 
   #onSpawnError(error) {
-    this.#fail(() => new WorkerStartError(
-      `could not start the Python worker: ${error.message}\n${howToFix(this.#interpreter)}`,
-      { cause: error },
-    ))
+    const message = startFailure({ kind: 'spawn', interpreter: this.#interpreter, error })
+    this.#fail(() => new WorkerStartError(message, { cause: error }))
     this.#finish(null, null) // there is no 'exit' after a failed spawn
   }
 
@@ -455,21 +452,11 @@ export class Worker extends EventEmitter {
     const pid = this.#child.pid
     let failure = this.#failure
     if (failure === null && !started) {
-      const tail = stderr.length ? `:\n  ${stderr.join('\n  ')}` : ''
-      const interpreter = `Interpreter: ${this.#interpreter.command} (from ${this.#interpreter.source})`
       // Killed by a signal, or a preload that failed (exit 3): pyferry did start, so
-      // installing it would not help.
-      if (signal) {
-        failure = () => new WorkerStartError(
-          `the Python worker ${pid} was killed by ${signal} during start-up${likelyCause(signal)}${tail}\n${interpreter}`)
-      } else if (code === PRELOAD_FAILED) {
-        failure = () => new WorkerStartError(
-          `the Python worker exited during start-up (code ${code}): a module of the preload option failed to import${tail}\n` +
-            `${interpreter}\nTo fix it, make that module importable there, or leave it out of preload.`)
-      } else {
-        failure = () => new WorkerStartError(
-          `the Python worker exited during start-up (code ${code})${tail}\n${howToFix(this.#interpreter)}`)
-      }
+      // installing it would not help; startFailure() tells the cases apart.
+      const kind = !signal && code === PRELOAD_FAILED ? 'preload' : 'exit'
+      const message = startFailure({ kind, interpreter: this.#interpreter, pid, code, signal, stderr, cause: likelyCause(signal) })
+      failure = () => new WorkerStartError(message)
     }
     failure ??= () => new WorkerCrashedError({ pid, exitCode: code, signal, stderr })
     const jobs = [...this.#pending.values()]

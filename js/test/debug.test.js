@@ -2,6 +2,7 @@
 // an error call, a worker crash and a failed start, and the NODE_DEBUG=pyferry lines.
 
 import assert from 'node:assert/strict'
+import path from 'node:path'
 import diagnosticsChannel from 'node:diagnostics_channel'
 import { describe, test } from 'node:test'
 import { PythonError, TargetNotFoundError, WorkerCrashedError, WorkerStartError } from '../src/index.js'
@@ -48,7 +49,7 @@ describe('diagnostics channels', () => {
     assert.equal(typeof spawn.python, 'string')
     assert.ok(spawn.python.length > 0)
     assert.deepEqual(spawn.args.slice(0, 3), ['-m', 'pyferry', 'worker'])
-    assert.ok(spawn.args.includes(fixturesDir), 'the path option is on the command line')
+    assert.ok(spawn.args.includes(path.resolve(fixturesDir)), 'the path option is on the command line')
     assert.equal(typeof spawn.source, 'string')
     assert.equal(spawn.cwd, process.cwd())
     assert.equal(spawn.env.PATH, process.env.PATH, 'the environment it was given')

@@ -34,7 +34,9 @@ describe('the npm package', () => {
     for (const name of FROM_ROOT) {
       assert.equal(readFileSync(here(name), 'utf8'), readFileSync(here(`../${name}`), 'utf8'), `${name} is the root's`)
     }
-    assert.ok(![...files.keys()].some((name) => name.startsWith('test/') || name.startsWith('src/')), 'no tests or sources')
+    assert.ok(![...files.keys()].some((name) => name.startsWith('test/')), 'no tests')
+    // src/ ships as the entry's fallback where a folder install cannot bundle (no esbuild: build.mjs).
+    assert.ok(files.has('src/index.js'), 'src/index.js, the unbundled entry, is in the tarball')
   })
 
   test('its README is the npm page: install, the seed call, TypeScript, CommonJS, where the docs are', () => {

@@ -1,4 +1,4 @@
-"""The ``pyferry`` command: ``worker`` (what the Node client starts) and ``version``.
+"""The ``pyferry`` command: ``worker`` (what the Node client starts), ``doctor`` and ``version``.
 
 argparse is the reference parser. A ``worker`` command line of well-formed
 ``--option value`` pairs, which is what clients send, is read without it:
@@ -157,12 +157,20 @@ def _formatter(prog: str) -> argparse.HelpFormatter:
 def _parser() -> argparse.ArgumentParser:
     import argparse
 
+    from pyferry import __version__
+
     parser = argparse.ArgumentParser(
-        prog="pyferry", description=__doc__.split("\n\n")[0], formatter_class=_formatter
+        prog="pyferry",
+        description="The Python half of pyferry. The Node client (npm package pyferry) starts "
+        "'pyferry worker' itself; 'pyferry doctor' checks this interpreter.",
+        formatter_class=_formatter,
     )
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="version", version=f"pyferry {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     worker = commands.add_parser(
-        "worker", help="serve calls on a protocol descriptor", formatter_class=_formatter
+        "worker",
+        help="serve calls on a protocol descriptor (the Node client starts it)",
+        formatter_class=_formatter,
     )
     helps = {
         "--fd": "protocol descriptor, or IN,OUT for two pipes (default: 3, one socket)",
@@ -208,6 +216,27 @@ def _parser() -> argparse.ArgumentParser:
             help=helps[flag],
         )
     commands.add_parser("version", help="print versions as JSON", formatter_class=_formatter)
+    doctor = commands.add_parser(
+        "doctor",
+        help="check this interpreter: runtime, dependencies, a seed call; exit 0 if it works",
+        formatter_class=_formatter,
+    )
+    doctor.add_argument("--json", action="store_true", help="print the report as JSON")
+    doctor.add_argument(
+        "--backend", choices=["local", "dask"], default="local", help="with dask: --scheduler"
+    )
+    doctor.add_argument(
+        "--scheduler",
+        metavar="ADDR",
+        help="also report this Dask scheduler, its workers and whether pyferry and numpy "
+        "import on them",
+    )
+    doctor.add_argument(
+        "--insecure-tcp-scheduler",
+        choices=["yes", "no"],
+        default="no",
+        help="allow a scheduler that is not on loopback (as for the worker)",
+    )
     return parser
 
 
@@ -217,13 +246,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     options = _quick_worker_args(argv[1:]) if argv[:1] == ["worker"] else None
     if options is None:
         args = vars(_parser().parse_args(argv))
-        if args.pop("command") == "version":
+        command = args.pop("command")
+        if command == "version":
             import json
 
             from pyferry.hello import hello_info
 
             print(json.dumps(hello_info()))
             return 0
+        if command == "doctor":
+            from pyferry.doctor import run
+
+            if (args["backend"] == "dask") != (args["scheduler"] is not None):
+                print(
+                    "pyferry doctor: error: --backend dask and --scheduler go together",
+                    file=sys.stderr,
+                )
+                return 2
+            return run(
+                as_json=args["json"],
+                scheduler=args["scheduler"],
+                insecure=args["insecure_tcp_scheduler"] == "yes",
+            )
         options = args
 
     try:

@@ -67,7 +67,10 @@ def _unusable_fd(fd: int) -> str | None:
     except OSError:
         return (
             f"descriptor {fd} is not open in the worker: the client must pass it to the child "
-            "(in Node, a 'pipe' at that index of spawn's stdio), or use --connect"
+            "(in Node, a 'pipe' at that index of spawn's stdio), or use --connect.\n"
+            "'pyferry worker' is not run by hand: the Node client (new Python() from the npm "
+            "package pyferry) starts it and talks to it. To check a set-up, run "
+            "'npx pyferry doctor' (or 'python -m pyferry doctor')."
         )
     return None
 

@@ -251,6 +251,7 @@ def _walk(name: str, parts: list[str]) -> tuple[Any, Any]:
             where = ".".join(parts[:i])
             raise TargetNotFoundError(
                 f"call target {name!r} not found: {where!r} has no attribute {parts[i]!r}"
+                f"{_did_you_mean(obj, parts[i])}"
             ) from None
     return obj, parent
 
@@ -266,7 +267,33 @@ def _import_prefix(parts: list[str]) -> tuple[Any, int]:
             # A missing import *inside* an existing module is the user's error.
             if exc.name is None or not _is_prefix(exc.name, module_name):
                 raise
-    raise TargetNotFoundError(f"call target {'.'.join(parts)!r} not found: no module {parts[0]!r}")
+    raise TargetNotFoundError(_no_module(".".join(parts), parts[0]))
+
+
+def _no_module(name: str, top: str) -> str:
+    """The message for a target whose top-level module this interpreter cannot import."""
+    import sys
+
+    exe = sys.executable
+    command = f'"{exe}"' if " " in exe else exe
+    return (
+        f"call target {name!r} not found: no module {top!r} in this worker's interpreter "
+        f"{exe}. If {top!r} is a library, install it there: {command} -m pip install {top} "
+        "(the pip name may differ); if it is your own module, add its folder to the "
+        "`path` option."
+    )
+
+
+def _did_you_mean(obj: Any, missing: str) -> str:
+    """`` (did you mean 'x'?)`` for the public attribute of ``obj`` closest to ``missing``."""
+    import difflib  # only on this error path
+
+    try:
+        names = [n for n in dir(obj) if not n.startswith("_")]
+    except Exception:  # a hostile __dir__ must not hide the real error
+        return ""
+    close = difflib.get_close_matches(missing, names, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _is_prefix(missing: str, module_name: str) -> bool:
