@@ -42,6 +42,7 @@ demo: setup
 	node examples/spectrum.mjs
 	node examples/dataframe.mjs
 	node examples/optimize.mjs
+	node examples/cluster.mjs
 
 test: setup lint typecheck pytest jstest tstest
 

@@ -20,24 +20,28 @@ event loop thread::
 
 The client connects at the first call, not at start: a gateway starts as fast
 as a local worker and a scheduler started after the pool still works. It
-lowers its own scheduler-comm batching interval from Dask's 10 ms to 1 ms
-(about 4 ms of each sequential call); the scheduler's and workers' intervals
-are theirs and stay as they are. A scheduler that cannot be reached, or whose
-connection breaks during a call, is a ``BackendUnavailableError`` naming its
-address, and the next call connects afresh. ``distributed`` is imported by the
-first call only: a worker that does not use Dask never loads it.
+sets its own scheduler-comm batching interval (``DaskOptions.batch_interval``,
+1 ms where Dask's 10 ms would cost ~9 ms of each sequential call); the
+scheduler's and workers' intervals are theirs. Large arguments are scattered
+to a worker first (:mod:`pyferry.backends.dask_scatter`); which schedulers it
+may reach, and how over TLS, is :mod:`pyferry.backends.dask_security`'s. A
+scheduler that cannot be reached, or whose connection breaks during a call, is
+a ``BackendUnavailableError`` naming its address, and the next call connects
+afresh. ``distributed`` is imported by the first call only: a worker that does
+not use Dask never loads it.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import threading
 import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pyferry.aio import EventLoopThread
+from pyferry.backends.dask_scatter import release, scatter_large
+from pyferry.backends.dask_security import TLSFiles, check_address, security
 from pyferry.callbacks import JSFunction
 from pyferry.calls import TASK, Call
 from pyferry.errors import (
@@ -53,11 +57,11 @@ from pyferry.targets import Resolver
 if TYPE_CHECKING:
     import asyncio
 
-__all__ = ["INSTALL_HINT", "DaskBackend", "DaskOptions", "check_address"]
+__all__ = ["INSTALL_HINT", "DaskBackend", "DaskOptions", "check_address", "set_batch_interval"]
 
 INSTALL_HINT = "the Dask backend needs distributed: pip install 'pyferry[dask]'"
 # The client's scheduler-comm batching interval, in seconds (Dask's default: 10 ms).
-FAST_INTERVAL = 0.001
+DEFAULT_BATCH_INTERVAL = 0.001
 DEFAULT_CONNECT_TIMEOUT = 10.0
 
 
@@ -71,12 +75,17 @@ class DaskOptions:
         insecure: allow a ``tcp://`` address that is not loopback (plain TCP,
             unauthenticated: see :func:`check_address`).
         connect_timeout: seconds a connection to the scheduler may take.
+        batch_interval: seconds this client's scheduler comm batches messages
+            for (:func:`set_batch_interval`).
+        tls: the TLS files to connect with (``tls://``), or None.
     """
 
     scheduler: str | None = None
     scheduler_file: str | None = None
     insecure: bool = False
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    batch_interval: float = DEFAULT_BATCH_INTERVAL
+    tls: TLSFiles | None = None
 
     @property
     def where(self) -> str:
@@ -84,41 +93,6 @@ class DaskOptions:
         if self.scheduler is not None:
             return self.scheduler
         return f"the one in scheduler file {self.scheduler_file}"
-
-
-def check_address(address: str, insecure: bool) -> None:
-    """Refuse a scheduler address this slice cannot use safely.
-
-    A Dask scheduler unpickles the task graphs its clients send: whoever can
-    reach it runs code on the cluster. Plain ``tcp://`` is therefore allowed
-    to a loopback address only, unless ``insecure`` says the network is trusted.
-
-    Raises:
-        ValueError: not ``tcp://HOST:PORT``, or a non-loopback host without ``insecure``.
-    """
-    scheme, sep, rest = address.partition("://")
-    if not sep or scheme != "tcp":
-        raise ValueError(
-            f"scheduler address {address!r} is not tcp://HOST:PORT (tls:// through "
-            "distributed.Security is not supported yet: it comes in a later slice)"
-        )
-    host, _, port = rest.rpartition(":")
-    host = host.strip("[]")
-    if not host or not port.isdigit():
-        raise ValueError(f"scheduler address {address!r} is not tcp://HOST:PORT")
-    if insecure or host == "localhost":
-        return
-    try:
-        loopback = ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False  # a host name: it may resolve anywhere
-    if not loopback:
-        raise ValueError(
-            f"scheduler address {address!r} is not a loopback address: a Dask scheduler "
-            "runs whatever its clients send, and tcp:// is neither encrypted nor "
-            "authenticated. Pass --insecure-tcp-scheduler yes (JS: insecureScheduler: "
-            "true) on a network you trust; TLS (distributed.Security) comes in a later slice"
-        )
 
 
 class DaskBackend:
@@ -200,14 +174,16 @@ class DaskBackend:
         future: Any = None
         client: Any = None
         error: BaseException
+        scattered: list[Any] = []
         try:
             client = await self._connected()
+            args, kwargs = await scatter_large(client, call.args, call.kwargs, scattered)
             future = client.submit(
                 remote.run,
                 call.id,
                 call.target,
-                call.args,
-                call.kwargs,
+                args,
+                kwargs,
                 op_get=call.op_get,
                 allow=self._resolver.allow,
                 limit=self._limit,
@@ -227,6 +203,8 @@ class DaskBackend:
         else:
             self._answer(call, lambda: self._reply(call, outcome))
             return
+        finally:
+            release(scattered)
         self._answer(call, lambda: self._replies.error(call, error))
 
     def _reply(self, call: Call, outcome: Any) -> None:
@@ -279,12 +257,13 @@ class DaskBackend:
                 asynchronous=True,
                 timeout=options.connect_timeout,
                 set_as_default=False,
+                security=security(options.tls),
             )
         except (OSError, TimeoutError) as exc:
             raise BackendUnavailableError(
                 f"cannot reach the Dask scheduler at {options.where}: {exc}"
             ) from exc
-        set_fast_interval(client)
+        set_batch_interval(client, options.batch_interval)
         self._client = client
         return client
 
@@ -337,16 +316,16 @@ class DaskBackend:
 _closing: set[asyncio.Task[None]] = set()
 
 
-def set_fast_interval(client: Any) -> bool:
-    """Lower ``client``'s own scheduler-comm batching interval to 1 ms; False if it cannot.
+def set_batch_interval(client: Any, seconds: float) -> bool:
+    """Set ``client``'s own scheduler-comm batching interval; False if this distributed cannot.
 
     The attribute is distributed's (``BatchedSend.interval``, read at every
     send); tests/test_dask.py fails if an installed version lacks it.
     """
     comm = getattr(client, "scheduler_comm", None)
-    if comm is None or not hasattr(comm, "interval"):
+    if comm is None or not isinstance(getattr(comm, "interval", None), int | float):
         return False
-    comm.interval = FAST_INTERVAL
+    comm.interval = seconds
     return True
 
 
