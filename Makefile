@@ -9,7 +9,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PYFERRY_PYTHON := $(abspath $(PY))
 
-.PHONY: setup demo test bench bench-shm lint typecheck pytest jstest tstest fuzz clean
+.PHONY: setup demo test bench bench-dask bench-shm lint typecheck pytest jstest tstest fuzz clean
 
 setup: $(VENV)/.stamp js/node_modules/.stamp js/dist/pyferry.js node_modules/pyferry node_modules/apache-arrow
 
@@ -51,6 +51,13 @@ test: setup lint typecheck pytest jstest tstest
 bench: setup
 	$(PY) -m compileall -q src/pyferry  # workers load bytecode, as from an installed wheel
 	node --expose-gc bench/run.mjs
+	node --expose-gc bench/dask.mjs
+
+# The Dask rows alone: backend: 'dask' against a bare distributed.Client (~2 minutes).
+# BENCH_DASK_ROUNDS=<n> (at least 3) changes the number of rounds.
+bench-dask: setup
+	$(PY) -m compileall -q src/pyferry
+	node --expose-gc bench/dask.mjs
 
 # Would /dev/shm beat the socket for large arrays? 80 MB there and back, raw, both ways (~15 s).
 bench-shm: setup

@@ -17,12 +17,13 @@ async function interpreter() {
   }
 }
 
-// Start the cluster; resolves with { address, dashboard, workers, stop() } once it is up.
+// Start the cluster; resolves with { address, dashboard, workers, pid, stop() } once it is up.
 async function startCluster(python, workers) {
   const child = spawn(python, ['-m', 'pyferry.backends.dask_cluster', '--workers', String(workers)], {
     stdio: ['pipe', 'pipe', 'pipe'],
   })
   const exited = once(child, 'exit')
+  child.stdin.on('error', () => {}) // a cluster that died already: its exit says enough
   let log = '' // Dask's own log lines: shown only if the cluster does not start
   child.stderr.setEncoding('utf8').on('data', (text) => { log = (log + text).slice(-4000) })
   let line = ''
@@ -41,12 +42,12 @@ async function startCluster(python, workers) {
     await stop()
     throw new Error(`the Dask cluster did not start:\n${log}`)
   }
-  return { ...JSON.parse(line.slice(0, line.indexOf('\n'))), stop }
+  return { ...JSON.parse(line.slice(0, line.indexOf('\n'))), pid: child.pid, stop }
 }
 
 const cluster = await startCluster(await interpreter(), 2)
 try {
-  console.log(`Dask cluster at ${cluster.address} (dashboard ${cluster.dashboard}), workers ${cluster.workers.join(', ')}`)
+  console.log(`Dask cluster at ${cluster.address} (dashboard ${cluster.dashboard}), process ${cluster.pid}, workers ${cluster.workers.join(', ')}`)
   const py = new Python({ backend: 'dask', scheduler: cluster.address, workers: 2 })
   try {
     if (!(await spectrumJob(py))) process.exitCode = 1

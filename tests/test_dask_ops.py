@@ -32,6 +32,12 @@ from conftest import WorkerProcess, run_worker
 pytest.importorskip("distributed")
 
 
+@pytest.fixture(autouse=True)
+def _fixtures_on_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Gateways (gateway() sets the same PYTHONPATH) see tests/fixtures; restored after."""
+    monkeypatch.setenv("PYTHONPATH", ENV["PYTHONPATH"])
+
+
 def _openssl(*args: str, cwd: Path) -> None:
     subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
 
@@ -267,3 +273,27 @@ def test_a_call_that_raises_releases_its_scattered_data(one_worker: str) -> None
         assert held == []
     finally:
         w.close()
+
+
+# -- a scheduler file's address follows the same rules ------------------------------------------
+
+
+def test_a_scheduler_file_is_read_at_the_first_call_and_its_address_checked(
+    one_worker: str, tmp_path: Path
+) -> None:
+    good, bad = tmp_path / "good.json", tmp_path / "bad.json"
+    good.write_text(json.dumps({"address": one_worker}))
+    bad.write_text(json.dumps({"address": "tcp://10.1.2.3:8786"}))
+    ok = WorkerProcess("--backend", "dask", "--scheduler-file", str(good))
+    refused = WorkerProcess("--backend", "dask", "--scheduler-file", str(bad))
+    try:
+        assert ok.result("numpy.sum", [[1, 2]]) == 3
+        started = time.monotonic()
+        info = error_of(refused, "numpy.sum", [[1]])
+        assert time.monotonic() - started < 5  # refused before any connection attempt
+        assert info["code"] == "PYFERRY_BACKEND_UNAVAILABLE"
+        assert str(bad) in info["message"]
+        assert "not a loopback address" in info["message"]
+    finally:
+        ok.close()
+        refused.close()

@@ -280,7 +280,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         allow=options["allow"],
         preload=options["preload"],
         max_memory_bytes=options["max_memory_bytes"],
-        spin_us=options["spin_us"],
+        # A gateway's main thread only hands calls on: spinning would take the GIL from
+        # the event loop thread, where its Dask client works (measured: ~15% more CPU a call).
+        spin_us=options["spin_us"] if dask is None else 0,
         connect=options["connect"],
         dask=dask,
     )

@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 from pyferry.aio import EventLoopThread
 from pyferry.backends.dask_scatter import release, scatter_large
-from pyferry.backends.dask_security import TLSFiles, check_address, security
+from pyferry.backends.dask_security import TLSFiles, check_address, check_scheduler_file, security
 from pyferry.callbacks import JSFunction
 from pyferry.calls import TASK, Call
 from pyferry.errors import (
@@ -250,6 +250,8 @@ class DaskBackend:
         except ImportError as exc:
             raise ImportError(INSTALL_HINT) from exc
         options = self._options
+        if options.scheduler_file is not None:  # its address is known only now
+            check_scheduler_file(options.scheduler_file, options.insecure, options.tls)
         try:
             client = await Client(  # type: ignore[no-untyped-call]
                 options.scheduler,
@@ -263,6 +265,14 @@ class DaskBackend:
             raise BackendUnavailableError(
                 f"cannot reach the Dask scheduler at {options.where}: {exc}"
             ) from exc
+        if options.scheduler_file is not None:  # again: Dask may have waited for the file
+            try:
+                check_scheduler_file(
+                    options.scheduler_file, options.insecure, options.tls, client.scheduler.address
+                )
+            except BackendUnavailableError:
+                await _close(client)
+                raise
         set_batch_interval(client, options.batch_interval)
         self._client = client
         return client

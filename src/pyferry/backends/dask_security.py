@@ -11,18 +11,22 @@ data. The gateway therefore talks to a scheduler either
   whose name says it is insecure, that the network is trusted.
 
 :func:`check_address` applies these rules to a command line's address before
-the worker starts; :func:`security` builds the ``distributed.Security`` the
+the worker starts, and :func:`check_scheduler_file` to a scheduler file's
+address when the gateway connects; :func:`security` builds the ``distributed.Security`` the
 client connects with. ``distributed`` is imported by :func:`security` only.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["TLSFiles", "check_address", "security"]
+from pyferry.errors import BackendUnavailableError
+
+__all__ = ["TLSFiles", "check_address", "check_scheduler_file", "security"]
 
 
 @dataclass(frozen=True)
@@ -99,6 +103,38 @@ def check_address(address: str, insecure: bool, tls: TLSFiles | None = None) -> 
         "tls:// with --tls-ca-file, --tls-cert and --tls-key (JS: security: { ca, cert, key }), "
         "or pass --insecure-tcp-scheduler yes (JS: insecureScheduler: true) on a network you trust"
     )
+
+
+def check_scheduler_file(
+    path: str, insecure: bool, tls: TLSFiles | None = None, address: str | None = None
+) -> None:
+    """Apply :func:`check_address` to the scheduler a scheduler file names.
+
+    Args:
+        path: the scheduler file (``--scheduler-file``).
+        insecure: as for :func:`check_address`.
+        tls: as for :func:`check_address`.
+        address: the address the client connected to through the file; None to
+            read it from the file, which passes if it is not there yet or is not
+            a scheduler file (the Dask client then waits for it, or says what is wrong).
+
+    Raises:
+        BackendUnavailableError: the address is refused (the message says why).
+    """
+    if address is None:
+        try:
+            with open(path, encoding="utf-8") as f:
+                address = json.load(f)["address"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return
+        if type(address) is not str:
+            return
+    try:
+        check_address(address, insecure, tls)
+    except ValueError as exc:
+        raise BackendUnavailableError(
+            f"scheduler file {path} names a scheduler the gateway may not use: {exc}"
+        ) from None
 
 
 def _loopback(host: str) -> bool:
