@@ -9,7 +9,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PYFERRY_PYTHON := $(abspath $(PY))
 
-.PHONY: setup demo test bench bench-shm lint typecheck pytest jstest tstest fuzz clean
+.PHONY: setup demo test bench bench-dask bench-shm lint typecheck pytest jstest tstest fuzz clean
 
 setup: $(VENV)/.stamp js/node_modules/.stamp js/dist/pyferry.js node_modules/pyferry node_modules/apache-arrow
 
@@ -42,6 +42,7 @@ demo: setup
 	node examples/spectrum.mjs
 	node examples/dataframe.mjs
 	node examples/optimize.mjs
+	node examples/cluster.mjs
 
 test: setup lint typecheck pytest jstest tstest
 
@@ -50,6 +51,13 @@ test: setup lint typecheck pytest jstest tstest
 bench: setup bench/peers/node_modules/.stamp
 	$(PY) -m compileall -q src/pyferry  # workers load bytecode, as from an installed wheel
 	node --expose-gc bench/run.mjs
+	node --expose-gc bench/dask.mjs
+
+# The Dask rows alone: backend: 'dask' against a bare distributed.Client (~2 minutes).
+# BENCH_DASK_ROUNDS=<n> (at least 3) changes the number of rounds.
+bench-dask: setup
+	$(PY) -m compileall -q src/pyferry
+	node --expose-gc bench/dask.mjs
 
 # The peers (python-shell, pythonia): the benchmark's own dev dependencies, never the package's.
 bench/peers/node_modules/.stamp: bench/peers/package.json bench/peers/package-lock.json

@@ -103,10 +103,11 @@ export function buildRows(samples) {
   return rows
 }
 
-// The rows as a Markdown table (readable in a terminal, pasteable into bench/README.md).
-export function table(rows) {
+// The rows as a Markdown table (readable in a terminal, pasteable into bench/README.md);
+// `baseline` names the column pyferry is compared with (bench/dask.mjs: the bare client).
+export function table(rows, { baseline = 'baseline' } = {}) {
   const cell = (s, unit) => (s ? `${number(s.median, unit)} (${number(s.min, unit)}–${number(s.max, unit)})` : '—')
-  const lines = [['workload', 'baseline median (min–max)', 'pyferry median (min–max)', 'ratio', 'target', 'met?']]
+  const lines = [['workload', `${baseline} median (min–max)`, 'pyferry median (min–max)', 'ratio', 'target', 'met?']]
   for (const r of rows) {
     const name = `${r.id} ${r.workload}${r.unit ? ` (${r.unit})` : ''}`
     const ratio = r.ratio === null ? '—' : r.target?.includes('floor +') ? `${r.ratio >= 0 ? '+' : ''}${r.ratio.toFixed(1)} ms` : `${r.ratio.toFixed(2)}×`

@@ -17,6 +17,18 @@ import { EventEmitter } from 'node:events'
  * its range (or not a number at all) throws a `RangeError`. Options not
  * listed here are ignored at run time.
  */
+/** The PEM files of a Dask gateway's TLS connection (`options.security`). */
+export interface DaskSecurity {
+  /** CA certificate(s) the scheduler's certificate must be signed by. */
+  ca: string
+  /** The gateway's client certificate (Dask schedulers require one); may hold the key too. */
+  cert: string
+  /** The certificate's private key, unless `cert` holds it. */
+  key?: string | undefined
+  /** Refuse any connection that is not TLS (default true): a `tcp://` scheduler is then a `TypeError`. */
+  requireEncryption?: boolean | undefined
+}
+
 export interface PythonOptions {
   /**
    * Path or command of the interpreter that runs the workers (non-empty).
@@ -96,8 +108,9 @@ export interface PythonOptions {
    */
   backend?: 'local' | 'dask' | undefined
   /**
-   * The Dask scheduler's address, `tcp://HOST:PORT`, with `backend: 'dask'`.
-   * Loopback only unless `insecureScheduler` is true; `tls://` comes later.
+   * The Dask scheduler's address, with `backend: 'dask'`: `tls://HOST:PORT`
+   * (needs `security`), or `tcp://HOST:PORT`, loopback only unless
+   * `insecureScheduler` is true.
    */
   scheduler?: string | undefined
   /** A Dask scheduler file (`dask scheduler --scheduler-file`), instead of `scheduler`. */
@@ -113,6 +126,18 @@ export interface PythonOptions {
    * again (at-least-once). The local backend never starts a call twice.
    */
   once?: boolean | undefined
+  /**
+   * TLS to the Dask scheduler (`distributed.Security`), with `backend: 'dask'`
+   * and a `tls://` scheduler: PEM file paths, relative ones resolved against
+   * the application's root (as `path`).
+   */
+  security?: DaskSecurity | undefined
+  /**
+   * Milliseconds a Dask gateway's client batches its messages to the scheduler
+   * for, from 0 to 1000; default 1 (Dask's own default is 10, about 9 ms of
+   * every sequential call). Only the gateway's own client changes.
+   */
+  batchInterval?: number | undefined
   /**
    * Milliseconds each call may take, for the calls that do not give their own
    * (`opts({ timeout })`): an integer from 0 to 2**31 - 1; default none.

@@ -45,24 +45,57 @@ function checkStrings(value, name, what) {
 // Options that mean nothing for a worker whose calls run on a cluster (backend: 'dask').
 const NOT_FOR_DASK = ['path', 'preload', 'maxMemoryBytes', 'maxCallsPerWorker', 'spin']
 
-// Throw unless `address` is tcp:// to loopback, or `insecure` allows any tcp:// host
-// (pyferry.backends.dask.check_address, which the worker applies again).
-function checkScheduler(address, insecure) {
-  const match = /^tcp:\/\/(\[[^\]]+\]|[^:/]+):(\d+)$/.exec(address)
+// The client's scheduler-comm batching interval in a Dask gateway, in ms (Dask's own is 10).
+export const DEFAULT_BATCH_INTERVAL_MS = 1
+const MAX_BATCH_INTERVAL_MS = 1000
+
+// Throw unless `address` may be used (pyferry.backends.dask_security.check_address, which the
+// worker applies again): tls:// with `security`; tcp:// to loopback, or to any host if `insecure`,
+// and not while `security` requires encryption.
+function checkScheduler(address, insecure, security) {
+  const match = /^(tcp|tls):\/\/(\[[^\]]+\]|[^:/]+):(\d+)$/.exec(address)
   if (match === null) {
-    throw new TypeError(`options.scheduler must be tcp://HOST:PORT, got ${JSON.stringify(address)} ` +
-      '(tls:// through distributed.Security is not supported yet: it comes in a later slice)')
+    throw new TypeError(`options.scheduler must be tcp://HOST:PORT or tls://HOST:PORT, got ${JSON.stringify(address)}`)
   }
-  const host = match[1].replace(/^\[|\]$/g, '')
+  if (match[1] === 'tls') {
+    if (security === undefined) {
+      throw new TypeError(`options.scheduler ${address} is tls:// and needs options.security: { ca, cert, key } (PEM file paths)`)
+    }
+    return
+  }
+  if (security?.requireEncryption) {
+    throw new TypeError(`options.scheduler ${address} is plain tcp:// while options.security requires encryption: ` +
+      "use the scheduler's tls:// address (or security.requireEncryption: false)")
+  }
+  const host = match[2].replace(/^\[|\]$/g, '')
   const loopback = host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host)
   if (!loopback && !insecure) {
     throw new TypeError(`options.scheduler ${address} is not a loopback address: a Dask scheduler runs ` +
-      'whatever its clients send, and tcp:// is neither encrypted nor authenticated. Set ' +
-      'options.insecureScheduler: true on a network you trust (TLS comes in a later slice)')
+      'whatever its clients send, and tcp:// is neither encrypted nor authenticated. Use tls:// with ' +
+      'options.security: { ca, cert, key }, or set options.insecureScheduler: true on a network you trust')
   }
 }
 
-// The Dask options (backend, scheduler, schedulerFile, insecureScheduler), checked.
+// options.security, checked: { ca, cert, key, requireEncryption } with the default filled in.
+function checkSecurity(security) {
+  if (security === null || typeof security !== 'object') {
+    throw new TypeError('options.security must be an object { ca, cert, key } of PEM file paths')
+  }
+  const { ca, cert, key, requireEncryption = true } = security
+  for (const [name, value, needed] of [['ca', ca, true], ['cert', cert, true], ['key', key, false]]) {
+    if ((needed || value !== undefined) && (typeof value !== 'string' || value === '')) {
+      throw new TypeError(`options.security.${name} must be a non-empty string (a PEM file path)`)
+    }
+  }
+  if (typeof requireEncryption !== 'boolean') throw new TypeError('options.security.requireEncryption must be a boolean')
+  // Relative paths are the application's: python.js resolves them against its root, as `path`.
+  return { ca, cert, key, requireEncryption }
+}
+
+const DASK_ONLY = ['scheduler', 'schedulerFile', 'insecureScheduler', 'security', 'batchInterval']
+
+// The Dask options (backend, scheduler, schedulerFile, insecureScheduler, security,
+// batchInterval), checked.
 function checkBackend(options) {
   const { backend = 'local', scheduler, schedulerFile, insecureScheduler = false } = options
   if (backend !== 'local' && backend !== 'dask') {
@@ -70,7 +103,7 @@ function checkBackend(options) {
   }
   if (typeof insecureScheduler !== 'boolean') throw new TypeError('options.insecureScheduler must be a boolean')
   if (backend === 'local') {
-    for (const name of ['scheduler', 'schedulerFile', 'insecureScheduler']) {
+    for (const name of DASK_ONLY) {
       if (options[name] !== undefined) throw new TypeError(`options.${name} needs backend: 'dask'`)
     }
     return { backend }
@@ -80,16 +113,21 @@ function checkBackend(options) {
       throw new TypeError(`options.${name} means nothing with backend: 'dask' (calls run on the cluster)`)
     }
   }
+  const security = options.security === undefined ? undefined : checkSecurity(options.security)
+  const batchInterval = options.batchInterval ?? DEFAULT_BATCH_INTERVAL_MS
+  if (!(typeof batchInterval === 'number' && batchInterval >= 0 && batchInterval <= MAX_BATCH_INTERVAL_MS)) {
+    throw new RangeError(`options.batchInterval must be a number of milliseconds from 0 to ${MAX_BATCH_INTERVAL_MS}`)
+  }
   if ((scheduler === undefined) === (schedulerFile === undefined)) {
     throw new TypeError("backend: 'dask' needs one of options.scheduler and options.schedulerFile")
   }
   if (scheduler !== undefined) {
     if (typeof scheduler !== 'string') throw new TypeError('options.scheduler must be a string such as tcp://127.0.0.1:8786')
-    checkScheduler(scheduler, insecureScheduler)
+    checkScheduler(scheduler, insecureScheduler, security)
   } else if (typeof schedulerFile !== 'string' || schedulerFile === '') {
     throw new TypeError('options.schedulerFile must be a non-empty string (a path)')
   }
-  return { backend, scheduler, schedulerFile, insecureScheduler }
+  return { backend, scheduler, schedulerFile, insecureScheduler, security, batchInterval }
 }
 
 // The options of `new Python(options)`, checked, with their defaults filled in.

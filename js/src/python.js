@@ -14,7 +14,7 @@ import { PyferryError, SerializationError } from './errors.js'
 import { findPython, fromRoot } from './find-python.js'
 import { handleState } from './handle.js'
 import { Pool } from './pool.js'
-import { CallOptions, DEFAULT_SPIN_US, DEFAULT_WINDOW, checkOptions, checkTimeout } from './options.js'
+import { CallOptions, DEFAULT_BATCH_INTERVAL_MS, DEFAULT_SPIN_US, DEFAULT_WINDOW, checkOptions, checkTimeout } from './options.js'
 import { messageBytes } from './protocol.js'
 import { moduleProxy } from './proxy.js'
 import { PyStream } from './stream.js'
@@ -224,11 +224,18 @@ export class Python extends EventEmitter {
     if (spin !== DEFAULT_SPIN_US) args.push('--spin-us', String(spin))
     if (backend === 'dask') {
       // A gateway: its calls go to the scheduler (pyferry.backends.dask).
-      const { scheduler, schedulerFile, insecureScheduler } = this.#options
+      const { scheduler, schedulerFile, insecureScheduler, security, batchInterval } = this.#options
       args.push('--backend', 'dask')
       if (scheduler !== undefined) args.push('--scheduler', scheduler)
-      else args.push('--scheduler-file', schedulerFile)
+      else args.push('--scheduler-file', fromRoot(interpreter.root, schedulerFile))
       if (insecureScheduler) args.push('--insecure-tcp-scheduler', 'yes')
+      if (batchInterval !== DEFAULT_BATCH_INTERVAL_MS) args.push('--batch-interval-ms', String(batchInterval))
+      if (security !== undefined) {
+        const file = (name) => fromRoot(interpreter.root, name)
+        args.push('--tls-ca-file', file(security.ca), '--tls-cert', file(security.cert))
+        if (security.key !== undefined) args.push('--tls-key', file(security.key))
+        if (!security.requireEncryption) args.push('--tls-require-encryption', 'no')
+      }
     }
     return new Worker({ interpreter, args, cwd: workerCwd, env: fullEnv, maxMessageBytes, client: this.#client })
   }

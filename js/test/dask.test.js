@@ -163,7 +163,7 @@ describe('backend: dask options', () => {
     assert.throws(() => new Python({ backend: 'dask', scheduler: 'tcp://10.1.2.3:8786' }),
       { name: 'TypeError', message: /insecureScheduler/ })
     assert.throws(() => new Python({ backend: 'dask', scheduler: 'tls://127.0.0.1:8786' }),
-      { name: 'TypeError', message: /later slice/ })
+      { name: 'TypeError', message: /needs options\.security/ })
     new Python({ backend: 'dask', scheduler: 'tcp://10.1.2.3:8786', insecureScheduler: true })
   })
 

@@ -546,6 +546,12 @@ new Python({ backend: 'dask', scheduler: 'tcp://127.0.0.1:8786', once: true })
 new Python({ backend: 'dask', scheduler: 'tcp://127.0.0.1:8786', once: 1 })
 // @ts-expect-error: no such backend
 new Python({ backend: 'ray' })
+new Python({ backend: 'dask', scheduler: 'tls://10.0.0.1:8786', security: { ca: 'ca.pem', cert: 'me.pem', key: 'me.key' } })
+new Python({ backend: 'dask', scheduler: 'tcp://127.0.0.1:8786', batchInterval: 0.5, security: { ca: 'ca.pem', cert: 'me.pem', requireEncryption: false } })
+// @ts-expect-error: security needs a CA file
+new Python({ backend: 'dask', scheduler: 'tls://10.0.0.1:8786', security: { cert: 'me.pem' } })
+// @ts-expect-error: batchInterval is milliseconds, a number
+new Python({ backend: 'dask', scheduler: 'tcp://127.0.0.1:8786', batchInterval: '1ms' })
 // @ts-expect-error: insecureScheduler is a boolean
 new Python({ backend: 'dask', scheduler: 'tcp://10.0.0.1:8786', insecureScheduler: 'yes' })
 

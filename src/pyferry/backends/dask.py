@@ -28,19 +28,21 @@ iterator, stay there: :mod:`pyferry.backends.dask_handles`.
 
 The client connects at the first call, not at start: a gateway starts as fast
 as a local worker and a scheduler started after the pool still works. It
-lowers its own scheduler-comm batching interval from Dask's 10 ms to 1 ms
-(about 4 ms of each sequential call); the scheduler's and workers' intervals
-are theirs and stay as they are. A scheduler that cannot be reached, or whose
-connection breaks during a call, is a ``BackendUnavailableError`` naming its
-address, and the next call connects afresh. ``distributed`` is imported by the
-first call only: a worker that does not use Dask never loads it; its logging
-is then set for a gateway (:mod:`pyferry.backends.dask_logging`).
+sets its own scheduler-comm batching interval (``DaskOptions.batch_interval``,
+1 ms where Dask's 10 ms would cost ~9 ms of each sequential call); the
+scheduler's and workers' intervals are theirs. Large arguments are scattered
+to a worker first (:mod:`pyferry.backends.dask_scatter`); which schedulers it
+may reach, and how over TLS, is :mod:`pyferry.backends.dask_security`'s. A
+scheduler that cannot be reached, or whose connection breaks during a call, is
+a ``BackendUnavailableError`` naming its address, and the next call connects
+afresh. ``distributed`` is imported by the first call only: a worker that does
+not use Dask never loads it; its logging is then set for a gateway
+(:mod:`pyferry.backends.dask_logging`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import threading
 import uuid
 from dataclasses import dataclass
@@ -48,6 +50,8 @@ from typing import TYPE_CHECKING, Any
 
 from pyferry.aio import EventLoopThread
 from pyferry.backends.dask_handles import DaskObjects, DaskStream
+from pyferry.backends.dask_scatter import release, scatter_large
+from pyferry.backends.dask_security import TLSFiles, check_address, check_scheduler_file, security
 from pyferry.backends.dask_tasks import Progress, stop
 from pyferry.callbacks import JSFunction
 from pyferry.calls import TASK, Call
@@ -66,11 +70,11 @@ from pyferry.targets import Resolver
 if TYPE_CHECKING:
     import asyncio
 
-__all__ = ["INSTALL_HINT", "DaskBackend", "DaskOptions", "check_address"]
+__all__ = ["INSTALL_HINT", "DaskBackend", "DaskOptions", "check_address", "set_batch_interval"]
 
 INSTALL_HINT = "the Dask backend needs distributed: pip install 'pyferry[dask]'"
 # The client's scheduler-comm batching interval, in seconds (Dask's default: 10 ms).
-FAST_INTERVAL = 0.001
+DEFAULT_BATCH_INTERVAL = 0.001
 DEFAULT_CONNECT_TIMEOUT = 10.0
 
 
@@ -84,12 +88,17 @@ class DaskOptions:
         insecure: allow a ``tcp://`` address that is not loopback (plain TCP,
             unauthenticated: see :func:`check_address`).
         connect_timeout: seconds a connection to the scheduler may take.
+        batch_interval: seconds this client's scheduler comm batches messages
+            for (:func:`set_batch_interval`).
+        tls: the TLS files to connect with (``tls://``), or None.
     """
 
     scheduler: str | None = None
     scheduler_file: str | None = None
     insecure: bool = False
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    batch_interval: float = DEFAULT_BATCH_INTERVAL
+    tls: TLSFiles | None = None
 
     @property
     def where(self) -> str:
@@ -97,41 +106,6 @@ class DaskOptions:
         if self.scheduler is not None:
             return self.scheduler
         return f"the one in scheduler file {self.scheduler_file}"
-
-
-def check_address(address: str, insecure: bool) -> None:
-    """Refuse a scheduler address this slice cannot use safely.
-
-    A Dask scheduler unpickles the task graphs its clients send: whoever can
-    reach it runs code on the cluster. Plain ``tcp://`` is therefore allowed
-    to a loopback address only, unless ``insecure`` says the network is trusted.
-
-    Raises:
-        ValueError: not ``tcp://HOST:PORT``, or a non-loopback host without ``insecure``.
-    """
-    scheme, sep, rest = address.partition("://")
-    if not sep or scheme != "tcp":
-        raise ValueError(
-            f"scheduler address {address!r} is not tcp://HOST:PORT (tls:// through "
-            "distributed.Security is not supported yet: it comes in a later slice)"
-        )
-    host, _, port = rest.rpartition(":")
-    host = host.strip("[]")
-    if not host or not port.isdigit():
-        raise ValueError(f"scheduler address {address!r} is not tcp://HOST:PORT")
-    if insecure or host == "localhost":
-        return
-    try:
-        loopback = ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False  # a host name: it may resolve anywhere
-    if not loopback:
-        raise ValueError(
-            f"scheduler address {address!r} is not a loopback address: a Dask scheduler "
-            "runs whatever its clients send, and tcp:// is neither encrypted nor "
-            "authenticated. Pass --insecure-tcp-scheduler yes (JS: insecureScheduler: "
-            "true) on a network you trust; TLS (distributed.Security) comes in a later slice"
-        )
 
 
 class DaskBackend:
@@ -223,6 +197,7 @@ class DaskBackend:
         error: BaseException
         name = call.target if type(call.target) is str else "handle"
         key = f"pyferry-{name}-{uuid.uuid4().hex}"
+        scattered: list[Any] = []
         try:
             client = await self._connected()
             if call.once:
@@ -234,12 +209,13 @@ class DaskBackend:
             if owner is not None:  # it names objects of that Dask worker: it runs there
                 ran = await self._objects.run(client, owner, call, task=key, progress_topic=topic)
             else:
+                args, kwargs = await scatter_large(client, call.args, call.kwargs, scattered)
                 future = client.submit(
                     remote.run,
                     call.id,
                     call.target,
-                    call.args,
-                    call.kwargs,
+                    args,
+                    kwargs,
                     op_get=call.op_get,
                     allow=self._resolver.allow,
                     limit=self._limit,
@@ -270,6 +246,8 @@ class DaskBackend:
         else:
             self._answer(call, lambda: self._reply(call, outcome))
             return
+        finally:
+            release(scattered)
         self._answer(call, lambda: self._replies.error(call, error))
 
     def _reply(self, call: Call, outcome: Any) -> None:
@@ -318,8 +296,9 @@ class DaskBackend:
 
         quiet()  # distributed's INFO lines are not for the application's stderr
         options = self._options
-        if options.scheduler_file is not None:
+        if options.scheduler_file is not None:  # its address is known only now
             await _scheduler_file_exists(options.scheduler_file, options.connect_timeout)
+            check_scheduler_file(options.scheduler_file, options.insecure, options.tls)
         try:
             client = await Client(  # type: ignore[no-untyped-call]
                 options.scheduler,
@@ -327,6 +306,7 @@ class DaskBackend:
                 asynchronous=True,
                 timeout=options.connect_timeout,
                 set_as_default=False,
+                security=security(options.tls),
             )
         except (OSError, TimeoutError) as exc:
             raise BackendUnavailableError(
@@ -334,7 +314,15 @@ class DaskBackend:
                 "scheduler runs there and listens on that address (dask scheduler, or python "
                 "-m pyferry.backends.dask_cluster)"
             ) from exc
-        set_fast_interval(client)
+        if options.scheduler_file is not None:  # again: Dask may have waited for the file
+            try:
+                check_scheduler_file(
+                    options.scheduler_file, options.insecure, options.tls, client.scheduler.address
+                )
+            except BackendUnavailableError:
+                await _close(client)
+                raise
+        set_batch_interval(client, options.batch_interval)
         self._client = client
         return client
 
@@ -408,16 +396,16 @@ async def _scheduler_file_exists(path: str, timeout: float) -> None:
         await asyncio.sleep(0.05)
 
 
-def set_fast_interval(client: Any) -> bool:
-    """Lower ``client``'s own scheduler-comm batching interval to 1 ms; False if it cannot.
+def set_batch_interval(client: Any, seconds: float) -> bool:
+    """Set ``client``'s own scheduler-comm batching interval; False if this distributed cannot.
 
     The attribute is distributed's (``BatchedSend.interval``, read at every
     send); tests/test_dask.py fails if an installed version lacks it.
     """
     comm = getattr(client, "scheduler_comm", None)
-    if comm is None or not hasattr(comm, "interval"):
+    if comm is None or not isinstance(getattr(comm, "interval", None), int | float):
         return False
-    comm.interval = FAST_INTERVAL
+    comm.interval = seconds
     return True
 
 
