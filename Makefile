@@ -9,7 +9,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PYFERRY_PYTHON := $(abspath $(PY))
 
-.PHONY: setup demo test bench bench-dask bench-shm lint typecheck pytest jstest tstest fuzz clean
+.PHONY: setup demo test packages bench bench-dask bench-shm lint typecheck pytest jstest tstest fuzz clean
 
 setup: $(VENV)/.stamp js/node_modules/.stamp js/dist/pyferry.js node_modules/pyferry node_modules/apache-arrow
 
@@ -45,6 +45,14 @@ demo: setup
 	node examples/cluster.mjs
 
 test: setup lint typecheck pytest jstest tstest
+
+# Both packages of one version, into packages/: the npm tarball (with its Python runtime, by
+# prepare) and the Python wheel and sdist (offline: build and hatchling are dev dependencies).
+packages: setup
+	rm -rf packages && mkdir packages
+	cd js && npm pack --pack-destination ../packages --loglevel=error
+	$(PY) -m build --no-isolation --outdir packages .
+	ls packages
 
 # pyferry against the raw floor and the peer bridges, measured in the same run (a few minutes);
 # see bench/README.md. BENCH_ROUNDS=<n> (at least 5) changes the number of rounds.
