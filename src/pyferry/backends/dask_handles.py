@@ -33,6 +33,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from pyferry.aio import EventLoopThread
+from pyferry.backends.dask_watch import while_listed
 from pyferry.backends.remote_actor import StoreActor
 from pyferry.backends.remote_store import StoreRef
 from pyferry.backends.remote_streams import PULL_ITEMS
@@ -161,18 +162,22 @@ class DaskObjects:
         if type(target) is list:  # [TargetHandle, name, ...]: checked by owner_of
             target = (target[0].obj.id, target[1:], target[0].id)
         try:
-            return await actor.call(
-                call.id,
-                target,
-                _refs(call.args),
-                _refs(call.kwargs),
-                op_get=call.op_get,
-                mode=call.result,
-                window=call.window,
-                allow=self._allow,
-                limit=self._limit,
-                task=task,
-                progress_topic=progress_topic,
+            return await while_listed(
+                client,
+                owner,
+                actor.call(
+                    call.id,
+                    target,
+                    _refs(call.args),
+                    _refs(call.kwargs),
+                    op_get=call.op_get,
+                    mode=call.result,
+                    window=call.window,
+                    allow=self._allow,
+                    limit=self._limit,
+                    task=task,
+                    progress_topic=progress_topic,
+                ),
             )
         except (OSError, RuntimeError) as exc:
             raise self._lose(owner, exc) from exc
@@ -195,7 +200,7 @@ class DaskObjects:
             value = self._adopt(owner, message[2])
             self._answer(call, lambda: self._replies.value(call, value))
             return True
-        stream = DaskStream(self, call, actor, owner, outcome[2])
+        stream = DaskStream(self, client, call, actor, owner=owner, stream_id=outcome[2])
         call.stream = stream
         call.where = STREAM
         await stream.run()
@@ -348,9 +353,17 @@ class DaskStream:
     """
 
     def __init__(
-        self, objects: DaskObjects, call: Call, actor: Any, owner: str, stream_id: int
+        self,
+        objects: DaskObjects,
+        client: Any,
+        call: Call,
+        actor: Any,
+        *,
+        owner: str,
+        stream_id: int,
     ) -> None:
         self._objects = objects
+        self._client = client
         self.call = call
         self._actor = actor
         self._owner = owner
@@ -401,13 +414,17 @@ class DaskStream:
                     wake.clear()
                     await wake.wait()
                     continue
-                pulled = await self._actor.pull(
-                    self._id,
-                    call.id,
-                    n=min(room, PULL_ITEMS),
-                    sent=self.produced,
-                    mode=call.result,
-                    limit=objects._limit,
+                pulled = await while_listed(
+                    self._client,
+                    self._owner,
+                    self._actor.pull(
+                        self._id,
+                        call.id,
+                        n=min(room, PULL_ITEMS),
+                        sent=self.produced,
+                        mode=call.result,
+                        limit=objects._limit,
+                    ),
                 )
                 _, header, buffers, handles, count, end = pulled
                 if self._stopping():
