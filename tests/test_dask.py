@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from pyferry.backends.dask import check_address
+from pyferry.backends.dask_security import check_address
 from pyferry.protocol import DETACHED, ERROR, RESULT
 
 from conftest import FIXTURES, WorkerProcess, run_worker

@@ -51,7 +51,7 @@ from typing import TYPE_CHECKING, Any
 from pyferry.aio import EventLoopThread
 from pyferry.backends.dask_handles import DaskObjects, DaskStream
 from pyferry.backends.dask_scatter import release, scatter_large
-from pyferry.backends.dask_security import TLSFiles, check_address, check_scheduler_file, security
+from pyferry.backends.dask_security import TLSFiles, check_scheduler_file, security
 from pyferry.backends.dask_tasks import Progress, stop
 from pyferry.callbacks import JSFunction
 from pyferry.calls import TASK, Call
@@ -70,7 +70,7 @@ from pyferry.targets import Resolver
 if TYPE_CHECKING:
     import asyncio
 
-__all__ = ["INSTALL_HINT", "DaskBackend", "DaskOptions", "check_address", "set_batch_interval"]
+__all__ = ["INSTALL_HINT", "DaskBackend", "DaskOptions", "set_batch_interval"]
 
 INSTALL_HINT = "the Dask backend needs distributed: pip install 'pyferry[dask]'"
 # The client's scheduler-comm batching interval, in seconds (Dask's default: 10 ms).
@@ -86,7 +86,7 @@ class DaskOptions:
         scheduler: the scheduler's address (``tcp://127.0.0.1:8786``), or None.
         scheduler_file: a scheduler file (``dask scheduler --scheduler-file``), or None.
         insecure: allow a ``tcp://`` address that is not loopback (plain TCP,
-            unauthenticated: see :func:`check_address`).
+            unauthenticated: see :func:`pyferry.backends.dask_security.check_address`).
         connect_timeout: seconds a connection to the scheduler may take.
         batch_interval: seconds this client's scheduler comm batches messages
             for (:func:`set_batch_interval`).

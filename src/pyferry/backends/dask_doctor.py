@@ -36,13 +36,13 @@ def report(address: str, *, insecure: bool = False, timeout: float = 10.0) -> di
     """The scheduler at ``address``, its workers and each one's :func:`probe`, with problems.
 
     Raises:
-        ValueError: the address is refused (:func:`pyferry.backends.dask.check_address`).
+        ValueError: the address is refused (:func:`pyferry.backends.dask_security.check_address`).
     """
     import os
 
     import pyferry
     from pyferry import __version__
-    from pyferry.backends.dask import check_address
+    from pyferry.backends.dask_security import check_address
 
     runtime = os.path.dirname(os.path.dirname(os.path.abspath(pyferry.__file__)))
 
