@@ -70,9 +70,11 @@ export interface PythonOptions {
    */
   maxQueue?: number | undefined
   /**
-   * Calls each busy worker may be sent ahead of time: an integer of at least
-   * 0 (not `Infinity`); default 0, calls wait in the client until a worker is
-   * free.
+   * Calls each busy worker may be sent ahead of time: `'auto'` (the default)
+   * sends up to 32 ahead, only to a worker whose calls are short (on average
+   * at most 1 ms, the current one included) and only calls of at most 64 KiB;
+   * an integer of at least 0 (not `Infinity`) sends up to that many to any
+   * busy worker; 0 keeps calls in the client until a worker is free.
    *
    * With many small calls in flight, a worker then finds its next call already
    * in its pipe when the running one ends, rather than waiting a round trip
@@ -83,7 +85,7 @@ export interface PythonOptions {
    * sent ahead behind its running call run elsewhere (they never started).
    * Calls sent ahead count as in flight, not as queued or against `maxQueue`.
    */
-  pipeline?: number | undefined
+  pipeline?: 'auto' | number | undefined
   /**
    * Microseconds a worker keeps polling for its next call before it sleeps,
    * while calls come quickly (its last wait was shorter than this): a whole

@@ -18,8 +18,9 @@ export const DEFAULT_KILL_GRACE_MS = 1000
 export const DEFAULT_WINDOW = 1024
 const MAX_WINDOW = 2 ** 32 - 1
 
-// Calls a busy worker may be sent ahead of time (protocol section 3.7); off unless asked.
-export const DEFAULT_PIPELINE = 0
+// Calls a busy worker may be sent ahead of time (protocol section 3.7): 'auto' sends short
+// calls ahead to workers whose calls are short (pool.js), a number that many to any busy worker.
+export const DEFAULT_PIPELINE = 'auto'
 
 // Microseconds a worker's main thread polls for its next call before it sleeps, while calls come
 // quickly (pyferry.inbox): a sleep and a wake-up cost more than a small call itself.
@@ -32,6 +33,14 @@ function checkCount(value, name, fallback, min = 1, infinite = true) {
     throw new RangeError(`${name} must be an integer of at least ${min}`)
   }
   return n
+}
+
+function checkPipeline(value) {
+  if (value === undefined || value === 'auto') return DEFAULT_PIPELINE
+  if (!(Number.isSafeInteger(value) && value >= 0)) {
+    throw new RangeError(`options.pipeline must be 'auto' or an integer of at least 0 (0: calls wait in the client), got ${typeof value === 'string' ? JSON.stringify(value) : String(value)}`)
+  }
+  return value
 }
 
 function checkStrings(value, name, what) {
@@ -167,7 +176,7 @@ export function checkOptions(options) {
     workers: checkCount(options.workers, 'options.workers', availableParallelism(), 1, false),
     maxQueue: checkCount(options.maxQueue, 'options.maxQueue', Infinity, 0),
     maxCallsPerWorker: checkCount(options.maxCallsPerWorker, 'options.maxCallsPerWorker', Infinity),
-    pipeline: checkCount(options.pipeline, 'options.pipeline', DEFAULT_PIPELINE, 0, false),
+    pipeline: checkPipeline(options.pipeline),
     timeout: options.timeout,
     killGrace: options.killGrace ?? DEFAULT_KILL_GRACE_MS,
   }

@@ -7,13 +7,17 @@
 // call that has not been sent is never lost with a crashed worker — it simply
 // waits for the next.
 //
-// When no worker is free, up to `pipeline` queued calls per worker are sent ahead
-// to busy ones (protocol section 3.7), so a worker finds its next call waiting as
-// its running one ends. A worker that is free with nothing to do takes back the
-// newest call sent ahead elsewhere (WITHDRAW), so a short call does not wait
-// behind a long one. A worker that dies had started only the oldest of its calls
-// (calls run one at a time, in arrival order): the ones sent ahead behind it go
-// to another worker.
+// When no worker is free, queued calls are sent ahead to busy ones (protocol section
+// 3.7), so a worker finds its next call waiting as its running one ends and reads
+// many in one system call: `pipeline: n` sends up to n per worker; `'auto'` (the
+// default) up to AUTO_DEPTH, but only to a worker whose calls are short (their
+// service times average at most SHORT_MS, and the one it runs now has not run
+// longer) and only calls of at most AHEAD_MAX_BYTES, so a long call never has others
+// wait behind it and a large one never waits in a socket. A worker that is free
+// with nothing to do takes back the newest call sent ahead elsewhere (WITHDRAW), so
+// a short call does not wait behind a long one. A worker that dies had started
+// only the oldest of its calls (calls run one at a time, in arrival order): the
+// ones sent ahead behind it go to another worker.
 //
 // A call that names handles (PyHandle) can only run on their worker: it waits in
 // that worker's own FIFO queue, served before the shared queue whenever the
@@ -37,9 +41,16 @@
 
 import { DEBUG, log } from './debug.js'
 import { HandleInvalidatedError, PoolClosedError, QueueFullError } from './errors.js'
+import { messageBytes } from './protocol.js'
 
 const BACKOFF_FIRST_MS = 100
 const BACKOFF_MAX_MS = 10_000
+
+// pipeline: 'auto': how many calls a worker whose calls are short may be sent ahead, what
+// short means, and the largest call sent ahead (bench/README.md, "W2", has the measurements).
+export const AUTO_DEPTH = 32
+export const SHORT_MS = 1
+export const AHEAD_MAX_BYTES = 64 * 1024
 
 export class Pool {
   #size
@@ -48,7 +59,9 @@ export class Pool {
   #maxQueue
   #maxCallsPerWorker
   #killGrace
-  #pipeline
+  #pipeline // 'auto' or the most calls sent ahead to each busy worker
+  #now
+  #pace = new Map() // worker -> { ms, since }: its calls' service time (average), when its current one began
   #workers = [] // every process not yet exited, oldest first
   #queue = [] // calls any worker may run
   #pinned = new Map() // worker -> calls only it may run (they name its handles), oldest first
@@ -65,7 +78,8 @@ export class Pool {
   #keepAlive = null // a timer that never fires, ref'd while calls are queued; see #holdOpen
   #abortCall = (call, error) => this.#abort(call, error) // what a call's timeout and signal do
 
-  constructor({ size, spawn, emit, maxQueue, maxCallsPerWorker, killGrace, pipeline }) {
+  // `now`: the clock service times are measured with (milliseconds; tests give their own).
+  constructor({ size, spawn, emit, maxQueue, maxCallsPerWorker, killGrace, pipeline, now = performance.now.bind(performance) }) {
     this.#size = size
     this.#spawn = spawn
     this.#emit = emit
@@ -73,6 +87,7 @@ export class Pool {
     this.#maxCallsPerWorker = maxCallsPerWorker
     this.#killGrace = killGrace
     this.#pipeline = pipeline
+    this.#now = now
   }
 
   // Run a Call (call.js); resolves or rejects with its outcome (`call.promise`).
@@ -246,6 +261,12 @@ export class Pool {
     }
   }
 
+  #paceOf(worker) {
+    let pace = this.#pace.get(worker)
+    if (pace === undefined) this.#pace.set(worker, (pace = new Pace(this.#now())))
+    return pace
+  }
+
   #pinnedOf(worker) {
     let queue = this.#pinned.get(worker)
     if (queue === undefined) this.#pinned.set(worker, (queue = []))
@@ -313,9 +334,10 @@ export class Pool {
         const call = this.#pinned.get(worker)?.shift() ?? this.#queue.shift()
         if (call === undefined) break
         call.send(worker)
+        if (this.#pipeline === 'auto') this.#paceOf(worker).began(this.#now())
       }
     }
-    if (this.#pipeline > 0) this.#sendAhead()
+    if (this.#pipeline !== 0) this.#sendAhead()
     if (this.#full && this.#waiting() === 0) {
       this.#full = false
       this.#emit('drain')
@@ -324,24 +346,45 @@ export class Pool {
   }
 
   // No worker is free: queued calls go ahead to busy ones, a worker's own calls to it and
-  // the rest to the worker with the fewest sent ahead, up to `pipeline` each.
+  // the rest to the worker with the fewest sent ahead, up to its depth each, in queue order
+  // (a call too large to go ahead stops the rest behind it).
   #sendAhead() {
+    const now = this.#now()
     for (const [worker, queue] of this.#pinned) {
-      while (queue.length && this.#roomAhead(worker)) queue.shift().send(worker, true)
+      const depth = this.#depth(worker, now)
+      while (queue.length && this.#roomAhead(worker, depth) && this.#mayGoAhead(queue[0])) queue.shift().send(worker, true)
     }
-    while (this.#queue.length) {
+    const depths = this.#workers.map((worker) => this.#depth(worker, now))
+    while (this.#queue.length && this.#mayGoAhead(this.#queue[0])) {
       let best
-      for (const worker of this.#workers) {
-        if (this.#roomAhead(worker) && (best === undefined || worker.ahead < best.ahead)) best = worker
+      let bestDepth
+      for (let i = 0; i < this.#workers.length; i++) {
+        const worker = this.#workers[i]
+        if (this.#roomAhead(worker, depths[i]) && (best === undefined || worker.ahead < best.ahead)) {
+          best = worker
+          bestDepth = depths[i]
+        }
       }
-      if (best === undefined) break
+      if (best === undefined || bestDepth === 0) break
       this.#queue.shift().send(best, true)
     }
     this.#rebalance()
   }
 
-  #roomAhead(worker) {
-    return worker.usable && worker.busy && !this.#retiring.has(worker) && worker.ahead < this.#pipeline
+  // How many calls `worker` may hold sent ahead now: `pipeline`, or for 'auto' AUTO_DEPTH
+  // while its calls are short and 0 otherwise (none measured yet, or the current one is long).
+  #depth(worker, now) {
+    if (this.#pipeline !== 'auto') return this.#pipeline
+    const pace = this.#pace.get(worker)
+    return pace !== undefined && pace.short(now) ? AUTO_DEPTH : 0
+  }
+
+  #mayGoAhead(call) {
+    return this.#pipeline !== 'auto' || messageBytes(call.chunks) <= AHEAD_MAX_BYTES
+  }
+
+  #roomAhead(worker, depth) {
+    return worker.usable && worker.busy && !this.#retiring.has(worker) && worker.ahead < depth
   }
 
   // A ready worker is free with nothing queued while others hold calls sent ahead: ask
@@ -385,6 +428,9 @@ export class Pool {
   }
 
   #onReply(worker, call, error, value) {
+    // A call that held the main thread to its end: how long it kept the worker (not a stream
+    // or a coroutine that detached, nor one made inside a callback, which ran nested).
+    if (this.#pipeline === 'auto' && !call.detached && !call.direct) this.#paceOf(worker).answered(this.#now())
     if (call.state === 'cancelling') call.settleCancelled()
     else if (call.state === 'running') call.settle(error, value)
     if (this.#closed) {
@@ -411,6 +457,7 @@ export class Pool {
 
   #onExit(worker, { pid, code, signal, started, closed, failure, jobs }) {
     this.#workers.splice(this.#workers.indexOf(worker), 1)
+    this.#pace.delete(worker)
     const pinned = this.#pinned.get(worker) ?? []
     this.#pinned.delete(worker)
     this.#emit('exit', { pid, code, signal })
@@ -496,5 +543,34 @@ export class Pool {
         call.cancel(error, this.#killGrace)
       }
     }
+  }
+}
+
+// How long a worker's calls keep its main thread: the average of their service times (an
+// answer's time since the previous answer, or since its call began on an idle worker), and
+// when the call it runs now began.
+class Pace {
+  #ms = Infinity // none measured yet
+  #since
+
+  constructor(now) {
+    this.#since = now
+  }
+
+  // A call began on the worker, which was idle.
+  began(now) {
+    this.#since = now
+  }
+
+  // An answer came; the worker's next call (if any) begins now.
+  answered(now) {
+    const ms = Math.min(now - this.#since, 8 * SHORT_MS) // one slow call (an import) weighs little
+    this.#ms = this.#ms === Infinity ? ms : this.#ms + (ms - this.#ms) / 4
+    this.#since = now
+  }
+
+  // Its calls are short, and so far the current one too.
+  short(now) {
+    return this.#ms <= SHORT_MS && now - this.#since <= SHORT_MS
   }
 }

@@ -17,7 +17,7 @@ async function gated(t, options) {
 }
 
 describe('pipeline', () => {
-  test('off by default: calls wait in the client while the worker is busy', async (t) => {
+  test('by default, calls wait in the client while the worker runs a call and none has answered yet', async (t) => {
     const py = pool(t, { workers: 1 })
     const gate = gates(t)
     const busy = py.call('poolwork.gate', gate.gate('a'), 'a')
@@ -26,6 +26,21 @@ describe('pipeline', () => {
     gate.open('a')
     assert.equal(await busy, 'a')
     assert.deepEqual((await Promise.all(queued)).map(([v]) => v), [1, 2, 3])
+  })
+
+  test("by default ('auto') calls go ahead to a worker whose calls are short, never behind one that has run long", async (t) => {
+    const { py, gate, lines } = await gated(t, { workers: 1 })
+    for (let i = 0; i < 20; i++) await py.call('rogue.whoami', i) // short calls: its pace
+    const busy = py.call('poolwork.gate', gate.gate('a'), 'a')
+    const ahead = [1, 2, 3].map((i) => py.call('rogue.whoami', i)) // while `busy` is still young
+    assert.deepEqual([py.stats().workers[0].ahead, py.stats().queued], [3, 0])
+    await started(lines, 'gate') // `busy` has now run longer than a short call
+    await new Promise((resolve) => setTimeout(resolve, 5))
+    const later = py.call('rogue.whoami', 4)
+    assert.deepEqual([py.stats().workers[0].ahead, py.stats().queued], [3, 1], 'not sent behind a long call')
+    gate.open('a')
+    assert.equal(await busy, 'a')
+    assert.deepEqual((await Promise.all([...ahead, later])).map(([v]) => v), [1, 2, 3, 4])
   })
 
   test('a busy worker holds up to `pipeline` calls sent ahead; all answer, in order', async (t) => {
@@ -151,8 +166,8 @@ describe('pipeline', () => {
   })
 
   test('bad pipeline values throw a RangeError naming the option', () => {
-    for (const bad of [-1, 1.5, '4', Infinity]) {
-      assert.throws(() => pool({ after() {} }, { pipeline: bad }), /options\.pipeline must be an integer of at least 0/)
+    for (const bad of [-1, 1.5, '4', Infinity, 'fast']) {
+      assert.throws(() => pool({ after() {} }, { pipeline: bad }), /options\.pipeline must be 'auto' or an integer of at least 0/)
     }
   })
 })
