@@ -293,10 +293,16 @@ class Stream:
                 self._close_sync()
                 return
             with self.lock:
-                if self.produced >= self.allowance:
+                spent = self.produced >= self.allowance
+                # A close (or a failed batch) that came since _stopping() looked is seen here,
+                # under the lock: it queued no step, this one running, and no STREAM_CREDIT
+                # comes after a STREAM_CLOSE to queue one.
+                if spent and self.closing is None and self.failure is None:
                     self._flush_locked()
                     self.queued = False  # STREAM_CREDIT queues the next step
                     return
+            if spent:
+                continue  # closing (or failed) meanwhile: close it, no item past the credit
             try:
                 item = _advance(self.iterator)
             except StopIteration:
