@@ -8,7 +8,7 @@ import { availableParallelism } from 'node:os'
 import { summary } from './stats.mjs'
 
 export const IN_FLIGHT = 64
-export const PIPELINE = 16 // W2's pipelined rows: calls sent ahead to each busy worker
+export const PIPELINE = 0 // W2's comparison rows: calls kept in the client until a worker is free (the default before 'auto')
 export const CALLBACKS = 2000 // W8, per round
 export const STREAM_ITEMS = 100_000 // W9, per round
 
@@ -26,14 +26,14 @@ const ROWS = [
   ['W1', 'seed call, p50, all on one CPU (taskset)', 'µs', 'floor.pinned.p50', 'pyferry.pinned.p50'],
   ['W2', `seed calls, ${IN_FLIGHT} in flight, 1 worker`, 'calls/s', 'floor.echo.rate', 'pyferry.echo.one', { min: 0.5 }],
   ['W2', `seed calls, ${IN_FLIGHT} in flight, default pool (${availableParallelism()})`, 'calls/s', 'floor.echo.rate', 'pyferry.echo.pool', { min: 0.5 }],
-  ['W2', `same, 1 worker, pipeline: ${PIPELINE}`, 'calls/s', 'floor.echo.rate', 'pyferry.echo.onePipelined', { min: 0.5 }],
-  ['W2', `same, default pool, pipeline: ${PIPELINE}`, 'calls/s', 'floor.echo.rate', 'pyferry.echo.poolPipelined', { min: 0.5 }],
+  ['W2', `same, 1 worker, pipeline: ${PIPELINE}`, 'calls/s', 'floor.echo.rate', 'pyferry.echo.oneInClient', { min: 0.5 }],
+  ['W2', `same, default pool, pipeline: ${PIPELINE}`, 'calls/s', 'floor.echo.rate', 'pyferry.echo.poolInClient', { min: 0.5 }],
   // What W2 costs in CPU: at 0.5× the echo rate two cores leave 2 / (0.5 × rate) of CPU per call
   // for Node and the workers together (the echo's own CPU per message is the floor column).
   ['W2', 'CPU per call, Node, default pool', 'µs', 'floor.echo.nodeCpu', 'pyferry.echo.poolNodeCpu'],
   ['W2', 'CPU per call, workers, default pool', 'µs', 'floor.echo.pythonCpu', 'pyferry.echo.poolPythonCpu'],
-  ['W2', `CPU per call, Node, pool, pipeline: ${PIPELINE}`, 'µs', 'floor.echo.nodeCpu', 'pyferry.echo.poolPipelinedNodeCpu'],
-  ['W2', `CPU per call, workers, pool, pipeline: ${PIPELINE}`, 'µs', 'floor.echo.pythonCpu', 'pyferry.echo.poolPipelinedPythonCpu'],
+  ['W2', `CPU per call, Node, pool, pipeline: ${PIPELINE}`, 'µs', 'floor.echo.nodeCpu', 'pyferry.echo.poolInClientNodeCpu'],
+  ['W2', `CPU per call, workers, pool, pipeline: ${PIPELINE}`, 'µs', 'floor.echo.pythonCpu', 'pyferry.echo.poolInClientPythonCpu'],
   ['W3', 'rfft 1e6, time', 'ms', 'floor.fft6.ms', 'pyferry.fft6.ms', { max: 1.1 }],
   ['W3', 'rfft 1e6, throughput', 'GB/s', 'floor.fft6.gbps', 'pyferry.fft6.gbps'],
   ['W3', 'rfft 1e7, time', 'ms', 'floor.fft7.ms', 'pyferry.fft7.ms', { max: 1.1 }],

@@ -100,13 +100,13 @@ async function machine(raw, py) {
 const raw = new RawWorker()
 const py1 = new Python({ python, path: benchDir, workers: 1 })
 const pool = new Python({ python, path: benchDir })
-const py1Pipelined = new Python({ python, path: benchDir, workers: 1, pipeline: PIPELINE })
-const poolPipelined = new Python({ python, path: benchDir, pipeline: PIPELINE })
-const rateClients = { one: py1, pool, onePipelined: py1Pipelined, poolPipelined }
+const py1InClient = new Python({ python, path: benchDir, workers: 1, pipeline: PIPELINE })
+const poolInClient = new Python({ python, path: benchDir, pipeline: PIPELINE })
+const rateClients = { one: py1, pool, oneInClient: py1InClient, poolInClient }
 // W7 compares two clients that do nothing else: one worker and two.
 const solo = new Python({ python, path: benchDir, workers: 1 })
 const py2 = new Python({ python, path: benchDir, workers: 2 })
-const clients = [py1, pool, py1Pipelined, poolPipelined, solo, py2]
+const clients = [py1, pool, py1InClient, poolInClient, solo, py2]
 await Promise.all(clients.map((py) => py.start()))
 const peers = Object.fromEntries(await Promise.all(PEERS.map(async (name) => [name, await openPeer(name)])))
 const info = await machine(raw, py1)
@@ -126,7 +126,7 @@ const seeds = [await raw.seed(SEED), await py1.call('numpy.sum', SEED), ...await
 if (seeds.some((s) => Number(s) !== 45)) throw new Error(`the seed sums came back as ${seeds}`)
 for (let i = 0; i < 500; i++) await Promise.all([raw.seed([1, 2, 3]), py1.call('numpy.sum', [1, 2, 3])])
 for (const peer of Object.values(peers)) for (let i = 0; i < 500; i++) await peer.seed([1, 2, 3])
-for (const py of [pool, py1Pipelined, poolPipelined]) {
+for (const py of [pool, py1InClient, poolInClient]) {
   await Promise.all(Array.from({ length: 500 }, () => py.call('numpy.sum', [1, 2, 3])))
 }
 const spinN = Number(await solo.call('bench_calls.calibrate', 50))

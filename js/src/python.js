@@ -184,21 +184,29 @@ export class Python extends EventEmitter {
     return new Call(id, describeTarget(target), chunks, refs, options, timeout, currentCallback(), stream || undefined)
   }
 
-  async #submit(call) {
+  // Submit a Call to the pool: its outcome, a Promise (rejected if the message is too large).
+  // Not an async function: on the hot path that would add a Promise layer to every call.
+  #submit(call) {
+    // A Promise only while an Arrow table waits for apache-arrow to load (see arrow.js).
+    if (call.chunks instanceof Promise) return this.#submitLoaded(call)
+    const size = messageBytes(call.chunks)
+    if (size > this.#options.maxMessageBytes) {
+      call.dropHandles()
+      return Promise.reject(new SerializationError(
+        `the call's message of ${size} bytes exceeds maxMessageBytes (${this.#options.maxMessageBytes})`, 'args'))
+    }
+    if (tracing()) call.trace = callStarted(this, call)
+    return this.#pool.submit(call)
+  }
+
+  async #submitLoaded(call) {
     try {
-      // A Promise only while an Arrow table waits for apache-arrow to load (see arrow.js).
-      if (call.chunks instanceof Promise) await call.loadChunks()
-      const size = messageBytes(call.chunks)
-      if (size > this.#options.maxMessageBytes) {
-        throw new SerializationError(
-          `the call's message of ${size} bytes exceeds maxMessageBytes (${this.#options.maxMessageBytes})`, 'args')
-      }
+      await call.loadChunks()
     } catch (error) {
       call.dropHandles()
       throw error
     }
-    if (tracing()) call.trace = callStarted(this, call)
-    return this.#pool.submit(call)
+    return this.#submit(call)
   }
 
   #emit(event, ...args) {
