@@ -7,6 +7,7 @@ import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { Python, WorkerCrashedError, WorkerStartError, opts } from '../src/index.js'
 import { diagnose } from '../src/doctor.js'
+import { childProcesses, needsProc } from './helpers.js'
 import { checkOptions } from '../src/options.js'
 import { envValue, likelyCause, memoryLimitProblem, mergeEnv } from '../src/platform.js'
 
@@ -156,5 +157,16 @@ describe('the python option as an argv array', () => {
     assert.ok(error instanceof WorkerCrashedError, error.stack)
     assert.equal(error.pid, pid)
     assert.match(error.message, new RegExp(`^Python worker ${pid} `))
+  })
+})
+
+describe('the test helpers off Linux', () => {
+  test('the ps(1) listing used where there is no /proc (macOS) finds what /proc finds', { skip: needsProc || (process.platform === 'win32' && 'no ps(1)') }, async (t) => {
+    const py = new Python({ workers: 1 })
+    t.after(() => py.close())
+    const { pid } = await py.start()
+    const worker = (list) => list.filter((c) => c.pid === pid).map((c) => [c.pid, c.cmdline.includes('pyferry worker')])
+    assert.deepEqual(worker(childProcesses(process.pid, { via: 'ps' })), [[pid, true]])
+    assert.deepEqual(worker(childProcesses(process.pid, { via: 'ps' })), worker(childProcesses(process.pid, { via: 'proc' })))
   })
 })
