@@ -301,7 +301,11 @@ export interface CloseOptions {
 
 /** The events a `Python` client emits, as listener parameter lists. */
 export interface PythonEvents {
-  /** A worker process was started (only emitted when the OS gave it a pid). */
+  /**
+   * A worker process was started (only emitted when the OS gave it a pid). `pid`
+   * is the spawned process's: on Windows a venv's `python.exe` is a launcher, and
+   * Python's own pid is the one in `info`, `stats()` and errors once it is ready.
+   */
   spawn: [worker: { pid: number }]
   /**
    * A worker process ended: closed (`close()`, recycled after

@@ -13,6 +13,7 @@ import { createRequire } from 'node:module'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { describeTried, findPython } from './find-python.js'
+import { checkPython } from './options.js'
 import { mergeEnv } from './platform.js'
 import { Python } from './python.js'
 import { VERSION, bundledRuntime, pyferryArgv, shellCommand, startFailure } from './runtime.js'
@@ -73,6 +74,7 @@ async function seedCall(options) {
 
 // The findings as data (what --json prints). `options`: those of `new Python()`.
 export async function diagnose(options = {}, { env = process.env, cwd = process.cwd() } = {}) {
+  checkPython(options.python) // a TypeError naming the option, before anything runs
   const fullEnv = mergeEnv(env, options.env)
   const interpreter = findPython({ python: options.python, env: fullEnv, cwd })
   const runtime = bundledRuntime()

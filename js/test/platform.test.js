@@ -9,6 +9,7 @@ import { Python, WorkerCrashedError, WorkerStartError, opts } from '../src/index
 import { diagnose } from '../src/doctor.js'
 import { childProcesses, needsProc } from './helpers.js'
 import { checkOptions } from '../src/options.js'
+import { startFailure } from '../src/runtime.js'
 import { envValue, likelyCause, memoryLimitProblem, mergeEnv } from '../src/platform.js'
 
 const PYTHON = process.env.PYFERRY_PYTHON ?? 'python3'
@@ -115,6 +116,12 @@ describe('likelyCause', () => {
     assert.equal(likelyCause(null, 1, 'darwin'), '')
   })
 
+  test('a start failure carries the hint too (a DLL missing at start-up)', () => {
+    const interpreter = { command: 'C:\\v\\Scripts\\python.exe', args: [], source: 'test', tried: [] }
+    const text = startFailure({ kind: 'exit', interpreter, code: 0xC0000135, cause: likelyCause(null, 0xC0000135, 'win32') })
+    assert.match(text, /^the Python worker exited during start-up \(code 3221225781\) \(0xC0000135: a DLL a native module needs was not found/)
+  })
+
   test('a WorkerCrashedError message carries the hint', () => {
     const error = new WorkerCrashedError({ pid: 7, exitCode: process.platform === 'win32' ? 0xC0000005 : null, signal: process.platform === 'win32' ? null : 'SIGSEGV', stderr: [] })
     assert.match(error.message, /Python worker 7 .* during the call \((0xC0000005: an access violation|a crash in native code)/)
@@ -127,6 +134,7 @@ describe('the python option as an argv array', () => {
     assert.throws(() => new Python({ python: ['py', 3] }), { name: 'TypeError', message: /^options\.python\[1\] must be a non-empty string .* got number/ })
     assert.throws(() => new Python({ python: ['py', ''] }), { name: 'TypeError', message: /options\.python\[1\] .* got ""/ })
     assert.throws(() => new Python({ python: 42 }), { name: 'TypeError', message: /options\.python must be a non-empty string .* or an argv array/ })
+    return assert.rejects(diagnose({ python: [] }), { name: 'TypeError', message: /^options\.python is an empty array/ })
   })
 
   test('its arguments go before -m pyferry in workers and in the doctor', async (t) => {
