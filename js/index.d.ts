@@ -39,7 +39,7 @@ export interface PythonOptions {
    * conda env, the application's `.venv`, then `python3` and `python` on PATH
    * (on Windows `python.exe`, then `py -3`); see the README's *How Python is found*.
    */
-  python?: string | readonly [string, ...string[]] | undefined
+  python?: string | readonly string[] | undefined
   /**
    * Directory, or directories, put in front of the worker's `sys.path`, so
    * that your own modules can be called (`py.call('mymodule.f')`). Non-empty strings.

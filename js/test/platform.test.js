@@ -7,6 +7,7 @@ import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { Python, WorkerCrashedError, WorkerStartError, opts } from '../src/index.js'
 import { diagnose } from '../src/doctor.js'
+import { init } from '../src/init.js'
 import { childProcesses, needsProc } from './helpers.js'
 import { checkOptions } from '../src/options.js'
 import { startFailure } from '../src/runtime.js'
@@ -134,6 +135,7 @@ describe('the python option as an argv array', () => {
     assert.throws(() => new Python({ python: ['py', 3] }), { name: 'TypeError', message: /^options\.python\[1\] must be a non-empty string .* got number/ })
     assert.throws(() => new Python({ python: ['py', ''] }), { name: 'TypeError', message: /options\.python\[1\] .* got ""/ })
     assert.throws(() => new Python({ python: 42 }), { name: 'TypeError', message: /options\.python must be a non-empty string .* or an argv array/ })
+    assert.throws(() => init({ python: ['py', 3], log: () => {} }), { name: 'TypeError', message: /^--python\[1\] must be a non-empty string/ })
     return assert.rejects(diagnose({ python: [] }), { name: 'TypeError', message: /^options\.python is an empty array/ })
   })
 

@@ -84,6 +84,8 @@ assertType<Equal<typeof py, Python>>(true)
 expectType<EventEmitter>(py)
 
 new Python({ python: ['py', '-3.12'] }) // an argv array: the program, then its arguments
+const argv: readonly string[] = ['python3', '-X', 'dev']
+new Python({ python: argv })
 // @ts-expect-error python's argv array holds strings only
 new Python({ python: ['py', 3] })
 // @ts-expect-error path is a string or an array of strings
