@@ -18,6 +18,7 @@ from pyferry.memory import (
     job_limit_information,
     limit_memory,
     memory_limit_method,
+    memory_limit_summary,
 )
 
 
@@ -33,6 +34,18 @@ from pyferry.memory import (
 )
 def test_the_method_per_platform(platform: str, has_rlimit_as: bool, method: str | None) -> None:
     assert memory_limit_method(platform, has_rlimit_as) == method
+
+
+@pytest.mark.parametrize(
+    ("platform", "words"),
+    [
+        ("linux", "RLIMIT_AS (address space)"),
+        ("win32", "a job object (committed memory of each process)"),
+        ("darwin", "not supported (macOS does not enforce RLIMIT_AS)"),
+    ],
+)
+def test_the_doctor_says_how_the_limit_works(platform: str, words: str) -> None:
+    assert memory_limit_summary(platform) == words
 
 
 def test_macos_is_refused_with_what_to_do_instead() -> None:

@@ -110,6 +110,7 @@ export function format(found) {
   if (py) {
     out.push(`Python ${py.interpreter.version} (${py.interpreter.implementation}) at ${py.interpreter.executable}${py.interpreter.venv ? ', a virtual environment' : ''}`)
     out.push(`Runtime it runs: pyferry ${py.runtime.pyferry}, ${py.runtime.kind === 'bundled' ? 'the copy in the npm package' : "the interpreter's own"} (${py.runtime.folder})`)
+    if (py.system) out.push(`System: ${py.system.platform}; maxMemoryBytes: ${py.system.memory_limit}`)
     out.push('Python modules:')
     for (const [name, version] of Object.entries(py.modules)) out.push(`  ${name.padEnd(12)} ${version ?? 'missing'}`)
   }

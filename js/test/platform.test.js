@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { Python, WorkerCrashedError, WorkerStartError, opts } from '../src/index.js'
-import { diagnose } from '../src/doctor.js'
+import { diagnose, format } from '../src/doctor.js'
 import { init } from '../src/init.js'
 import { childProcesses, needsProc } from './helpers.js'
 import { checkOptions } from '../src/options.js'
@@ -146,6 +146,7 @@ describe('the python option as an argv array', () => {
     const found = await diagnose({ python: [PYTHON, '-X', 'utf8'] })
     assert.equal(found.ok, true, JSON.stringify(found.problems))
     assert.deepEqual(found.interpreter.args, ['-X', 'utf8'])
+    if (process.platform === 'linux') assert.match(format(found), /^System: linux; maxMemoryBytes: RLIMIT_AS \(address space\)$/m)
   })
 
   test("behind a launcher process, stats() and errors give Python's own pid, from its HELLO", async (t) => {

@@ -32,6 +32,7 @@ __all__ = [
     "job_limit_information",
     "limit_memory",
     "memory_limit_method",
+    "memory_limit_summary",
 ]
 
 # The worker's exit status when --max-memory-bytes cannot be applied (before any HELLO).
@@ -63,6 +64,24 @@ def memory_limit_method(platform: str, has_rlimit_as: bool = True) -> str | None
     if platform == "darwin" or not has_rlimit_as:
         return None
     return "rlimit"
+
+
+def memory_limit_summary(platform: str = sys.platform) -> str:
+    """How ``--max-memory-bytes`` works on ``platform``, in words (for ``pyferry doctor``)."""
+    try:
+        import resource
+    except ImportError:
+        has_rlimit_as = False
+    else:
+        has_rlimit_as = hasattr(resource, "RLIMIT_AS")
+    method = memory_limit_method(platform, has_rlimit_as)
+    if method == "rlimit":
+        return "RLIMIT_AS (address space)"
+    if method == "job":
+        return "a job object (committed memory of each process)"
+    if platform == "darwin":
+        return "not supported (macOS does not enforce RLIMIT_AS)"
+    return "not supported (this Python has no resource.RLIMIT_AS)"
 
 
 def limit_memory(max_bytes: int, platform: str = sys.platform) -> None:
