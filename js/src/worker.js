@@ -457,8 +457,9 @@ export class Worker extends EventEmitter {
     const pid = this.pid
     let failure = this.#failure
     if (failure === null && !started) {
-      // Killed by a signal, or a preload that failed (exit 3): pyferry did start, so
-      // installing it would not help; startFailure() tells the cases apart.
+      // Killed by a signal, a preload that failed (exit 3), a memory limit it cannot set
+      // (exit 6): pyferry did start, so installing it would not help; startFailure()
+      // tells the cases apart.
       const kind = signal ? 'exit' : code === PRELOAD_FAILED ? 'preload' : code === MEMORY_LIMIT_FAILED ? 'memory' : 'exit'
       const message = startFailure({ kind, interpreter: this.#interpreter, pid, code, signal, stderr, cause: likelyCause(signal, code) })
       failure = () => new WorkerStartError(message)
