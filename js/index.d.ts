@@ -31,12 +31,15 @@ export interface DaskSecurity {
 
 export interface PythonOptions {
   /**
-   * Path or command of the interpreter that runs the workers (non-empty).
+   * Path or command of the interpreter that runs the workers (non-empty), or
+   * an argv array: the program, then arguments put before `-m pyferry`, e.g.
+   * `['py', '-3.12']` (non-empty strings; an empty array is a `TypeError`).
    *
-   * Without it pyferry tries, in order: `$PYFERRY_PYTHON`, `./.venv` (relative
-   * to `cwd`), then `python3` on PATH (`python` on Windows).
+   * Without it pyferry tries, in order: `$PYFERRY_PYTHON`, the active venv or
+   * conda env, the application's `.venv`, then `python3` and `python` on PATH
+   * (on Windows `python.exe`, then `py -3`); see the README's *How Python is found*.
    */
-  python?: string | undefined
+  python?: string | readonly string[] | undefined
   /**
    * Directory, or directories, put in front of the worker's `sys.path`, so
    * that your own modules can be called (`py.call('mymodule.f')`). Non-empty strings.
@@ -166,8 +169,10 @@ export interface PythonOptions {
    */
   maxCallsPerWorker?: number | undefined
   /**
-   * Address-space limit of each worker process in bytes (`RLIMIT_AS`, Unix
-   * only): an integer of at least 2**26 (64 MiB); default none.
+   * Memory limit of each worker process in bytes: an integer of at least
+   * 2**26 (64 MiB); default none. `RLIMIT_AS` (address space) on Linux, a
+   * job-object limit on committed memory on Windows; on macOS, which does not
+   * enforce `RLIMIT_AS`, the option is a `TypeError` (see the README's platform table).
    *
    * Running out raises `MemoryError` in Python, so the call rejects with a
    * `PythonError` and the worker keeps serving, instead of the system killing
@@ -213,13 +218,16 @@ export interface WorkerInfo {
   implementation: string
   /** Installed numpy version, or `null` when numpy is not installed. */
   numpy: string | null
-  /** Process id of the worker. */
+  /** Process id of the worker: Python's own (on Windows a venv's `python.exe` is a launcher with a pid of its own). */
   pid: number
 }
 
 /** One worker process, as listed by `py.stats()`. */
 export interface WorkerStats {
-  /** Process id, or `undefined` when the process could not be spawned. */
+  /**
+   * Process id: Python's own, from its HELLO, once the handshake is done (the
+   * spawned process's before); `undefined` when the process could not be spawned.
+   */
   pid: number | undefined
   /**
    * `'starting'` until its handshake is done, then `'ready'`; `'closing'` once
@@ -295,7 +303,11 @@ export interface CloseOptions {
 
 /** The events a `Python` client emits, as listener parameter lists. */
 export interface PythonEvents {
-  /** A worker process was started (only emitted when the OS gave it a pid). */
+  /**
+   * A worker process was started (only emitted when the OS gave it a pid). `pid`
+   * is the spawned process's: on Windows a venv's `python.exe` is a launcher, and
+   * Python's own pid is the one in `info`, `stats()` and errors once it is ready.
+   */
   spawn: [worker: { pid: number }]
   /**
    * A worker process ended: closed (`close()`, recycled after
@@ -533,7 +545,8 @@ export declare class Python extends EventEmitter {
    * Check the options; nothing starts until the first call or `start()`.
    *
    * @throws {TypeError} `options` is not an object, or `python`, `cwd`, `env`,
-   *   `path`, `allow` or `preload` is of the wrong type (the message names it).
+   *   `path`, `allow` or `preload` is of the wrong type (the message names it),
+   *   or `maxMemoryBytes` is given on macOS, where it cannot be enforced.
    * @throws {RangeError} `workers`, `maxQueue`, `pipeline`, `spin`, `timeout`, `killGrace`,
    *   `maxCallsPerWorker`, `maxMemoryBytes` or `maxMessageBytes` is not a
    *   whole number in its range (see {@link PythonOptions}).

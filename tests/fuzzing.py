@@ -155,7 +155,14 @@ class Hang(Exception):
 
 @contextlib.contextmanager
 def time_limit(seconds: float, what: str = "operation") -> Iterator[None]:
-    """Fail with Hang if the block runs longer than ``seconds`` (main thread only)."""
+    """Fail with Hang if the block runs longer than ``seconds`` (main thread only).
+
+    Where there is no SIGALRM (Windows) the block runs unbounded: pytest's
+    ``faulthandler_timeout`` still dumps the stacks of a hang.
+    """
+    if not hasattr(signal, "setitimer"):
+        yield
+        return
 
     def alarm(signum: int, frame: FrameType | None) -> None:
         raise Hang(f"{what} did not finish within {seconds} s")

@@ -10,7 +10,6 @@ each have a cluster of their own.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from os_support import KILL
 from pyferry.protocol import (
     CANCEL,
     DETACHED,
@@ -352,7 +352,7 @@ def test_a_handle_whose_dask_worker_is_killed_is_invalidated_within_2_s() -> Non
             consume(w, call, 0, limit=2)  # a stream held open on that worker
             pid = w.result("handlemod.pid_of", [handle])
             assert pid in info["workers"]
-            os.kill(pid, signal.SIGKILL)
+            os.kill(pid, KILL)
             started = time.monotonic()
             reply, _ = w.answer(w.start([handle, "bump"]))
             took = time.monotonic() - started

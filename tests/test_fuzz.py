@@ -39,6 +39,7 @@ from fuzzing import (
     read_all,
     time_limit,
 )
+from os_support import needs_proc, needs_rlimit_as
 from pyferry.codec import decode
 from pyferry.errors import DecodeError, ProtocolError, PyferryError
 from pyferry.protocol import ERROR, MAX_BUFFERS, Limits, parse_lengths, parse_prefix
@@ -168,6 +169,7 @@ def test_decode_mutated_bombs(name: str, envelope: bool, data: st.DataObject) ->
 # -- bombs: refused quickly, without memory ------------------------------------------------
 
 
+@needs_proc
 @pytest.mark.parametrize("name", sorted(BOMBS))
 @pytest.mark.parametrize("envelope", [False, True], ids=["bare", "in a message"])
 def test_bombs_are_decode_errors_without_memory(name: str, envelope: bool) -> None:
@@ -184,6 +186,7 @@ def test_bombs_are_decode_errors_without_memory(name: str, envelope: bool) -> No
     assert str(info.value)
 
 
+@needs_proc
 def test_nested_claims_cost_bounded_memory() -> None:
     # Not a 10 MiB case: msgpack-python allocates each list for its declared count
     # before it reads an item (fuzzing.NESTED_CLAIMS). What matters is that the cost
@@ -198,6 +201,7 @@ def test_nested_claims_cost_bounded_memory() -> None:
         assert growth() < 100, f"peak RSS grew by {growth():.1f} MiB"
 
 
+@needs_proc
 @pytest.mark.parametrize(
     ("prefix", "limit", "words"),
     [
@@ -228,6 +232,8 @@ def test_declared_sizes_cost_no_memory(prefix: bytes, limit: int, words: str) ->
     assert growth() < BOMB_RSS_MIB
 
 
+@needs_rlimit_as
+@needs_proc
 def test_a_declared_header_is_not_reserved_before_its_bytes_arrive() -> None:
     # Regression: the reader asked os.read for the whole declared header at once, which
     # allocates that much first: under RLIMIT_AS (the worker's --max-memory) a peer

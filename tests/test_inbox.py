@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from os_support import needs_proc
 from pyferry.protocol import CALL, CALLBACK, CALLBACK_RESULT, DETACHED, RESULT
 from pyferry.refs import CallbackRef
 
@@ -56,6 +57,7 @@ def test_calls_sent_together_run_in_order(worker: WorkerProcess) -> None:
     assert all(m[0] == RESULT and m[2][1] == repr(m[1]) for m in got)
 
 
+@needs_proc
 def test_an_idle_worker_sleeps(worker: WorkerProcess) -> None:
     task = worker.start("asyncmod.sleep", [0])  # every thread started: main, reader, event loop
     assert worker.answer(task) == ([RESULT, task, None], [[DETACHED, task, None]])
@@ -94,6 +96,7 @@ def quick_calls(worker: WorkerProcess, n: int, pause: float = 0.0) -> None:
             time.sleep(pause)
 
 
+@needs_proc
 # (spin, fewest sleeps, most sleeps) in 300 calls, each sent 0.2 ms after the last answer:
 # without a spin window the main thread is asleep in poll() by then; with one of 10 ms it
 # is still polling, and sleeps only when the reader thread's tick (every 2 ms while the
@@ -115,6 +118,7 @@ def test_the_main_thread_polls_between_quick_calls_instead_of_sleeping(
     assert least_sleeps <= slept <= most_sleeps, f"{slept} sleeps in 300 calls (spin {spin_us} µs)"
 
 
+@needs_proc
 def test_a_spinning_main_thread_sleeps_once_calls_stop() -> None:
     worker = WorkerProcess("--spin-us", "10000")
     try:

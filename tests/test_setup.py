@@ -108,6 +108,8 @@ def test_doctor_reports_this_interpreter() -> None:
         f"Runtime: pyferry {__version__}, installed, {Path(pyferry.__file__).parent}" in done.stdout
     )
     assert "numpy.sum([1, ..., 9]) = 45" in done.stdout
+    if sys.platform.startswith("linux"):
+        assert "System: linux; --max-memory-bytes: RLIMIT_AS (address space)" in done.stdout
     assert done.stdout.rstrip().endswith("OK")
 
 

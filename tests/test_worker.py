@@ -12,6 +12,7 @@ import sys
 import numpy as np
 import pytest
 
+from os_support import needs_proc, needs_rlimit_as, needs_signals
 from pyferry.protocol import CALL, ERROR, PROTOCOL_VERSION, RESULT
 
 from conftest import FIXTURES, WorkerProcess
@@ -231,6 +232,7 @@ def test_protocol_version_mismatch_fails_loudly() -> None:
         w.close()
 
 
+@needs_proc
 def test_protocol_descriptor_is_not_inherited(worker: WorkerProcess) -> None:
     # A child of the worker sees only 0, 1 and 2 (plus its own transient fds).
     code = "import os; print(sorted(int(f) for f in os.listdir('/proc/self/fd')))"
@@ -302,6 +304,7 @@ def test_a_failing_preload_exits_3_with_the_traceback() -> None:
     assert "ModuleNotFoundError" in proc.stderr
 
 
+@needs_rlimit_as
 def test_max_memory_turns_exhaustion_into_memory_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PYTHONPATH", str(FIXTURES))
     w = WorkerProcess("--max-memory-bytes", str(2 << 30))
@@ -314,6 +317,7 @@ def test_max_memory_turns_exhaustion_into_memory_error(monkeypatch: pytest.Monke
         w.close()
 
 
+@needs_signals
 def test_a_segfault_prints_the_python_stack(worker: WorkerProcess) -> None:
     worker.send([CALL, 1, "workmod.segfault", [], None])
     assert worker.proc.wait(timeout=30) == -signal.SIGSEGV

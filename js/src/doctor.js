@@ -13,6 +13,8 @@ import { createRequire } from 'node:module'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { describeTried, findPython } from './find-python.js'
+import { checkPython } from './options.js'
+import { mergeEnv } from './platform.js'
 import { Python } from './python.js'
 import { VERSION, bundledRuntime, pyferryArgv, shellCommand, startFailure } from './runtime.js'
 
@@ -72,7 +74,8 @@ async function seedCall(options) {
 
 // The findings as data (what --json prints). `options`: those of `new Python()`.
 export async function diagnose(options = {}, { env = process.env, cwd = process.cwd() } = {}) {
-  const fullEnv = { ...env, ...options.env }
+  checkPython(options.python) // a TypeError naming the option, before anything runs
+  const fullEnv = mergeEnv(env, options.env)
   const interpreter = findPython({ python: options.python, env: fullEnv, cwd })
   const runtime = bundledRuntime()
   const problems = []
@@ -107,6 +110,7 @@ export function format(found) {
   if (py) {
     out.push(`Python ${py.interpreter.version} (${py.interpreter.implementation}) at ${py.interpreter.executable}${py.interpreter.venv ? ', a virtual environment' : ''}`)
     out.push(`Runtime it runs: pyferry ${py.runtime.pyferry}, ${py.runtime.kind === 'bundled' ? 'the copy in the npm package' : "the interpreter's own"} (${py.runtime.folder})`)
+    if (py.system) out.push(`System: ${py.system.platform}; maxMemoryBytes: ${py.system.memory_limit}`)
     out.push('Python modules:')
     for (const [name, version] of Object.entries(py.modules)) out.push(`  ${name.padEnd(12)} ${version ?? 'missing'}`)
   }

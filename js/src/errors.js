@@ -20,6 +20,10 @@
 //     ├── HandleReleasedError   PYFERRY_HANDLE_RELEASED     it was released (or the worker no longer has it)
 //     └── HandleInvalidatedError PYFERRY_HANDLE_INVALIDATED its worker exited
 
+import { likelyCause } from './platform.js'
+
+export { likelyCause } // what an exit code or signal most likely means (platform.js)
+
 export class PyferryError extends Error {}
 
 // Put `name` and `code` on the prototype, as Node's own errors do.
@@ -92,7 +96,7 @@ export class WorkerCrashedError extends PyferryError {
     } else {
       const how = signal ? `was killed by ${signal}` : `exited with code ${exitCode}`
       const tail = stderr?.length ? `\nLast lines of its stderr:\n  ${stderr.join('\n  ')}` : ''
-      super(`Python worker ${pid} ${how} during the call${likelyCause(signal)}${tail}`, options)
+      super(`Python worker ${pid} ${how} during the call${likelyCause(signal, exitCode)}${tail}`, options)
     }
     this.backend = backend
     this.pid = pid ?? null
@@ -102,14 +106,6 @@ export class WorkerCrashedError extends PyferryError {
   }
 }
 brand(WorkerCrashedError, 'WorkerCrashedError', 'PYFERRY_WORKER_CRASHED')
-
-// What a worker's death by `signal` most likely means, as a parenthesis for its error message.
-export function likelyCause(signal) {
-  if (signal === 'SIGKILL') return ' (likely out of memory, or killed from outside)'
-  if (signal === 'SIGSEGV' || signal === 'SIGBUS') return ' (a crash in native code)'
-  if (signal === 'SIGABRT') return ' (an abort in native code)'
-  return ''
-}
 
 function shortType(type) {
   return type.startsWith('builtins.') ? type.slice('builtins.'.length) : type

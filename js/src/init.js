@@ -9,6 +9,8 @@ import { spawnSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import path from 'node:path'
 import { appRoot, findPython } from './find-python.js'
+import { checkPython } from './options.js'
+import { envValue } from './platform.js'
 import { REQUIREMENTS, shellCommand } from './runtime.js'
 
 // The packages for `extras` (names of REQUIREMENTS), or throw a TypeError naming a wrong one.
@@ -31,16 +33,18 @@ function run(interpreter, args, log) {
 }
 
 // Create (or complete) <application root>/.venv; returns its interpreter's path.
+// `python`: the base interpreter, a path or an argv array (['py', '-3.12']).
 export function init({ extras = [], python, cwd = process.cwd(), env = process.env, log = console.log } = {}) {
   const packages = requirements(extras)
+  checkPython(python, '--python')
   const root = appRoot({ argv1: undefined, cwd })
   const venv = path.join(root, '.venv')
   const venvPython = process.platform === 'win32' ? path.join(venv, 'Scripts', 'python.exe') : path.join(venv, 'bin', 'python')
   if (!existsSync(venvPython)) {
     // The base: never an environment pyferry would pick over the new .venv's own.
     const base = python
-      ? { command: python, args: [] }
-      : findPython({ env: { PATH: env.PATH, Path: env.Path }, argv1: undefined, cwd: root, exists: (f) => f !== venvPython && existsSync(f) })
+      ? { command: [python].flat()[0], args: [python].flat().slice(1) }
+      : findPython({ env: { PATH: envValue(env, 'PATH') }, argv1: undefined, cwd: root, exists: (f) => f !== venvPython && existsSync(f) })
     run(base, ['-c', "import sys; sys.exit(0 if sys.version_info >= (3, 11) else 'pyferry needs Python 3.11 or newer, not ' + sys.version)"], log)
     run(base, ['-m', 'venv', venv], log)
   }

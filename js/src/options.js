@@ -3,6 +3,7 @@
 // `new Python(options)` is checked by checkOptions(), a call's opts() by CallOptions.
 
 import { availableParallelism } from 'node:os'
+import { memoryLimitProblem } from './platform.js'
 import { DEFAULT_MAX_MESSAGE_BYTES } from './protocol.js'
 
 export { DEFAULT_MAX_MESSAGE_BYTES } // the worker's own default too (protocol.js)
@@ -139,13 +140,30 @@ function checkBackend(options) {
   return { backend, scheduler, schedulerFile, insecureScheduler, security, batchInterval }
 }
 
-// The options of `new Python(options)`, checked, with their defaults filled in.
-export function checkOptions(options) {
-  if (options === null || typeof options !== 'object') throw new TypeError('options must be an object')
-  const { python, cwd, env } = options
-  if (python !== undefined && (typeof python !== 'string' || python === '')) {
-    throw new TypeError('options.python must be a non-empty string (path to the interpreter)')
+// options.python, checked: undefined, a non-empty string (the interpreter: a path or a name on
+// PATH), or an argv array whose first item is the program and the rest its arguments, put
+// before `-m pyferry ...` (e.g. ['py', '-3.12'] for Windows' launcher).
+export function checkPython(python, name = 'options.python') {
+  if (python === undefined || (typeof python === 'string' && python !== '')) return python
+  if (Array.isArray(python)) {
+    if (python.length === 0) {
+      throw new TypeError(`${name} is an empty array: give the interpreter first, e.g. ['py', '-3.12'] or ['/usr/bin/python3']`)
+    }
+    const bad = python.findIndex((word) => typeof word !== 'string' || word === '')
+    if (bad !== -1) {
+      throw new TypeError(`${name}[${bad}] must be a non-empty string (an argv array holds the program, then its arguments), got ${typeof python[bad] === 'string' ? '""' : typeof python[bad]}`)
+    }
+    return [...python]
   }
+  throw new TypeError(`${name} must be a non-empty string (the interpreter's path or name) or an argv array such as ['py', '-3.12']`)
+}
+
+// The options of `new Python(options)`, checked, with their defaults filled in. `platform`:
+// the system the workers run on (process.platform; a test may name another).
+export function checkOptions(options, platform = process.platform) {
+  if (options === null || typeof options !== 'object') throw new TypeError('options must be an object')
+  const { cwd, env } = options
+  const python = checkPython(options.python)
   if (cwd !== undefined && typeof cwd !== 'string') throw new TypeError('options.cwd must be a string')
   if (env !== undefined && (env === null || typeof env !== 'object')) {
     throw new TypeError('options.env must be an object of environment variables')
@@ -156,6 +174,8 @@ export function checkOptions(options) {
   if (maxMemoryBytes !== undefined && !(Number.isSafeInteger(maxMemoryBytes) && maxMemoryBytes >= 2 ** 26)) {
     throw new RangeError('options.maxMemoryBytes must be an integer of at least 64 MiB (2 ** 26)')
   }
+  // Refused here, before any spawn: a worker could only fail its start with it (exit 6).
+  if (maxMemoryBytes !== undefined && memoryLimitProblem(platform) !== null) throw new TypeError(memoryLimitProblem(platform))
   const spin = options.spin ?? DEFAULT_SPIN_US
   if (!(Number.isInteger(spin) && spin >= 0 && spin <= MAX_SPIN_US)) {
     throw new RangeError(`options.spin must be a whole number of microseconds from 0 to ${MAX_SPIN_US}`)

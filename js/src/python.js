@@ -13,6 +13,7 @@ import { callStarted, tracing } from './debug.js'
 import { PyferryError, SerializationError } from './errors.js'
 import { findPython, fromRoot } from './find-python.js'
 import { handleState } from './handle.js'
+import { mergeEnv } from './platform.js'
 import { Pool } from './pool.js'
 import { CallOptions, DEFAULT_BATCH_INTERVAL_MS, DEFAULT_SPIN_US, DEFAULT_WINDOW, checkOptions, checkTimeout } from './options.js'
 import { messageBytes } from './protocol.js'
@@ -219,7 +220,7 @@ export class Python extends EventEmitter {
 
   #spawn() {
     const { python, paths, cwd, env, maxMessageBytes, allow, preload, maxMemoryBytes, spin, backend } = this.#options
-    const fullEnv = { ...process.env, ...env }
+    const fullEnv = mergeEnv(process.env, env) // names ignore case on Windows
     const interpreter = findPython({ python, env: fullEnv })
     // Relative `cwd` and `path` entries name folders of the application (README
     // "How Python is found"), whatever folder it was started from.

@@ -61,7 +61,8 @@ export function missingModules(stderr) {
 // The message of a WorkerStartError: what happened, the interpreter and how it was
 // found, every candidate looked at, then numbered fixes with commands to paste.
 // `kind`: 'spawn' (the interpreter could not be run: `error`), 'exit' (died before the
-// handshake: `pid`, `code`, `signal`), 'preload' (a preload module failed).
+// handshake: `pid`, `code`, `signal`, `cause`), 'preload' (a preload module failed),
+// 'memory' (maxMemoryBytes cannot be applied there: exit 6, pyferry.memory).
 export function startFailure({ kind, interpreter, error, pid, code, signal, stderr = [], cause = '' }) {
   const python = shellCommand(interpreter)
   const tail = stderr.length ? `:\n  ${stderr.join('\n  ')}` : ''
@@ -76,13 +77,16 @@ export function startFailure({ kind, interpreter, error, pid, code, signal, stde
       what += `\n${interpreter.command} cannot be run as a program (${error.code ?? 'error'}).`
     }
     fixes.push('or name an interpreter: new Python({ python: "/path/to/python" }) or PYFERRY_PYTHON=/path/to/python')
+  } else if (kind === 'memory') {
+    what = `the Python worker exited during start-up (code ${code}): options.maxMemoryBytes cannot be applied on this system${tail}`
+    fixes.push('leave out maxMemoryBytes here; to bound a worker that grows, recycle it with maxCallsPerWorker')
   } else if (kind === 'preload') {
     what = `the Python worker exited during start-up (code ${code}): a module of the preload option failed to import${tail}`
     fixes.push('make that module importable by this interpreter (the `path` option), or leave it out of preload')
   } else if (signal) {
     what = `the Python worker ${pid ? `${pid} ` : ''}was killed by ${signal} during start-up${cause}${tail}`
   } else {
-    what = `the Python worker exited during start-up (code ${code})${tail}`
+    what = `the Python worker exited during start-up (code ${code})${cause}${tail}`
     const missing = missingModules(stderr)
     if (stderr.some((line) => line.includes('pyferry needs Python 3.11 or newer'))) {
       fixes.push('install Python 3.11 or newer, then: npx pyferry init --python /path/to/python3.11')

@@ -38,6 +38,7 @@ export { VERSION } from './runtime.js'
 const CLIENT = `pyferry-js/${VERSION}`
 const DRAIN_AFTER_EXIT_MS = 200
 const PRELOAD_FAILED = 3 // the worker's exit status when a --preload import failed (docs/protocol.md section 1)
+const MEMORY_LIMIT_FAILED = 6 // ... when --max-memory-bytes cannot be applied on its system (pyferry.memory)
 const KILL_AFTER_EOF_MS = 5000
 
 export class Worker extends EventEmitter {
@@ -111,8 +112,11 @@ export class Worker extends EventEmitter {
     this.#setRef(true) // until the handshake: a start-up failure must be reported
   }
 
+  // Python's own pid once its HELLO came (on Windows a venv's Scripts\python.exe is a
+  // launcher that starts the real interpreter: the spawned process is not Python), else
+  // the spawned process's.
   get pid() {
-    return this.#child.pid
+    return this.#hello?.pid ?? this.#child.pid
   }
 
   // The worker's HELLO info, null until the handshake is done.
@@ -404,6 +408,7 @@ export class Worker extends EventEmitter {
       throw new VersionMismatchError(mismatch(info, { pyferry: VERSION, protocol: PROTOCOL_VERSION }, this.#interpreter))
     }
     this.#hello = info
+    if (Number.isSafeInteger(info.pid)) this.handles.pid = info.pid
     workerReady(info, performance.now() - this.#spawnedAt)
     if (this.#state === 'starting') this.#state = 'ready'
     // Started with no call waiting (start()): an idle worker must not hold Node open.
@@ -449,13 +454,14 @@ export class Worker extends EventEmitter {
     this.#state = 'exited'
     clearTimeout(this.#killTimer)
     const stderr = [...this.#stderrTail]
-    const pid = this.#child.pid
+    const pid = this.pid
     let failure = this.#failure
     if (failure === null && !started) {
-      // Killed by a signal, or a preload that failed (exit 3): pyferry did start, so
-      // installing it would not help; startFailure() tells the cases apart.
-      const kind = !signal && code === PRELOAD_FAILED ? 'preload' : 'exit'
-      const message = startFailure({ kind, interpreter: this.#interpreter, pid, code, signal, stderr, cause: likelyCause(signal) })
+      // Killed by a signal, a preload that failed (exit 3), a memory limit it cannot set
+      // (exit 6): pyferry did start, so installing it would not help; startFailure()
+      // tells the cases apart.
+      const kind = signal ? 'exit' : code === PRELOAD_FAILED ? 'preload' : code === MEMORY_LIMIT_FAILED ? 'memory' : 'exit'
+      const message = startFailure({ kind, interpreter: this.#interpreter, pid, code, signal, stderr, cause: likelyCause(signal, code) })
       failure = () => new WorkerStartError(message)
     }
     failure ??= () => new WorkerCrashedError({ pid, exitCode: code, signal, stderr })

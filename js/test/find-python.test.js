@@ -67,12 +67,53 @@ describe('findPython', () => {
     assert.match(chosen.source, /none found/)
   })
 
-  test('Windows: Scripts\\python.exe in environments, then `py -3` on PATH', () => {
-    const win = (env, files) => findPython({ env, argv1: 'C:\\app\\main.js', cwd: 'C:\\app', platform: 'win32', exists: only(...files) })
-    // (path.join is POSIX here: only the file names and the `-3` matter.)
-    assert.equal(win({ VIRTUAL_ENV: 'C:\\v' }, [path.join('C:\\v', 'Scripts', 'python.exe')]).command, path.join('C:\\v', 'Scripts', 'python.exe'))
-    const py = win({ PATH: 'C:\\Windows' }, [path.join('C:\\Windows', 'py.exe')])
-    assert.deepEqual([py.command, py.args], [path.join('C:\\Windows', 'py.exe'), ['-3']])
+  test('the option as an argv array: the program (resolved like a string), then its arguments', () => {
+    const chosen = look({ PYFERRY_PYTHON: '/p/python' }, [], { python: ['py', '-3.12'] })
+    assert.deepEqual([chosen.command, chosen.args, chosen.source], ['py', ['-3.12'], 'the `python` option'])
+    assert.deepEqual(look({}, [], { python: ['./env/bin/python', '-X', 'dev'] }).command, `${APP}/env/bin/python`)
+  })
+})
+
+describe('findPython on Windows (path.win32 rules, whatever Node runs on)', () => {
+  const W = path.win32
+  const win = (env, files, more = {}) =>
+    findPython({ env, argv1: 'C:\\app\\main.js', cwd: 'C:\\app', platform: 'win32', exists: only('C:\\app\\package.json', ...files), ...more })
+  const STORE = 'C:\\Users\\u\\AppData\\Local\\Microsoft\\WindowsApps'
+
+  test("a venv's Scripts\\python.exe, conda's <env>\\python.exe, the app's .venv", () => {
+    assert.equal(win({ VIRTUAL_ENV: 'C:\\v' }, ['C:\\v\\Scripts\\python.exe']).command, 'C:\\v\\Scripts\\python.exe')
+    assert.equal(win({ CONDA_PREFIX: 'C:\\conda\\envs\\sci' }, ['C:\\conda\\envs\\sci\\python.exe']).command, 'C:\\conda\\envs\\sci\\python.exe')
+    const noConda = win({ CONDA_PREFIX: 'C:\\c' }, ['C:\\c\\Scripts\\python.exe'])
+    assert.equal(noConda.tried[3].skipped, 'C:\\c has no interpreter at C:\\c\\python.exe')
+    assert.equal(win({}, ['C:\\app\\.venv\\Scripts\\python.exe']).command, W.join('C:\\app', '.venv', 'Scripts', 'python.exe'))
+    assert.equal(win({}, [], { python: '.\\env\\python.exe' }).command, 'C:\\app\\env\\python.exe')
+  })
+
+  test('environment names in any case: Path, Virtual_Env', () => {
+    assert.equal(win({ Virtual_Env: 'C:\\v' }, ['C:\\v\\Scripts\\python.exe']).command, 'C:\\v\\Scripts\\python.exe')
+    assert.equal(win({ Path: 'C:\\Python312;C:\\Windows' }, ['C:\\Python312\\python.exe']).command, 'C:\\Python312\\python.exe')
+  })
+
+  test('PATH: python.exe, then the py -3 launcher as the last resort, then the Store alias', () => {
+    const files = ['C:\\Python312\\python.exe', 'C:\\Windows\\py.exe', `${STORE}\\python.exe`]
+    const Path = `${STORE};C:\\Windows;C:\\Python312`
+    const python = win({ Path }, files)
+    assert.deepEqual([python.command, python.args, python.source], ['C:\\Python312\\python.exe', [], '`python.exe` on PATH'])
+    const py = win({ Path }, files.slice(1))
+    assert.deepEqual([py.command, py.args, py.source], ['C:\\Windows\\py.exe', ['-3'], 'the `py -3` launcher on PATH'])
+    assert.match(py.tried.at(-2).skipped, /outside the Store's WindowsApps aliases/)
+    const store = win({ Path }, files.slice(2))
+    assert.equal(store.command, `${STORE}\\python.exe`)
+    assert.match(store.source, /Microsoft Store's `python.exe` alias .* opens the Store unless Python was installed from there/)
+  })
+
+  test('nothing found: `python`, so that the error is the system\'s', () => {
+    const chosen = win({ Path: 'C:\\nowhere' }, [])
+    assert.deepEqual([chosen.command, chosen.args], ['python', []])
+    assert.match(chosen.source, /none found in %PATH%/)
+    assert.deepEqual(chosen.tried.slice(5).map((c) => c.skipped), [
+      "none found in %PATH% (outside the Store's WindowsApps aliases)", 'no py.exe in %PATH%', 'not in %PATH%', null,
+    ])
   })
 })
 

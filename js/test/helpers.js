@@ -1,8 +1,8 @@
 // Shared helpers for the node:test suite: fixture paths, polling, process checks, child Node scripts.
 
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { execFileSync, spawn } from 'node:child_process'
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -10,6 +10,16 @@ import { Python as PythonClass } from '../src/index.js'
 
 export const fixturesDir = fileURLToPath(new URL('./fixtures/', import.meta.url))
 export const indexUrl = new URL('../src/index.js', import.meta.url).href
+
+// Skip reasons (node:test's `skip` option) for tests that need what only some systems have;
+// false where the test can run. Their assertions stay as they are where they run.
+// /proc: Linux only (no macOS, no Windows).
+export const needsProc = existsSync('/proc/self/stat') ? false : 'reads /proc, which only Linux has'
+// A kill from outside seen as a signal, SIGSEGV, process groups: POSIX only. On Windows a kill
+// from outside is exit code 1 (TerminateProcess) and a crash an NTSTATUS code (platform.js).
+export const needsSignals = process.platform === 'win32'
+  ? 'Windows has no signals: an outside kill is exit code 1, a crash an NTSTATUS exit code'
+  : false
 
 // Poll `check` (sync or async) every few ms until it returns a truthy value; fail at the deadline.
 export async function waitFor(check, { timeout = 10_000, interval = 5, what = 'condition' } = {}) {
@@ -40,6 +50,7 @@ export function processGone(pid) {
     if (error.code === 'ESRCH') return true
     throw error
   }
+  if (needsProc) return false // kill(pid, 0) found it; without /proc a zombie cannot be told apart
   const state = procState(pid)
   return state === null || state === 'Z' || state === 'X'
 }
@@ -49,8 +60,15 @@ export function waitGone(pid, timeout = 10_000) {
   return waitFor(() => processGone(pid), { timeout, what: `process ${pid} to exit` })
 }
 
-// Live (non-zombie) child processes of `ppid`, with their command lines.
-export function childProcesses(ppid = process.pid) {
+// Listing child processes: /proc on Linux, ps(1) on other POSIX systems; none on Windows,
+// where the tests that count worker processes are skipped (and a venv's python.exe would
+// count twice there: the launcher and the real interpreter).
+export const needsProcessList = process.platform === 'win32' ? 'lists child processes with /proc or ps(1), which Windows lacks' : false
+
+// Live (non-zombie) child processes of `ppid`, with their command lines. `via`: 'proc' (the
+// default where /proc exists) or 'ps'.
+export function childProcesses(ppid = process.pid, { via = needsProc ? 'ps' : 'proc' } = {}) {
+  if (via === 'ps') return psChildren(ppid)
   const out = []
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue
@@ -63,6 +81,16 @@ export function childProcesses(ppid = process.pid) {
     } catch {
       // the process went away while we looked
     }
+  }
+  return out
+}
+
+// childProcesses() from `ps -A -o pid=,ppid=,stat=,args=` (macOS, the BSDs).
+function psChildren(ppid) {
+  const out = []
+  for (const line of execFileSync('ps', ['-A', '-o', 'pid=,ppid=,stat=,args='], { encoding: 'utf8' }).split('\n')) {
+    const match = /^\s*(\d+)\s+(\d+)\s+(\S+)\s+(.*)$/.exec(line)
+    if (match && Number(match[2]) === ppid && !match[3].startsWith('Z')) out.push({ pid: Number(match[1]), cmdline: match[4].trim() })
   }
   return out
 }

@@ -207,8 +207,8 @@ def _parser() -> argparse.ArgumentParser:
         "--allow": "glob of callable targets, e.g. 'numpy.*' (repeatable; default: any "
         "public name)",
         "--preload": "module to import before serving (repeatable); exit 3 if it fails",
-        "--max-memory-bytes": "address-space limit (RLIMIT_AS), so that running out is a "
-        "MemoryError (default none)",
+        "--max-memory-bytes": "memory limit (RLIMIT_AS; a job object on Windows), so that "
+        "running out is a MemoryError (default none; exit 6 where it cannot be set)",
         "--spin-us": "microseconds to keep polling for the next call before sleeping, while "
         f"calls come quickly (default {SPIN_US}; 0: sleep at once)",
         "--backend": "where calls run: local (in this process, the default) or dask (submitted "

@@ -19,6 +19,7 @@ from typing import Any
 
 from pyferry import __version__
 from pyferry.hello import installed_version
+from pyferry.memory import memory_limit_summary
 
 __all__ = ["report", "run"]
 
@@ -91,6 +92,7 @@ def report() -> dict[str, Any]:
             "folder": os.path.dirname(os.path.abspath(pyferry.__file__)),
             "kind": os.environ.get("PYFERRY_RUNTIME", "installed"),
         },
+        "system": {"platform": sys.platform, "memory_limit": memory_limit_summary()},
         "modules": modules,
         "seed": seed,
         "problems": problems,
@@ -105,6 +107,8 @@ def _text(found: dict[str, Any]) -> str:
         f"Interpreter: {interp['executable']}{env}",
         f"  Python {interp['version']} ({interp['implementation']})",
         f"Runtime: pyferry {runtime['pyferry']}, {runtime['kind']}, {runtime['folder']}",
+        f"System: {found['system']['platform']}; "
+        f"--max-memory-bytes: {found['system']['memory_limit']}",
         "Modules:",
     ]
     for name, need in MODULES.items():

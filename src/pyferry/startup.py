@@ -102,15 +102,6 @@ def _die_with_parent() -> None:
         os._exit(0)  # the parent died before the request took effect
 
 
-def _limit_memory(max_bytes: int) -> None:
-    """Cap the address space, so that running out of memory is a MemoryError, not the OOM killer."""
-    import resource
-
-    _, hard = resource.getrlimit(resource.RLIMIT_AS)
-    limit = max_bytes if hard == resource.RLIM_INFINITY else min(max_bytes, hard)
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-
-
 def main(
     fds: Sequence[int] = (3, 3),
     paths: Sequence[str] = (),
@@ -126,7 +117,8 @@ def main(
     """Run a worker on the given protocol descriptors; return the exit status.
 
     Exit statuses: 0 after EOF, 2 on a protocol failure or a channel it cannot use, 3 when
-    a preload failed, 4 when the backend cannot be used (distributed missing).
+    a preload failed, 4 when the backend cannot be used (distributed missing), 6 when
+    ``max_memory_bytes`` cannot be applied on this system (:mod:`pyferry.memory`).
 
     Args:
         fds: (input, output) protocol descriptors; the same number twice for one socket.
@@ -134,7 +126,8 @@ def main(
         max_message_bytes: bound on incoming frames; 0 for the default.
         allow: glob patterns of callable targets; empty for every public name.
         preload: modules to import before the handshake, so the first call finds them loaded.
-        max_memory_bytes: address-space limit (``RLIMIT_AS``); 0 for none.
+        max_memory_bytes: memory limit (:mod:`pyferry.memory`: ``RLIMIT_AS``, a Windows
+            job object); 0 for none.
         spin_us: microseconds the main thread polls for the next call before it
             sleeps, while calls come quickly (:mod:`pyferry.inbox`); 0 for never.
         connect: the path of a Unix socket to connect to for the protocol, instead
@@ -163,7 +156,13 @@ def main(
     # where the client keeps the last lines for its WorkerCrashedError.
     faulthandler.enable(file=sys.stderr, all_threads=False)
     if max_memory_bytes:
-        _limit_memory(max_memory_bytes)
+        from pyferry.memory import MEMORY_LIMIT_FAILED, MemoryLimitError, limit_memory
+
+        try:
+            limit_memory(max_memory_bytes)
+        except MemoryLimitError as exc:
+            print(f"pyferry worker: {exc}", file=sys.stderr)
+            return MEMORY_LIMIT_FAILED
     _widen_socket_buffers({fd_in, fd_out})
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)

@@ -83,8 +83,11 @@ new Python(poolOptions)
 assertType<Equal<typeof py, Python>>(true)
 expectType<EventEmitter>(py)
 
-// @ts-expect-error python is a string, not a list of arguments
-new Python({ python: ['python3', '-X', 'dev'] })
+new Python({ python: ['py', '-3.12'] }) // an argv array: the program, then its arguments
+const argv: readonly string[] = ['python3', '-X', 'dev']
+new Python({ python: argv })
+// @ts-expect-error python's argv array holds strings only
+new Python({ python: ['py', 3] })
 // @ts-expect-error path is a string or an array of strings
 new Python({ path: 42 })
 // @ts-expect-error env values are strings (or undefined to remove a variable)
