@@ -210,7 +210,7 @@ export class Python extends EventEmitter {
   }
 
   #spawn() {
-    const { python, paths, cwd, env, maxMessageBytes, allow, preload, maxMemoryBytes, spin, backend } = this.#options
+    const { python, paths, cwd, env, maxMessageBytes, allow, preload, maxMemoryBytes, spin, backend, transport, connectTimeout } = this.#options
     const fullEnv = { ...process.env, ...env }
     const interpreter = findPython({ python, env: fullEnv })
     // Relative `cwd` and `path` entries name folders of the application (README
@@ -237,6 +237,6 @@ export class Python extends EventEmitter {
         if (!security.requireEncryption) args.push('--tls-require-encryption', 'no')
       }
     }
-    return new Worker({ interpreter, args, cwd: workerCwd, env: fullEnv, maxMessageBytes, client: this.#client })
+    return new Worker({ interpreter, args, cwd: workerCwd, env: fullEnv, maxMessageBytes, client: this.#client, transport, connectTimeout })
   }
 }
