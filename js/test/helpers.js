@@ -11,6 +11,13 @@ import { Python as PythonClass } from '../src/index.js'
 export const fixturesDir = fileURLToPath(new URL('./fixtures/', import.meta.url))
 export const indexUrl = new URL('../src/index.js', import.meta.url).href
 
+// Set when the worker's cancel kick cannot end a wait in a system call (a sleep, a lock):
+// PYFERRY_INTERRUPT=simulate or sigint (docs/protocol.md section 3.3). Tests that need a
+// sleep interrupted are skipped with this reason rather than weakened.
+export const cannotInterruptSleep = ['simulate', 'sigint'].includes(process.env.PYFERRY_INTERRUPT)
+  ? `PYFERRY_INTERRUPT=${process.env.PYFERRY_INTERRUPT} reaches only Python code, not a sleep (killGrace bounds such a call)`
+  : false
+
 // Poll `check` (sync or async) every few ms until it returns a truthy value; fail at the deadline.
 export async function waitFor(check, { timeout = 10_000, interval = 5, what = 'condition' } = {}) {
   const deadline = Date.now() + timeout

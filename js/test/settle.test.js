@@ -15,7 +15,7 @@ import {
   AbortError, NotAllowedError, ProtocolError, Python, PythonError, SerializationError, TargetForbiddenError,
   TimeoutError, WorkerCrashedError, WorkerStartError, kw, opts,
 } from '../src/index.js'
-import { childProcesses, fixturesDir, pool, processGone, rejection, waitFor, waitGone } from './helpers.js'
+import { cannotInterruptSleep, childProcesses, fixturesDir, pool, processGone, rejection, waitFor, waitGone } from './helpers.js'
 
 const workerChildren = () => childProcesses().filter((c) => c.cmdline.includes('pyferry worker'))
 const tmp = mkdtempSync(path.join(tmpdir(), 'pyferry-settle-'))
@@ -411,7 +411,7 @@ describe('cancellation', () => {
     assert.equal(py.stats().restarts, 0)
   })
 
-  test('abort 100 ms into a 5 s call: rejects promptly by interrupt; a call on the other worker is unaffected', async (t) => {
+  test('abort 100 ms into a 5 s call: rejects promptly by interrupt; a call on the other worker is unaffected', { skip: cannotInterruptSleep }, async (t) => {
     const py = pool(t, { workers: 2, killGrace: 1000 })
     const seen = record(py)
     await py.start()
@@ -498,7 +498,7 @@ describe('cancellation', () => {
     assert.deepEqual(seen.exits, [])
   })
 
-  test('one signal aborts every call that uses it, running or queued', async (t) => {
+  test('one signal aborts every call that uses it, running or queued', { skip: cannotInterruptSleep }, async (t) => {
     const py = pool(t, { workers: 1 })
     const seen = record(py)
     const { pid } = await py.start()
