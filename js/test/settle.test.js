@@ -24,7 +24,9 @@ const tmpFile = (name) => path.join(tmp, `${name}-${++fileCount}`)
 const since = (start) => performance.now() - start
 
 // A hang is a failure too: every test has a deadline.
-const test = (name, fn) => nodeTest(name, { timeout: 30_000 }, fn)
+const test = (name, options, fn) => (fn === undefined
+  ? nodeTest(name, { timeout: 30_000 }, options)
+  : nodeTest(name, { timeout: 30_000, ...options }, fn))
 
 // Record a client's output lines and process events (listening also keeps them off the test's stderr).
 function record(py) {
