@@ -111,7 +111,9 @@ export class Worker extends EventEmitter {
     const child = spawn(this.#interpreter.command, argv, { cwd, env, stdio, windowsHide: true })
     this.#child = child
     this.handles.pid = child.pid
-    workerSpawned({ pid: child.pid, interpreter: this.#interpreter, args: argv, cwd, env })
+    // The debug channel never shows the token (it proves the one connection, then means nothing).
+    const shown = env?.[TOKEN_VARIABLE] === undefined ? env : { ...env, [TOKEN_VARIABLE]: '(one-time token)' }
+    workerSpawned({ pid: child.pid, interpreter: this.#interpreter, args: argv, cwd, env: shown })
     forEachLine(child.stdout, (line) => this.emit('stdout', line))
     forEachLine(child.stderr, (line) => {
       this.#stderrTail.push(line.length > STDERR_TAIL_LINE_CHARS ? `${line.slice(0, STDERR_TAIL_LINE_CHARS)}…` : line)

@@ -27,9 +27,11 @@ function shimmed(modes) {
 // Each --connect port a worker is started with, from the debug channel, in spawn order.
 function ports(t) {
   const seen = []
-  const onSpawn = ({ args }) => {
+  seen.envs = []
+  const onSpawn = ({ args, env }) => {
     const at = args.indexOf('--connect')
     if (at >= 0) seen.push(Number(/:(\d+)$/.exec(args[at + 1])[1]))
+    seen.envs.push(env)
   }
   diagnosticsChannel.subscribe('pyferry:worker:spawn', onSpawn)
   t.after(() => diagnosticsChannel.unsubscribe('pyferry:worker:spawn', onSpawn))
@@ -64,6 +66,7 @@ describe('transport: tcp', () => {
     assert.equal(await py.call('numpy.sum', [1, 2, 3]), 6)
     assert.equal(await py.call('portable_probe.token_seen'), false)
     assert.equal(seen.length, 1)
+    assert.equal(seen.envs[0].PYFERRY_TOKEN, '(one-time token)', 'the debug channel never shows the token')
     const refused = await dial(seen[0])
     assert.equal(refused.code, 'ECONNREFUSED', 'nothing listens on the worker\'s port once it has connected')
   })
