@@ -5,13 +5,13 @@ wake-ups per call, most of a small call's time. So the channel has one
 reader at a time, whoever holds the *reading role*:
 
 - the **main thread**, whenever it waits (between calls, or inside a call
-  that waits for a JS callback's answer): it polls the channel and a wake
-  pipe, reads a frame and dispatches it itself, so a call that arrives while
+  that waits for a JS callback's answer): it polls the channel and a wake-up
+  socket, reads a frame and dispatches it itself, so a call that arrives while
   the main thread is free reaches it with no hand-off;
 - the **reader thread**, once the main thread has been busy for a tick
   (``TICK``, 2 ms) without waiting: it reads and dispatches frames (CANCEL,
   callback answers, credit, CALLs for later) until the main thread waits
-  again, which wakes it through the pipe and takes the role back.
+  again, which wakes it through the wake-up socket and takes the role back.
 
 The reader thread wakes once a tick only while the worker is in use; after
 ``PARK_TICKS`` ticks with the main thread waiting it sleeps until the main
@@ -157,7 +157,7 @@ class Inbox:
     # -- the holder of the role ------------------------------------------------------------
 
     def _ready(self, block: bool, spin: float = 0.0) -> bool:
-        """Whether a frame can be read now; False when woken through the pipe instead.
+        """Whether a frame can be read now; False when woken through the wake-up socket instead.
 
         ``spin``: seconds to keep polling, without sleeping, before a blocking wait.
         """
