@@ -170,3 +170,15 @@ def test_portable_env_selects_the_sendall_path(monkeypatch: pytest.MonkeyPatch) 
         assert Channel(a.fileno(), a.fileno(), Limits()).gather
         monkeypatch.setenv("PYFERRY_PORTABLE", "1")
         assert not Channel(a.fileno(), a.fileno(), Limits()).gather
+
+
+def test_stdout_is_utf8_with_newlines_whatever_the_locale(monkeypatch: pytest.MonkeyPatch) -> None:
+    # As a Windows code page would: the worker writes UTF-8 anyway, with \n line ends.
+    monkeypatch.setenv("PYTHONIOENCODING", "ascii")
+    worker = WorkerProcess()
+    try:
+        worker.call("builtins.print", "naïve, 東京")
+        assert worker.proc.stdout is not None
+        assert worker.proc.stdout.readline() == "naïve, 東京\n".encode()
+    finally:
+        worker.close()
