@@ -102,6 +102,12 @@ export interface PythonOptions {
    */
   spin?: number | undefined
   /**
+   * The protocol channel: `'pipe'` (the worker's descriptor 3, a socket pair) or `'tcp'`
+   * (loopback TCP, proved with a one-time token). Default: `PYFERRY_TRANSPORT`, else `'tcp'`
+   * on Windows and `'pipe'` elsewhere.
+   */
+  transport?: 'pipe' | 'tcp' | undefined
+  /**
    * Where calls run: `'local'` (the default) in the worker processes, or
    * `'dask'`: each worker is a gateway that submits its calls to the Dask
    * scheduler named by `scheduler` (or `schedulerFile`). With `'dask'`,

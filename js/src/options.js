@@ -28,6 +28,34 @@ export const DEFAULT_PIPELINE = 'auto'
 export const DEFAULT_SPIN_US = 100
 const MAX_SPIN_US = 10_000
 
+// The protocol channel: 'pipe' (descriptor 3, a socket pair) or 'tcp' (loopback TCP with a
+// one-time token, tcp-listener.js). Windows defaults to 'tcp': a 'pipe' there is a
+// synchronous named pipe, which serializes reads and writes and cannot be half-closed.
+export const TRANSPORTS = ['pipe', 'tcp']
+export const DEFAULT_CONNECT_TIMEOUT_MS = 30_000
+
+// options.transport, else PYFERRY_TRANSPORT, else this OS's default; checked.
+function checkTransport(value, env = process.env) {
+  const fromEnv = env.PYFERRY_TRANSPORT
+  const name = value !== undefined ? 'options.transport' : 'PYFERRY_TRANSPORT'
+  const transport = value ?? (fromEnv || (process.platform === 'win32' ? 'tcp' : 'pipe'))
+  if (!TRANSPORTS.includes(transport)) {
+    throw new TypeError(`${name} must be 'pipe' or 'tcp', got ${JSON.stringify(transport)}`)
+  }
+  return transport
+}
+
+// PYFERRY_CONNECT_TIMEOUT_MS: how long a 'tcp' worker has to connect and present its token.
+function checkConnectTimeout(env = process.env) {
+  const text = env.PYFERRY_CONNECT_TIMEOUT_MS
+  if (text === undefined || text === '') return DEFAULT_CONNECT_TIMEOUT_MS
+  const ms = Number(text)
+  if (!(Number.isInteger(ms) && ms > 0 && ms <= MAX_TIMER_MS)) {
+    throw new RangeError(`PYFERRY_CONNECT_TIMEOUT_MS must be a whole number of milliseconds from 1 to ${MAX_TIMER_MS}, got ${JSON.stringify(text)}`)
+  }
+  return ms
+}
+
 function checkCount(value, name, fallback, min = 1, infinite = true) {
   const n = value ?? fallback
   if (!((infinite && n === Infinity) || (Number.isSafeInteger(n) && n >= min))) {
@@ -184,6 +212,8 @@ export function checkOptions(options, platform = process.platform) {
   return {
     ...checkBackend(options),
     once: options.once ?? false,
+    transport: checkTransport(options.transport),
+    connectTimeout: checkConnectTimeout(),
     python,
     cwd,
     env,

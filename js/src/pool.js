@@ -324,7 +324,9 @@ export class Pool {
     })
     worker.on('exit', (exit) => this.#onExit(worker, exit))
     for (const stream of ['stdout', 'stderr']) worker.on(stream, (line) => this.#emit(stream, line, { pid: worker.pid }))
+    // transport 'tcp' spawns the process a tick later, once its listener has a port.
     if (worker.pid !== undefined) this.#emit('spawn', { pid: worker.pid })
+    else worker.once('spawn', (pid) => pid !== undefined && this.#emit('spawn', { pid }))
   }
 
   // Send queued calls to free workers, oldest worker first; a worker's pinned calls first.

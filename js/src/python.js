@@ -219,7 +219,7 @@ export class Python extends EventEmitter {
   }
 
   #spawn() {
-    const { python, paths, cwd, env, maxMessageBytes, allow, preload, maxMemoryBytes, spin, backend } = this.#options
+    const { python, paths, cwd, env, maxMessageBytes, allow, preload, maxMemoryBytes, spin, backend, transport, connectTimeout } = this.#options
     const fullEnv = mergeEnv(process.env, env) // names ignore case on Windows
     const interpreter = findPython({ python, env: fullEnv })
     // Relative `cwd` and `path` entries name folders of the application (README
@@ -246,6 +246,6 @@ export class Python extends EventEmitter {
         if (!security.requireEncryption) args.push('--tls-require-encryption', 'no')
       }
     }
-    return new Worker({ interpreter, args, cwd: workerCwd, env: fullEnv, maxMessageBytes, client: this.#client })
+    return new Worker({ interpreter, args, cwd: workerCwd, env: fullEnv, maxMessageBytes, client: this.#client, transport, connectTimeout })
   }
 }

@@ -7,18 +7,25 @@
 // replies read together) share a system call; until then a frame can still be taken
 // back (an abort in the same turn as the call: it never leaves). end() writes what
 // waits first, so nothing is lost when the channel closes.
+//
+// The socket is the child's descriptor 3 (transport 'pipe'), or a loopback TCP connection
+// the worker makes (transport 'tcp', tcp-listener.js), which arrives after the spawn: until
+// attach() gives it, frames wait here and an end() waits too.
 
 import { once } from 'node:events'
 import { FrameReader } from './protocol.js'
 
 export class Transport {
-  #socket
+  #socket = null
+  #options
   #waiting = [] // frames (arrays of chunks) written in this turn, not yet on the socket
   #ignoring = false // the worker is failed or killed: nothing it sends counts
+  #ended = false // end() came before the socket
+  #ref = true
   // Made once: a write turn costs no closure.
   #flush = () => {
     const frames = this.#waiting
-    if (frames.length === 0) return
+    if (frames.length === 0 || this.#socket === null) return
     this.#waiting = []
     const socket = this.#socket
     socket.cork()
@@ -27,9 +34,17 @@ export class Transport {
   }
 
   // Read frames from `socket` into onFrame(header, buffers); a stream that breaks the
-  // framing (or an onFrame that throws) goes to onBroken(error).
-  constructor(socket, { onFrame, onBroken, maxMessageBytes }) {
+  // framing (or an onFrame that throws) goes to onBroken(error). `socket` null: attach() follows.
+  constructor(socket, options) {
+    this.#options = options
+    if (socket !== null) this.attach(socket)
+  }
+
+  // Start reading and writing on `socket` (once).
+  attach(socket) {
+    const { onFrame, onBroken, maxMessageBytes } = this.#options
     this.#socket = socket
+    if (!this.#ref) socket.unref?.()
     const reader = new FrameReader(onFrame, { maxMessageBytes })
     socket.on('data', (chunk) => {
       if (this.#ignoring) return
@@ -40,11 +55,14 @@ export class Transport {
       }
     })
     socket.on('error', () => {}) // EPIPE after a crash: the worker's exit handler reports it
+    socket.resume() // tcp-listener.js paused it after reading the token
+    this.#flush()
+    if (this.#ended) socket.end()
   }
 
-  // Whether the socket still takes writes.
+  // Whether the socket still takes writes (frames written before it came wait for it).
   get writable() {
-    return this.#socket.writable
+    return this.#socket === null ? !this.#ended : this.#socket.writable
   }
 
   // Write the chunks of one frame (see above: they leave with this turn's other frames).
@@ -68,20 +86,23 @@ export class Transport {
 
   // End the request channel (EOF to the worker), after the frames still waiting.
   end() {
+    this.#ended = true
+    if (this.#socket === null) return
     this.#flush()
     this.#socket.end()
   }
 
   // Whether the socket keeps Node alive.
   ref(on) {
-    if (on) this.#socket.ref?.()
-    else this.#socket.unref?.()
+    this.#ref = on
+    if (on) this.#socket?.ref?.()
+    else this.#socket?.unref?.()
   }
 
-  // A Promise settled once the worker's side has ended, or null if it already has.
+  // A Promise settled once the worker's side has ended, or null if it already has (or never came).
   readEnd() {
     const socket = this.#socket
-    if (socket.readableEnded || socket.destroyed) return null
+    if (socket === null || socket.readableEnded || socket.destroyed) return null
     return once(socket, 'end').catch(() => {})
   }
 }

@@ -1,8 +1,11 @@
 // One Python worker process: spawn, handshake, calls in flight, output lines, exit.
 //
 // The protocol runs over the child's descriptor 3, a socket pair that libuv creates
-// for a 'pipe' stdio entry, framed by transport.js. Descriptors 1 and 2 carry what
-// Python code prints; they never carry frames. Descriptor 0 is /dev/null.
+// for a 'pipe' stdio entry (transport 'pipe'), or over a loopback TCP connection the
+// worker makes to a listener of ours and proves with a one-time token (transport 'tcp',
+// tcp-listener.js; the process is spawned once the listener has its port), framed by
+// transport.js. Descriptors 1 and 2 carry what Python code prints; they never carry
+// frames. Descriptor 0 is /dev/null.
 //
 // A Worker knows nothing of queues, timeouts or retries: the pool (pool.js)
 // decides what to send and what a failure means for each call. The worker
@@ -30,6 +33,7 @@ import {
   STREAM_CREDIT, STREAM_END, STREAM_ITEMS, WITHDRAW, WITHDRAWN,
 } from './protocol.js'
 import { VERSION, mismatch, pyferryArgv, startFailure } from './runtime.js'
+import { TOKEN_VARIABLE, TokenListener } from './tcp-listener.js'
 import { Transport } from './transport.js'
 
 const STDERR_TAIL_LINES = 40
@@ -42,7 +46,8 @@ const MEMORY_LIMIT_FAILED = 6 // ... when --max-memory-bytes cannot be applied o
 const KILL_AFTER_EOF_MS = 5000
 
 export class Worker extends EventEmitter {
-  #child
+  #child = null // null until spawned (transport 'tcp': once the listener has its port)
+  #listener = null // transport 'tcp': until the worker has connected
   #transport
   #pending = new Map() // call id -> Call
   #held = null // frames waiting behind a message whose Arrow tables are still loading
@@ -64,21 +69,14 @@ export class Worker extends EventEmitter {
 
   // Spawn `<python> -m pyferry worker` (or the bundled runtime's launcher, runtime.js) and
   // send our HELLO at once; calls may follow immediately. `interpreter`: findPython()'s
-  // choice; `client` is what its handles call through ({ invoke(target, args, options) }).
-  constructor({ interpreter, args, cwd, env, maxMessageBytes, client }) {
+  // choice; `client` is what its handles call through ({ invoke(target, args, options) });
+  // `transport`: 'pipe' or 'tcp'; `connectTimeout`: ms a 'tcp' worker has to connect.
+  constructor({ interpreter, args, cwd, env, maxMessageBytes, client, transport = 'pipe', connectTimeout = 30_000 }) {
     super()
     this.#interpreter = interpreter
-    const argv = pyferryArgv(interpreter, ['worker', ...args])
-    this.#child = spawn(interpreter.command, argv, {
-      cwd,
-      env,
-      stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
-      windowsHide: true,
-    })
-    workerSpawned({ pid: this.#child.pid, interpreter, args: argv, cwd, env })
     this.#exited = new Promise((resolve) => this.once('exit', resolve))
     this.handles = new HandleTable({
-      pid: this.#child.pid,
+      pid: undefined,
       client,
       owner: this,
       send: (ids) => this.#release(ids),
@@ -93,30 +91,75 @@ export class Worker extends EventEmitter {
       },
       maxMessageBytes,
     })
-
-    this.#transport = new Transport(this.#child.stdio[3], {
+    this.#transport = new Transport(null, {
       onFrame: (header, buffers) => this.#onFrame(header, buffers),
       onBroken: (error) => this.#broken(error),
       maxMessageBytes,
     })
-    forEachLine(this.#child.stdout, (line) => this.emit('stdout', line))
-    forEachLine(this.#child.stderr, (line) => {
-      this.#stderrTail.push(line.length > STDERR_TAIL_LINE_CHARS ? `${line.slice(0, STDERR_TAIL_LINE_CHARS)}…` : line)
-      if (this.#stderrTail.length > STDERR_TAIL_LINES) this.#stderrTail.shift()
-      this.emit('stderr', line)
-    })
-    this.#child.on('error', (error) => this.#onSpawnError(error))
-    this.#child.on('exit', (code, signal) => this.#onExit(code, signal))
-
+    const argv = ['worker', ...args]
+    if (transport === 'tcp') {
+      this.#listen(argv, { cwd, env }, connectTimeout)
+    } else {
+      this.#spawn(argv, { cwd, env, stdio: ['ignore', 'pipe', 'pipe', 'pipe'] })
+      this.#transport.attach(this.#child.stdio[3])
+    }
     this.#write(encodeMessage([HELLO, 0, { protocol: PROTOCOL_VERSION, client: CLIENT }]))
     this.#setRef(true) // until the handshake: a start-up failure must be reported
   }
 
+  #spawn(args, { cwd, env, stdio }) {
+    const argv = pyferryArgv(this.#interpreter, args)
+    const child = spawn(this.#interpreter.command, argv, { cwd, env, stdio, windowsHide: true })
+    this.#child = child
+    this.handles.pid = child.pid
+    // The debug channel never shows the token (it proves the one connection, then means nothing).
+    const shown = env?.[TOKEN_VARIABLE] === undefined ? env : { ...env, [TOKEN_VARIABLE]: '(one-time token)' }
+    workerSpawned({ pid: child.pid, interpreter: this.#interpreter, args: argv, cwd, env: shown })
+    forEachLine(child.stdout, (line) => this.emit('stdout', line))
+    forEachLine(child.stderr, (line) => {
+      this.#stderrTail.push(line.length > STDERR_TAIL_LINE_CHARS ? `${line.slice(0, STDERR_TAIL_LINE_CHARS)}…` : line)
+      if (this.#stderrTail.length > STDERR_TAIL_LINES) this.#stderrTail.shift()
+      this.emit('stderr', line)
+    })
+    child.on('error', (error) => this.#onSpawnError(error))
+    child.on('exit', (code, signal) => this.#onExit(code, signal))
+    if (this.#refd) this.#setRef(true)
+    this.emit('spawn', child.pid)
+  }
+
+  // transport 'tcp': listen, then spawn the worker with the port and the token; its
+  // connection becomes the channel (tcp-listener.js), anything else fails the start.
+  #listen(args, { cwd, env }, connectTimeout) {
+    const listener = new TokenListener({
+      onAccept: (socket) => {
+        this.#listener = null
+        this.#transport.attach(socket)
+      },
+      onRefuse: (message) => {
+        this.#listener = null
+        this.#fail(() => new WorkerStartError(message))
+        this.#child?.kill('SIGKILL')
+      },
+    })
+    this.#listener = listener
+    listener.listen().then((port) => {
+      if (this.#listener !== listener) return // killed or closed meanwhile
+      const childEnv = { ...env, [TOKEN_VARIABLE]: listener.token }
+      this.#spawn([...args, '--connect', `tcp:127.0.0.1:${port}`], { cwd, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] })
+      listener.deadline(connectTimeout)
+      listener.ref(this.#refd)
+    }, (error) => {
+      this.#listener = null
+      this.#onSpawnError(error)
+    })
+  }
+
   // Python's own pid once its HELLO came (on Windows a venv's Scripts\python.exe is a
   // launcher that starts the real interpreter: the spawned process is not Python), else
-  // the spawned process's.
+  // the spawned process's; undefined until it is spawned (transport 'tcp': a tick after
+  // the constructor).
   get pid() {
-    return this.#hello?.pid ?? this.#child.pid
+    return this.#hello?.pid ?? this.#child?.pid
   }
 
   // The worker's HELLO info, null until the handshake is done.
@@ -219,7 +262,8 @@ export class Worker extends EventEmitter {
     this.#state = 'closing'
     this.#transport.end()
     this.#setRef(true)
-    this.#killTimer = setTimeout(() => this.#child.kill('SIGKILL'), KILL_AFTER_EOF_MS)
+    this.#killTimer = setTimeout(() => this.#child?.kill('SIGKILL'), KILL_AFTER_EOF_MS)
+    if (this.#child === null) this.#abandon()
     return this.#exited
   }
 
@@ -229,7 +273,8 @@ export class Worker extends EventEmitter {
     this.#transport.ignoreInput() // it is being killed; nothing it sends counts
     if (this.#state !== 'exited') {
       this.#setRef(true) // whoever kills it waits for the exit
-      this.#child.kill('SIGKILL')
+      if (this.#child === null) this.#abandon()
+      else this.#child.kill('SIGKILL')
     }
     return this.#exited
   }
@@ -239,9 +284,22 @@ export class Worker extends EventEmitter {
     this.#transport.write(chunks)
   }
 
+  // Closed or killed before the process was spawned (transport 'tcp'): it never will be.
+  #abandon() {
+    this.#listener?.close()
+    this.#listener = null
+    this.#fail(() => new WorkerStartError('the worker was closed before its process started'))
+    process.nextTick(() => this.#finish(null, null))
+  }
+
+  #refd = true
   #setRef(on) {
+    this.#refd = on
     this.#transport.ref(on)
-    for (const handle of [this.#child, this.#child.stdout, this.#child.stderr]) {
+    this.#listener?.ref(on)
+    const child = this.#child
+    if (child === null) return
+    for (const handle of [child, child.stdout, child.stderr]) {
       if (on) handle.ref?.()
       else handle.unref?.()
     }
@@ -253,7 +311,7 @@ export class Worker extends EventEmitter {
     const Class = error instanceof ProtocolError ? error.constructor : ProtocolError
     this.#fail(() => new Class(error.message, { cause: error.cause ?? error }))
     this.#setRef(true)
-    this.#child.kill('SIGKILL')
+    this.#child?.kill('SIGKILL')
   }
 
   #onFrame(header, buffers) {
@@ -455,6 +513,8 @@ export class Worker extends EventEmitter {
     clearTimeout(this.#killTimer)
     const stderr = [...this.#stderrTail]
     const pid = this.pid
+    this.#listener?.close()
+    this.#listener = null
     let failure = this.#failure
     if (failure === null && !started) {
       // Killed by a signal, a preload that failed (exit 3), a memory limit it cannot set

@@ -20,6 +20,12 @@ export const needsProc = existsSync('/proc/self/stat') ? false : 'reads /proc, w
 export const needsSignals = process.platform === 'win32'
   ? 'Windows has no signals: an outside kill is exit code 1, a crash an NTSTATUS exit code'
   : false
+// Set when the worker's cancel kick cannot end a wait in a system call (a sleep, a lock):
+// PYFERRY_INTERRUPT=simulate or sigint (docs/protocol.md section 3.3). Tests that need a
+// sleep interrupted are skipped with this reason rather than weakened.
+export const cannotInterruptSleep = ['simulate', 'sigint'].includes(process.env.PYFERRY_INTERRUPT)
+  ? `PYFERRY_INTERRUPT=${process.env.PYFERRY_INTERRUPT} reaches only Python code, not a sleep (killGrace bounds such a call)`
+  : false
 
 // Poll `check` (sync or async) every few ms until it returns a truthy value; fail at the deadline.
 export async function waitFor(check, { timeout = 10_000, interval = 5, what = 'condition' } = {}) {

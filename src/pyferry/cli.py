@@ -200,8 +200,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     helps = {
         "--fd": "protocol descriptor, or IN,OUT for two pipes (default: 3, one socket)",
-        "--connect": "connect to the Unix socket at PATH and speak the protocol there, instead of "
-        "on a descriptor (for clients that cannot pass one)",
+        "--connect": "connect to the client and speak the protocol there, instead of on a "
+        "descriptor (for clients that cannot pass one): tcp:HOST:PORT on loopback, proved with "
+        "the token in PYFERRY_TOKEN, or the path of a Unix socket",
         "--path": "directory to add to sys.path (repeatable)",
         "--max-message-bytes": "largest message accepted or sent (default 1 GiB)",
         "--allow": "glob of callable targets, e.g. 'numpy.*' (repeatable; default: any "
@@ -242,7 +243,7 @@ def _parser() -> argparse.ArgumentParser:
         "--tls-cert": "PATH",
         "--tls-key": "PATH",
         "--tls-require-encryption": "yes|no",
-        "--connect": "PATH",
+        "--connect": "ADDRESS",
     }
     defaults = _worker_defaults()
     for flag, (name, convert, repeatable) in _WORKER_OPTIONS.items():

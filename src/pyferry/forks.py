@@ -36,9 +36,10 @@ def install(fds: Iterable[int]) -> None:
     """Guard the protocol descriptors ``fds`` against fork children (once per process)."""
     global _installed, _fds
     _fds = tuple(sorted(set(fds)))
-    if not _installed:
+    register = getattr(os, "register_at_fork", None)  # none on Windows: no fork there
+    if not _installed and register is not None:
         _installed = True
-        os.register_at_fork(before=_flush, after_in_child=_in_child)
+        register(before=_flush, after_in_child=_in_child)
 
 
 def leave_if_child(failure: BaseException | None = None) -> None:

@@ -5,13 +5,13 @@ wake-ups per call, most of a small call's time. So the channel has one
 reader at a time, whoever holds the *reading role*:
 
 - the **main thread**, whenever it waits (between calls, or inside a call
-  that waits for a JS callback's answer): it polls the channel and a wake
-  pipe, reads a frame and dispatches it itself, so a call that arrives while
+  that waits for a JS callback's answer): it polls the channel and a wake-up
+  socket, reads a frame and dispatches it itself, so a call that arrives while
   the main thread is free reaches it with no hand-off;
 - the **reader thread**, once the main thread has been busy for a tick
   (``TICK``, 2 ms) without waiting: it reads and dispatches frames (CANCEL,
   callback answers, credit, CALLs for later) until the main thread waits
-  again, which wakes it through the pipe and takes the role back.
+  again, which wakes it through the wake-up socket and takes the role back.
 
 The reader thread wakes once a tick only while the worker is in use; after
 ``PARK_TICKS`` ticks with the main thread waiting it sleeps until the main
@@ -35,7 +35,8 @@ from __future__ import annotations
 import contextlib
 import os
 import queue
-import select
+import selectors
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -49,6 +50,8 @@ TICK = 0.002
 PARK_TICKS = 25
 SPIN_US = 100  # the default spin window, in microseconds (the CLI's --spin-us)
 SPIN = SPIN_US / 1e6
+# Let another runnable thread have the CPU: sched_yield where the OS has it (not Windows).
+_yield: Callable[[], object] = getattr(os, "sched_yield", None) or (lambda: time.sleep(0))
 
 
 class Inbox:
@@ -77,11 +80,12 @@ class Inbox:
         self._at_end = at_end
         self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._role = threading.Lock()
-        self._wake_r, self._wake_w = os.pipe()
-        os.set_blocking(self._wake_w, False)
-        self._poller = select.poll()
-        self._poller.register(channel.fileno, select.POLLIN)
-        self._poller.register(self._wake_r, select.POLLIN)
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self._selector = selectors.DefaultSelector()
+        self._selector.register(channel.source, selectors.EVENT_READ)
+        self._selector.register(self._wake_r, selectors.EVENT_READ)
         self._ended = False
         # The main thread's state, read by other threads without a lock:
         self._waiting = False  # in next_job, not running a job
@@ -106,7 +110,7 @@ class Inbox:
 
     def _wake(self) -> None:
         with contextlib.suppress(BlockingIOError):  # full: a wake-up is pending anyway
-            os.write(self._wake_w, b"\0")
+            self._wake_w.send(b"\0")
 
     # -- the main thread -----------------------------------------------------------------
 
@@ -153,7 +157,7 @@ class Inbox:
     # -- the holder of the role ------------------------------------------------------------
 
     def _ready(self, block: bool, spin: float = 0.0) -> bool:
-        """Whether a frame can be read now; False when woken through the pipe instead.
+        """Whether a frame can be read now; False when woken through the wake-up socket instead.
 
         ``spin``: seconds to keep polling, without sleeping, before a blocking wait.
         """
@@ -162,22 +166,23 @@ class Inbox:
         if spin and block:
             events = self._spin_poll(spin)
         else:
-            events = self._poller.poll(None if block else 0)
+            events = self._selector.select(None if block else 0)
         readable = False
-        for fd, _ in events:
-            if fd == self._wake_r:
-                os.read(self._wake_r, 4096)
+        for key, _ in events:
+            if key.fileobj is self._wake_r:
+                with contextlib.suppress(BlockingIOError):
+                    self._wake_r.recv(4096)
             else:
                 readable = True  # data, EOF or an error: read_frame says which
         return readable
 
-    def _spin_poll(self, window: float) -> list[tuple[int, int]]:
-        """``poll()``: without sleeping for up to ``window`` seconds, then as usual."""
-        poll = self._poller.poll
+    def _spin_poll(self, window: float) -> list[tuple[selectors.SelectorKey, int]]:
+        """``select()``: without sleeping for up to ``window`` seconds, then as usual."""
+        select = self._selector.select
         deadline = time.perf_counter() + window
-        while not (events := poll(0)) and time.perf_counter() < deadline:
-            os.sched_yield()  # whatever else is runnable on this CPU goes first
-        return events or poll(None)
+        while not (events := select(0)) and time.perf_counter() < deadline:
+            _yield()  # whatever else is runnable on this CPU goes first
+        return events or select(None)
 
     def _read_one(self) -> None:
         try:

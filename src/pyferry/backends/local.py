@@ -10,7 +10,7 @@ resolved and called there. What it returns decides the rest:
   streamed (:mod:`pyferry.streams`): a sync iterator in steps on the main
   thread between other calls, an async one on the event loop.
 
-A cancel interrupts the main thread's call (``SIGUSR1``, see
+A cancel interrupts the main thread's call (a per-OS kick, see
 :mod:`pyferry.cancel`), cancels the task, or closes the stream.
 """
 
