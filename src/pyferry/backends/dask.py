@@ -17,7 +17,8 @@ event loop thread::
        frame (or the error info) as plain data; progress goes as Dask events
        |
        v
-    event loop thread: PROGRESS (pyferry.backends.dask_tasks), then RESULT / ERROR
+    event loop thread: PROGRESS (pyferry.backends.dask_tasks), then RESULT / ERROR;
+       a small RESULT comes as a Dask event, ahead of the future (dask_results)
 
 A cancel answers the call at once; in the background the task is interrupted
 where it runs and its future cancelled (:func:`pyferry.backends.dask_tasks.stop`).
@@ -50,6 +51,7 @@ from typing import TYPE_CHECKING, Any
 
 from pyferry.aio import EventLoopThread
 from pyferry.backends.dask_handles import DaskObjects, DaskStream
+from pyferry.backends.dask_results import Results
 from pyferry.backends.dask_scatter import release, scatter_large
 from pyferry.backends.dask_security import TLSFiles, check_scheduler_file, security
 from pyferry.backends.dask_tasks import Progress, stop
@@ -134,6 +136,9 @@ class DaskBackend:
 
         if importlib.util.find_spec("distributed") is None:
             raise ImportError(INSTALL_HINT)
+        from pyferry.backends.dask_memory import fix_mmap_threshold
+
+        fix_mmap_threshold()  # a call's large arrays go back to the system when it ends
         self._replies = replies
         self._resolver = resolver
         self._loop = loop
@@ -147,6 +152,7 @@ class DaskBackend:
         # Handles and streams: their objects stay on the Dask workers (dask_handles).
         self._objects = DaskObjects(loop, replies, self._answer, resolver.allow, limit)
         self._progress = Progress(replies)  # the loop thread's
+        self._results = Results()  # the loop thread's: small results as Dask events
 
     # -- Backend ------------------------------------------------------------------------
 
@@ -210,6 +216,7 @@ class DaskBackend:
                 ran = await self._objects.run(client, owner, call, task=key, progress_topic=topic)
             else:
                 args, kwargs = await scatter_large(client, call.args, call.kwargs, scattered)
+                self._results.expect(key)
                 future = client.submit(
                     remote.run,
                     call.id,
@@ -225,15 +232,17 @@ class DaskBackend:
                     window=call.window,
                     progress_topic=topic,
                     once=call.once,
+                    result_topic=self._results.topic(client),
                     key=key,
                     pure=False,
                 )
-                ran = await future
+                ran = await self._results.first(key, future)
             outcome = await self._progress.settle(key, ran)
             if await self._objects.take(client, call, outcome):
                 return  # answered: it named objects or a stream
         except asyncio.CancelledError as exc:
             self._progress.forget(key)
+            self._results.forget(key)
             if _ours(exc):  # the client cancelled it (answered by cancel() already)
                 if client is not None:
                     stop(client, key, future)
@@ -242,6 +251,7 @@ class DaskBackend:
                 error = self._lost(client, exc)
         except BaseException as exc:
             self._progress.forget(key)
+            self._results.forget(key)
             error = self._failure(client, exc)
         else:
             self._answer(call, lambda: self._reply(call, outcome))
