@@ -32,7 +32,9 @@ as a local worker and a scheduler started after the pool still works. It
 sets its own scheduler-comm batching interval (``DaskOptions.batch_interval``,
 1 ms where Dask's 10 ms would cost ~9 ms of each sequential call); the
 scheduler's and workers' intervals are theirs. Large arguments are scattered
-to a worker first (:mod:`pyferry.backends.dask_scatter`); which schedulers it
+to a worker first (:mod:`pyferry.backends.dask_scatter`), and a result that
+does not come as an event (:mod:`pyferry.backends.dask_results`) is fetched
+from its worker directly, not through the scheduler; which schedulers it
 may reach, and how over TLS, is :mod:`pyferry.backends.dask_security`'s. A
 scheduler that cannot be reached, or whose connection breaks during a call, is
 a ``BackendUnavailableError`` naming its address, and the next call connects
@@ -316,6 +318,9 @@ class DaskBackend:
                 asynchronous=True,
                 timeout=options.connect_timeout,
                 set_as_default=False,
+                # A result comes straight from its Dask worker, not through the scheduler
+                # (one transfer instead of two); large arguments go straight to one too.
+                direct_to_workers=True,
                 security=security(options.tls),
             )
         except (OSError, TimeoutError) as exc:

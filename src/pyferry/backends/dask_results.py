@@ -12,6 +12,12 @@ the key's end, and the gateway answers from it::
     Dask task --log_event--> scheduler --event--> gateway client -> Results: the answer
         \\--- task-finished --> scheduler --key-in-memory--> (gather: not needed)
 
+The future of a call answered by its event is released with the others of
+the next :data:`RELEASE_AFTER` seconds, not at once: each release makes the
+scheduler tell the key's worker to free it, on a stream that then holds its
+next message for its batching interval (5 ms), and a sequential call's task
+following a release to the same worker waited for that.
+
 The task still returns its outcome: whatever comes first answers the call,
 and an error, a larger result, or a Dask failure (``KilledWorker``, a lost
 scheduler) comes through the future as before. The scheduler keeps the last
@@ -27,10 +33,12 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import asyncio
 
-__all__ = ["EVENT_BYTES", "Results", "send_result"]
+__all__ = ["EVENT_BYTES", "RELEASE_AFTER", "Results", "send_result"]
 
 # The most bytes (header and buffers) of a RESULT sent as an event as well.
 EVENT_BYTES = 2048
+# Seconds the futures of calls answered by their events are kept, to be released together.
+RELEASE_AFTER = 0.1
 
 
 def send_result(topic: str | None, key: str, outcome: tuple[Any, ...], sent: int) -> None:
@@ -57,6 +65,8 @@ class Results:
     def __init__(self) -> None:
         self._waiting: dict[str, asyncio.Future[Any]] = {}
         self._subscribed: str | None = None  # the topic of the client subscribed last
+        self._kept: list[Any] = []  # futures of calls answered by their events
+        self._flush: asyncio.TimerHandle | None = None
 
     def topic(self, client: Any) -> str:
         """The topic of ``client``'s results, subscribed to (again for a fresh client)."""
@@ -84,6 +94,7 @@ class Results:
         try:
             await asyncio.wait((inbox, gather), return_when=asyncio.FIRST_COMPLETED)
             if inbox.done():
+                self._keep(future)
                 return inbox.result()
             return gather.result()
         finally:
@@ -92,6 +103,21 @@ class Results:
                 gather.cancel()
             elif not gather.cancelled():
                 gather.exception()  # retrieved: never "exception was never retrieved"
+
+    def _keep(self, future: Any) -> None:
+        import asyncio
+
+        self._kept.append(future)
+        if self._flush is None:
+            self._flush = asyncio.get_running_loop().call_later(RELEASE_AFTER, self.release_kept)
+
+    def release_kept(self) -> None:
+        """Release the kept futures together (their tasks' results leave the Dask workers)."""
+        self._flush = None
+        kept, self._kept = self._kept, []
+        for future in kept:
+            with contextlib.suppress(Exception):  # a client closed meanwhile
+                future.release()
 
     def forget(self, key: str) -> None:
         """Stop waiting for ``key`` (its call failed before it was awaited)."""
