@@ -14,9 +14,9 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
+from dask_helpers import ENV, gateway, start_cluster, stop
 from pyferry.backends.dask_results import EVENT_BYTES
 from pyferry.protocol import ERROR
-from test_dask import ENV, _start_cluster, _stop, gateway
 
 pytest.importorskip("distributed")
 
@@ -32,11 +32,11 @@ EVENTS = (
 
 @pytest.fixture(scope="module")
 def own_cluster() -> Iterator[str]:
-    proc, info = _start_cluster(workers=1)
+    proc, info = start_cluster(workers=1)
     try:
         yield info["address"]
     finally:
-        _stop(proc)
+        stop(proc)
 
 
 def _result_events(address: str) -> dict[str, list[str]]:
