@@ -77,7 +77,9 @@ def run_worker(*args: str, **popen: Any) -> subprocess.CompletedProcess[str]:
 class WorkerProcess:
     """A worker process on one end of a socketpair, with a blocking call() for tests."""
 
-    def __init__(self, *extra: str, hello: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, *extra: str, hello: dict[str, Any] | None = None, env: dict[str, str] | None = None
+    ) -> None:
         mine, theirs = socket.socketpair()
         self.sock = mine
         self.proc = subprocess.Popen(
@@ -85,6 +87,7 @@ class WorkerProcess:
             pass_fds=[theirs.fileno()],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
+            env=env,  # None: this process's environment
         )
         theirs.close()
         self.channel = Channel(mine.fileno(), mine.fileno(), Limits())

@@ -1,14 +1,10 @@
 """The Dask backend against real clusters on 127.0.0.1: a LocalCluster, and CLI-started ones.
 
-A gateway is a real ``python -m pyferry worker --backend dask`` driven by the
-test client of conftest.py. distributed is never imported in this process
-(its warnings would be errors here): what a test asks the cluster itself
-(worker pids, the scheduler's transition count) a child process asks.
+Clusters, gateways and what a child process asks a cluster: tests/dask_helpers.py.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import subprocess
@@ -21,94 +17,36 @@ from typing import Any
 import numpy as np
 import pytest
 
+from dask_helpers import (
+    ENV,
+    cluster_state,
+    dask_cli,
+    end,
+    error_of,
+    free_port,
+    gateway,
+    gateway_fixture,
+    start_cluster,
+    stop,
+)
 from pyferry.backends.dask_security import check_address
 from pyferry.protocol import DETACHED, ERROR, RESULT
 
-from conftest import FIXTURES, WorkerProcess, run_worker
+from conftest import WorkerProcess, run_worker
 
 pytest.importorskip("distributed")  # the dask extra; `make test` installs it
-
-ENV = {
-    **os.environ,
-    "PYTHONPATH": os.pathsep.join([str(FIXTURES), os.environ.get("PYTHONPATH", "")]),
-}
-
-
-def _start_cluster(
-    workers: int = 2, env: dict[str, str] | None = None
-) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pyferry.backends.dask_cluster", "--workers", str(workers)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        env={**ENV, **(env or {})},
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    assert line, "the cluster printed no address"
-    return proc, json.loads(line)
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    assert proc.stdin is not None
-    proc.stdin.close()  # the module's signal to close its cluster
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-    if proc.stdout is not None:
-        proc.stdout.close()
 
 
 @pytest.fixture(scope="session")
 def cluster() -> Iterator[dict[str, Any]]:
-    proc, info = _start_cluster()
+    proc, info = start_cluster()
     try:
         yield info
     finally:
-        _stop(proc)
+        stop(proc)
 
 
-def cluster_state(address: str) -> dict[str, Any]:
-    """The cluster's worker pids and its scheduler's transition count, asked by a child."""
-    code = (
-        "import json, os, sys\n"
-        "from distributed import Client\n"
-        "with Client(sys.argv[1], timeout=10) as c:\n"
-        "    pids = sorted(c.run(os.getpid).values())\n"
-        "    n = c.run_on_scheduler(lambda dask_scheduler: dask_scheduler.transition_counter)\n"
-        "print(json.dumps({'pids': pids, 'transitions': n}))\n"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code, address], capture_output=True, text=True, check=True, env=ENV
-    )
-    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
-    return result
-
-
-def gateway(address: str, *extra: str) -> WorkerProcess:
-    os.environ["PYTHONPATH"] = ENV["PYTHONPATH"]
-    return WorkerProcess("--backend", "dask", "--scheduler", address, *extra)
-
-
-@pytest.fixture
-def dask_worker(cluster: dict[str, Any]) -> Iterator[WorkerProcess]:
-    env_path = os.environ.get("PYTHONPATH", "")
-    w = gateway(cluster["address"])
-    try:
-        yield w
-    finally:
-        w.close()
-        os.environ["PYTHONPATH"] = env_path
-
-
-def error_of(w: WorkerProcess, target: Any, args: list[Any], **options: Any) -> dict[str, Any]:
-    reply, _ = w.answer(w.start(target, args, options=options or None))
-    assert reply[0] == ERROR, reply
-    info: dict[str, Any] = reply[2]
-    return info
+dask_worker = gateway_fixture()
 
 
 # -- results: the same through Dask as locally ------------------------------------------------
@@ -208,9 +146,8 @@ def test_a_task_that_raises_is_a_python_error_and_the_dask_workers_live_on(
 def test_a_refused_name_submits_nothing_and_is_the_local_error(
     cluster: dict[str, Any], target: str, allow: list[str], code: str
 ) -> None:
-    env_path = os.environ.get("PYTHONPATH", "")
     remote = gateway(cluster["address"], *allow)
-    local = WorkerProcess(*allow)
+    local = WorkerProcess(*allow, env=ENV)
     try:
         before = cluster_state(cluster["address"])["transitions"]
         info = error_of(remote, target, [1])
@@ -220,13 +157,11 @@ def test_a_refused_name_submits_nothing_and_is_the_local_error(
     finally:
         remote.close()
         local.close()
-        os.environ["PYTHONPATH"] = env_path
 
 
 def test_an_identity_outside_the_allow_list_is_refused_on_the_dask_worker(
     cluster: dict[str, Any],
 ) -> None:
-    env_path = os.environ.get("PYTHONPATH", "")
     remote = gateway(cluster["address"], "--allow", "workmod.*")
     try:
         # workmod.os.getpid is posix.getpid: the name passes, what it resolves to does not.
@@ -234,7 +169,6 @@ def test_an_identity_outside_the_allow_list_is_refused_on_the_dask_worker(
         assert remote.result("workmod.describe", [1]) == ["int", "1"]
     finally:
         remote.close()
-        os.environ["PYTHONPATH"] = env_path
 
 
 @pytest.mark.parametrize("target", [["sum"], [], [1, "x"], {"a": 1}, 5])
@@ -264,38 +198,17 @@ def test_an_unreachable_scheduler_is_backend_unavailable_naming_it() -> None:
 # -- a scheduler and a worker started by their own CLIs -----------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _dask_cli(*args: str) -> subprocess.Popen[bytes]:
-    dask = os.path.join(os.path.dirname(sys.executable), "dask")
-    return subprocess.Popen(
-        [dask, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV
-    )
-
-
 def _start_scheduler_and_worker(port: int, *scheduler_args: str) -> list[subprocess.Popen[bytes]]:
     address = f"tcp://127.0.0.1:{port}"
-    scheduler = _dask_cli(
+    scheduler = dask_cli(
         "scheduler", "--host", "127.0.0.1", "--port", str(port),
         "--dashboard-address", "127.0.0.1:0", *scheduler_args,
     )  # fmt: skip
-    worker = _dask_cli(
+    worker = dask_cli(
         "worker", address, "--nthreads", "2", "--host", "127.0.0.1",
         "--dashboard-address", "127.0.0.1:0", "--no-nanny",
     )  # fmt: skip
     return [scheduler, worker]
-
-
-def _end(procs: list[subprocess.Popen[bytes]]) -> None:
-    for proc in procs:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
 
 
 def _stderr_at_exit(w: WorkerProcess) -> str:
@@ -309,7 +222,7 @@ def _stderr_at_exit(w: WorkerProcess) -> str:
 
 
 def test_a_lost_scheduler_fails_the_call_promptly_and_a_restarted_one_serves() -> None:
-    port = _free_port()
+    port = free_port()
     address = f"tcp://127.0.0.1:{port}"
     procs = _start_scheduler_and_worker(port)
     w = gateway(address)
@@ -325,7 +238,7 @@ def test_a_lost_scheduler_fails_the_call_promptly_and_a_restarted_one_serves() -
         assert reply[2]["code"] == "PYFERRY_BACKEND_UNAVAILABLE", reply
         assert address in reply[2]["message"]
         assert "check that the scheduler is still running" in reply[2]["message"]
-        _end(procs)
+        end(procs)
         procs = _start_scheduler_and_worker(port)
         deadline = time.monotonic() + 30
         while True:  # the new scheduler takes a moment to listen, and its worker to join
@@ -339,18 +252,17 @@ def test_a_lost_scheduler_fails_the_call_promptly_and_a_restarted_one_serves() -
         assert "distributed" not in _stderr_at_exit(w)
     finally:
         w.close()
-        _end(procs)
+        end(procs)
 
 
 def test_a_scheduler_file_names_a_cli_started_scheduler(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     scheduler_file = tmp_path / "scheduler.json"
     # This scheduler cannot import pyferry's once plugin (as if pyferry were not installed there).
     procs = _start_scheduler_and_worker(
         port, "--scheduler-file", str(scheduler_file), "--preload", "hide_once_plugin"
     )
-    os.environ["PYTHONPATH"] = ENV["PYTHONPATH"]
-    w = WorkerProcess("--backend", "dask", "--scheduler-file", str(scheduler_file))
+    w = WorkerProcess("--backend", "dask", "--scheduler-file", str(scheduler_file), env=ENV)
     try:
         deadline = time.monotonic() + 30
         while not scheduler_file.exists():  # the scheduler writes it once it listens
@@ -363,14 +275,14 @@ def test_a_scheduler_file_names_a_cli_started_scheduler(tmp_path: Path) -> None:
         assert w.result("numpy.sum", [[2]]) == 2  # calls without once still run
     finally:
         w.close()
-        _end(procs)
+        end(procs)
 
 
 def test_a_missing_scheduler_file_is_backend_unavailable_naming_it(tmp_path: Path) -> None:
     missing = tmp_path / "nowhere.json"
-    os.environ["PYTHONPATH"] = ENV["PYTHONPATH"]
     w = WorkerProcess(
-        "--backend", "dask", "--scheduler-file", str(missing), "--scheduler-timeout-ms", "500"
+        "--backend", "dask", "--scheduler-file", str(missing), "--scheduler-timeout-ms", "500",
+        env=ENV,
     )  # fmt: skip
     try:
         info = error_of(w, "numpy.sum", [[1]])

@@ -9,7 +9,6 @@ default is 3) so that ``KilledWorker`` takes two deaths, not four.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -18,8 +17,8 @@ from typing import Any
 
 import pytest
 
+from dask_helpers import ENV, error_of, gateway_fixture, start_cluster, stop
 from pyferry.protocol import RESULT
-from test_dask import ENV, _start_cluster, _stop, error_of, gateway
 
 from conftest import WorkerProcess
 
@@ -28,22 +27,14 @@ pytest.importorskip("distributed")
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[dict[str, Any]]:
-    proc, info = _start_cluster(env={"DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "1"})
+    proc, info = start_cluster(env={"DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "1"})
     try:
         yield info
     finally:
-        _stop(proc)
+        stop(proc)
 
 
-@pytest.fixture(scope="module")
-def dask_worker(cluster: dict[str, Any]) -> Iterator[WorkerProcess]:
-    env_path = os.environ.get("PYTHONPATH", "")
-    w = gateway(cluster["address"])
-    try:
-        yield w
-    finally:
-        w.close()
-        os.environ["PYTHONPATH"] = env_path
+dask_worker = gateway_fixture("module")
 
 
 def wait_for_marks(address: str, wanted: int) -> int | None:

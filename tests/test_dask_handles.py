@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from dask_helpers import ENV, error_of, gateway, start_cluster, stop
 from os_support import KILL
 from pyferry.protocol import (
     CANCEL,
@@ -31,7 +32,6 @@ from pyferry.protocol import (
     STREAM_ITEMS,
 )
 from pyferry.refs import HandleRef
-from test_dask import ENV, _start_cluster, _stop, error_of, gateway
 from test_streams import consume, stream
 
 from conftest import WorkerProcess
@@ -41,22 +41,20 @@ pytest.importorskip("distributed")
 
 @pytest.fixture(scope="module")
 def one_worker() -> Iterator[dict[str, Any]]:
-    proc, info = _start_cluster(1)
+    proc, info = start_cluster(1)
     try:
         yield info
     finally:
-        _stop(proc)
+        stop(proc)
 
 
 @pytest.fixture
 def dask(one_worker: dict[str, Any]) -> Iterator[WorkerProcess]:
-    env_path = os.environ.get("PYTHONPATH", "")
     w = gateway(one_worker["address"])
     try:
         yield w
     finally:
         w.close()
-        os.environ["PYTHONPATH"] = env_path
 
 
 @pytest.fixture(params=["local", "dask"])
@@ -324,7 +322,7 @@ def _handles_on_two_workers(w: WorkerProcess) -> tuple[HandleRef, HandleRef]:
 
 
 def test_handles_of_two_dask_workers_in_one_call_are_a_handle_error() -> None:
-    proc, info = _start_cluster(2)
+    proc, info = start_cluster(2)
     try:
         w = gateway(info["address"])
         try:
@@ -339,11 +337,11 @@ def test_handles_of_two_dask_workers_in_one_call_are_a_handle_error() -> None:
         finally:
             w.close()
     finally:
-        _stop(proc)
+        stop(proc)
 
 
 def test_a_handle_whose_dask_worker_is_killed_is_invalidated_within_2_s() -> None:
-    proc, info = _start_cluster(1)
+    proc, info = start_cluster(1)
     try:
         w = gateway(info["address"])
         try:
@@ -371,7 +369,7 @@ def test_a_handle_whose_dask_worker_is_killed_is_invalidated_within_2_s() -> Non
         finally:
             w.close()
     finally:
-        _stop(proc)
+        stop(proc)
 
 
 def test_detached_comes_first_for_a_handle_call(dask: WorkerProcess) -> None:

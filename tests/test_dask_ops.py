@@ -22,10 +22,10 @@ from typing import Any
 import numpy as np
 import pytest
 
+from dask_helpers import ENV, dask_cli, end, error_of, free_port, gateway, start_cluster, stop
 from pyferry.backends.dask_scatter import SCATTER_BYTES
 from pyferry.backends.dask_security import TLSFiles, check_address
 from pyferry.protocol import ERROR, RESULT
-from test_dask import ENV, _dask_cli, _end, _free_port, _start_cluster, _stop, error_of, gateway
 
 from conftest import WorkerProcess, run_worker
 
@@ -34,7 +34,7 @@ pytest.importorskip("distributed")
 
 @pytest.fixture(autouse=True)
 def _fixtures_on_path(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Gateways (gateway() sets the same PYTHONPATH) see tests/fixtures; restored after."""
+    """Workers started here (run_worker, as gateways do) see tests/fixtures; restored after."""
     monkeypatch.setenv("PYTHONPATH", ENV["PYTHONPATH"])
 
 
@@ -77,14 +77,14 @@ def _tls_flags(d: Path, ca: str = "ca") -> list[str]:
 @pytest.fixture(scope="module")
 def tls_scheduler(certs: Path) -> Iterator[str]:
     """The address of a TLS-only scheduler on 127.0.0.1 with one worker."""
-    port = _free_port()
+    port = free_port()
     address = f"tls://127.0.0.1:{port}"
     procs = [
-        _dask_cli(
+        dask_cli(
             "scheduler", "--protocol", "tls", "--host", "127.0.0.1", "--port", str(port),
             "--dashboard-address", "127.0.0.1:0", *_tls_flags(certs),
         ),
-        _dask_cli(
+        dask_cli(
             "worker", address, "--nthreads", "1", "--host", "127.0.0.1",
             "--dashboard-address", "127.0.0.1:0", "--no-nanny", *_tls_flags(certs),
         ),
@@ -92,7 +92,7 @@ def tls_scheduler(certs: Path) -> Iterator[str]:
     try:
         yield address
     finally:
-        _end(procs)
+        end(procs)
 
 
 def _gateway_result(w: WorkerProcess, target: str, args: list[Any], deadline: float) -> Any:
@@ -183,11 +183,11 @@ def test_the_address_rules() -> None:
 
 @pytest.fixture(scope="module")
 def one_worker() -> Iterator[str]:
-    proc, info = _start_cluster(workers=1)
+    proc, info = start_cluster(workers=1)
     try:
         yield info["address"]
     finally:
-        _stop(proc)
+        stop(proc)
 
 
 def _held_keys(address: str) -> list[str]:

@@ -9,7 +9,6 @@ cancel). The helpers are test_dask.py's.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,8 +16,8 @@ from typing import Any
 
 import pytest
 
+from dask_helpers import ENV, cluster_state, gateway, start_cluster, stop
 from pyferry.protocol import CANCEL, DETACHED, ERROR, PROGRESS, RESULT
-from test_dask import ENV, _start_cluster, _stop, cluster_state, gateway
 
 from conftest import WorkerProcess
 
@@ -27,35 +26,30 @@ pytest.importorskip("distributed")
 
 @pytest.fixture(scope="module")
 def single() -> Iterator[dict[str, Any]]:
-    proc, info = _start_cluster(workers=1)
+    proc, info = start_cluster(workers=1)
     try:
         yield info
     finally:
-        _stop(proc)
+        stop(proc)
 
 
 @pytest.fixture
 def remote(single: dict[str, Any]) -> Iterator[WorkerProcess]:
-    env_path = os.environ.get("PYTHONPATH", "")
     w = gateway(single["address"])
     try:
         assert w.result("numpy.sum", [[1]]) == 1  # connected, the Dask worker joined
         yield w
     finally:
         w.close()
-        os.environ["PYTHONPATH"] = env_path
 
 
 @pytest.fixture
 def local() -> Iterator[WorkerProcess]:
-    env_path = os.environ.get("PYTHONPATH", "")
-    os.environ["PYTHONPATH"] = ENV["PYTHONPATH"]
-    w = WorkerProcess()
+    w = WorkerProcess(env=ENV)
     try:
         yield w
     finally:
         w.close()
-        os.environ["PYTHONPATH"] = env_path
 
 
 def outcome(w: WorkerProcess, target: str, args: list[Any], **options: Any) -> list[Any]:
@@ -200,7 +194,6 @@ def test_a_call_cancelled_while_queued_on_the_cluster_never_runs(
 def test_a_call_cancelled_before_it_is_submitted_never_reaches_the_cluster(
     single: dict[str, Any], tmp_path: Path
 ) -> None:
-    env_path = os.environ.get("PYTHONPATH", "")
     fresh = gateway(single["address"])  # connects at its first call: that takes a while
     try:
         before = cluster_state(single["address"])["transitions"]
@@ -208,6 +201,5 @@ def test_a_call_cancelled_before_it_is_submitted_never_reaches_the_cluster(
         cancel(fresh, call_id)
     finally:
         fresh.close()  # whatever it would have submitted, it has by now
-        os.environ["PYTHONPATH"] = env_path
     assert cluster_state(single["address"])["transitions"] == before  # no task at all
     assert not (tmp_path / "runs").exists()

@@ -7,8 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from dask_helpers import ENV, start_cluster, stop
 from pyferry import __version__
-from test_dask import ENV, _start_cluster, _stop
 
 
 def _doctor(*args: str) -> subprocess.CompletedProcess[str]:
@@ -23,11 +23,11 @@ def _doctor(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_the_scheduler_its_workers_and_what_they_import() -> None:
-    proc, info = _start_cluster(workers=2)
+    proc, info = start_cluster(workers=2)
     try:
         done = _doctor("--backend", "dask", "--scheduler", info["address"])
     finally:
-        _stop(proc)
+        stop(proc)
     assert done.returncode == 0, done.stdout + done.stderr
     dask = json.loads(done.stdout)["dask"]
     assert dask["scheduler"] == info["address"]

@@ -17,7 +17,8 @@ event loop thread::
        frame (or the error info) as plain data; progress goes as Dask events
        |
        v
-    event loop thread: PROGRESS (pyferry.backends.dask_tasks), then RESULT / ERROR
+    event loop thread: PROGRESS (pyferry.backends.dask_tasks), then RESULT / ERROR;
+       a small RESULT comes as a Dask event, ahead of the future (dask_results)
 
 A cancel answers the call at once; in the background the task is interrupted
 where it runs and its future cancelled (:func:`pyferry.backends.dask_tasks.stop`).
@@ -31,7 +32,9 @@ as a local worker and a scheduler started after the pool still works. It
 sets its own scheduler-comm batching interval (``DaskOptions.batch_interval``,
 1 ms where Dask's 10 ms would cost ~9 ms of each sequential call); the
 scheduler's and workers' intervals are theirs. Large arguments are scattered
-to a worker first (:mod:`pyferry.backends.dask_scatter`); which schedulers it
+to a worker first (:mod:`pyferry.backends.dask_scatter`), and a result that
+does not come as an event (:mod:`pyferry.backends.dask_results`) is fetched
+from its worker directly, not through the scheduler; which schedulers it
 may reach, and how over TLS, is :mod:`pyferry.backends.dask_security`'s. A
 scheduler that cannot be reached, or whose connection breaks during a call, is
 a ``BackendUnavailableError`` naming its address, and the next call connects
@@ -50,6 +53,7 @@ from typing import TYPE_CHECKING, Any
 
 from pyferry.aio import EventLoopThread
 from pyferry.backends.dask_handles import DaskObjects, DaskStream
+from pyferry.backends.dask_results import Results
 from pyferry.backends.dask_scatter import release, scatter_large
 from pyferry.backends.dask_security import TLSFiles, check_scheduler_file, security
 from pyferry.backends.dask_tasks import Progress, stop
@@ -134,6 +138,9 @@ class DaskBackend:
 
         if importlib.util.find_spec("distributed") is None:
             raise ImportError(INSTALL_HINT)
+        from pyferry.backends.dask_memory import fix_mmap_threshold
+
+        fix_mmap_threshold()  # a call's large arrays go back to the system when it ends
         self._replies = replies
         self._resolver = resolver
         self._loop = loop
@@ -147,6 +154,7 @@ class DaskBackend:
         # Handles and streams: their objects stay on the Dask workers (dask_handles).
         self._objects = DaskObjects(loop, replies, self._answer, resolver.allow, limit)
         self._progress = Progress(replies)  # the loop thread's
+        self._results = Results()  # the loop thread's: small results as Dask events
 
     # -- Backend ------------------------------------------------------------------------
 
@@ -210,6 +218,7 @@ class DaskBackend:
                 ran = await self._objects.run(client, owner, call, task=key, progress_topic=topic)
             else:
                 args, kwargs = await scatter_large(client, call.args, call.kwargs, scattered)
+                self._results.expect(key)
                 future = client.submit(
                     remote.run,
                     call.id,
@@ -225,15 +234,17 @@ class DaskBackend:
                     window=call.window,
                     progress_topic=topic,
                     once=call.once,
+                    result_topic=self._results.topic(client),
                     key=key,
                     pure=False,
                 )
-                ran = await future
+                ran = await self._results.first(key, future)
             outcome = await self._progress.settle(key, ran)
             if await self._objects.take(client, call, outcome):
                 return  # answered: it named objects or a stream
         except asyncio.CancelledError as exc:
             self._progress.forget(key)
+            self._results.forget(key)
             if _ours(exc):  # the client cancelled it (answered by cancel() already)
                 if client is not None:
                     stop(client, key, future)
@@ -242,6 +253,7 @@ class DaskBackend:
                 error = self._lost(client, exc)
         except BaseException as exc:
             self._progress.forget(key)
+            self._results.forget(key)
             error = self._failure(client, exc)
         else:
             self._answer(call, lambda: self._reply(call, outcome))
@@ -306,6 +318,9 @@ class DaskBackend:
                 asynchronous=True,
                 timeout=options.connect_timeout,
                 set_as_default=False,
+                # A result comes straight from its Dask worker, not through the scheduler
+                # (one transfer instead of two); large arguments go straight to one too.
+                direct_to_workers=True,
                 security=security(options.tls),
             )
         except (OSError, TimeoutError) as exc:

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pyferry.backends.dask_results import send_result
 from pyferry.backends.remote_calls import run_user
 from pyferry.backends.remote_store import answer, info, resolver_for
 
@@ -54,6 +55,7 @@ def run(
     window: int = 0,
     progress_topic: str | None = None,
     once: bool = False,
+    result_topic: str | None = None,
 ) -> tuple[Outcome, int]:
     """Run one pyferry call on this Dask worker; never raises.
 
@@ -72,6 +74,8 @@ def run(
         progress_topic: the Dask event topic for ``pyferry.progress()``, or None.
         once: start the call only if it never started before (a Dask worker that
             started it died): :mod:`pyferry.backends.dask_delivery`.
+        result_topic: the gateway's Dask event topic for a small RESULT, sent
+            ahead of the task's end (:mod:`pyferry.backends.dask_results`), or None.
 
     Returns:
         ``(outcome, sent)``: one of the outcomes in the module docstring, and
@@ -89,8 +93,12 @@ def run(
     except BaseException as exc:  # SystemExit and KeyboardInterrupt too: see the docstring
         return ("error", info(exc, skip_frames=1)), 0
     if op_get:
-        return answer(call_id, func, token, mode=mode, window=window, limit=limit), 0
+        outcome = answer(call_id, func, token, mode=mode, window=window, limit=limit)
+        send_result(result_topic, task, outcome, 0)
+        return outcome, 0
     ran = run_user(task, func, args, kwargs, call_id=call_id, progress_topic=progress_topic)
     if ran.error is not None:
         return ("error", info(ran.error)), ran.progress
-    return answer(call_id, ran.value, token, mode=mode, window=window, limit=limit), ran.progress
+    outcome = answer(call_id, ran.value, token, mode=mode, window=window, limit=limit)
+    send_result(result_topic, task, outcome, ran.progress)
+    return outcome, ran.progress
