@@ -108,6 +108,13 @@ export interface PythonOptions {
    */
   transport?: 'pipe' | 'tcp' | undefined
   /**
+   * Milliseconds a worker's connection may take to be made: a `'tcp'` worker's to Node
+   * (then a WorkerStartError), a Dask gateway's to its scheduler (then a
+   * BackendUnavailableError). Default: `PYFERRY_CONNECT_TIMEOUT_MS`, else 30 s for a
+   * `'tcp'` worker and 10 s for a gateway. A whole number from 1 to 2 ** 31 - 1.
+   */
+  connectTimeout?: number | undefined
+  /**
    * Where calls run: `'local'` (the default) in the worker processes, or
    * `'dask'`: each worker is a gateway that submits its calls to the Dask
    * scheduler named by `scheduler` (or `schedulerFile`). With `'dask'`,

@@ -46,9 +46,17 @@ function checkTransport(value, env = process.env) {
 }
 
 // PYFERRY_CONNECT_TIMEOUT_MS: how long a 'tcp' worker has to connect and present its token.
-function checkConnectTimeout(env = process.env) {
+// options.connectTimeout, else (for transport 'tcp') PYFERRY_CONNECT_TIMEOUT_MS, else undefined:
+// the default of what connects (30 s for a 'tcp' worker, the Dask backend's own for a gateway).
+function checkConnectTimeout(value, env = process.env) {
+  if (value !== undefined) {
+    if (!(Number.isInteger(value) && value > 0 && value <= MAX_TIMER_MS)) {
+      throw new RangeError(`options.connectTimeout must be a whole number of milliseconds from 1 to ${MAX_TIMER_MS}, got ${String(value)}`)
+    }
+    return value
+  }
   const text = env.PYFERRY_CONNECT_TIMEOUT_MS
-  if (text === undefined || text === '') return DEFAULT_CONNECT_TIMEOUT_MS
+  if (text === undefined || text === '') return undefined
   const ms = Number(text)
   if (!(Number.isInteger(ms) && ms > 0 && ms <= MAX_TIMER_MS)) {
     throw new RangeError(`PYFERRY_CONNECT_TIMEOUT_MS must be a whole number of milliseconds from 1 to ${MAX_TIMER_MS}, got ${JSON.stringify(text)}`)
@@ -213,7 +221,7 @@ export function checkOptions(options, platform = process.platform) {
     ...checkBackend(options),
     once: options.once ?? false,
     transport: checkTransport(options.transport),
-    connectTimeout: checkConnectTimeout(),
+    connectTimeout: checkConnectTimeout(options.connectTimeout),
     python,
     cwd,
     env,

@@ -15,7 +15,7 @@ import { findPython, fromRoot } from './find-python.js'
 import { handleState } from './handle.js'
 import { mergeEnv } from './platform.js'
 import { Pool } from './pool.js'
-import { CallOptions, DEFAULT_BATCH_INTERVAL_MS, DEFAULT_SPIN_US, DEFAULT_WINDOW, checkOptions, checkTimeout } from './options.js'
+import { CallOptions, DEFAULT_BATCH_INTERVAL_MS, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_SPIN_US, DEFAULT_WINDOW, checkOptions, checkTimeout } from './options.js'
 import { messageBytes } from './protocol.js'
 import { moduleProxy } from './proxy.js'
 import { PyStream } from './stream.js'
@@ -239,6 +239,7 @@ export class Python extends EventEmitter {
       else args.push('--scheduler-file', fromRoot(interpreter.root, schedulerFile))
       if (insecureScheduler) args.push('--insecure-tcp-scheduler', 'yes')
       if (batchInterval !== DEFAULT_BATCH_INTERVAL_MS) args.push('--batch-interval-ms', String(batchInterval))
+      if (connectTimeout !== undefined) args.push('--scheduler-timeout-ms', String(connectTimeout))
       if (security !== undefined) {
         const file = (name) => fromRoot(interpreter.root, name)
         args.push('--tls-ca-file', file(security.ca), '--tls-cert', file(security.cert))
@@ -246,6 +247,6 @@ export class Python extends EventEmitter {
         if (!security.requireEncryption) args.push('--tls-require-encryption', 'no')
       }
     }
-    return new Worker({ interpreter, args, cwd: workerCwd, env: fullEnv, maxMessageBytes, client: this.#client, transport, connectTimeout })
+    return new Worker({ interpreter, args, cwd: workerCwd, env: fullEnv, maxMessageBytes, client: this.#client, transport, connectTimeout: connectTimeout ?? DEFAULT_CONNECT_TIMEOUT_MS })
   }
 }

@@ -189,3 +189,18 @@ describe('backend: dask options', () => {
     assert.equal(error.pid, null)
   })
 })
+
+describe('backend: dask, connectTimeout', () => {
+  test('bounds the gateway\'s connection to a scheduler nobody answers at (the backend\'s own default is 10 s)', async (t) => {
+    const port = await freePort() // nothing listens there
+    const py = new Python({ backend: 'dask', scheduler: `tcp://127.0.0.1:${port}`, workers: 1, connectTimeout: 400 })
+    t.after(() => py.close())
+    await py.start() // the gateway's own start (importing distributed) is not the connection
+    const started = Date.now()
+    const error = await rejection(py.call('numpy.sum', [1, 2]))
+    const spent = Date.now() - started
+    assert.ok(error instanceof BackendUnavailableError, String(error))
+    assert.ok(error.message.includes(`127.0.0.1:${port}`), error.message)
+    assert.ok(spent < 5000, `settled after ${spent} ms`)
+  })
+})

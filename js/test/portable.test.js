@@ -121,6 +121,13 @@ describe('transport: tcp', () => {
     for (const pid of pids) await waitGone(pid)
   })
 
+  test('the connectTimeout option is the connect deadline too (over PYFERRY_CONNECT_TIMEOUT_MS)', async (t) => {
+    const py = withConnectTimeout(60_000, () => pool(t, { workers: 1, transport: 'tcp', env: shimmed('hang'), connectTimeout: 250 }))
+    const error = await rejection(py.call('numpy.sum', [1]))
+    assert.ok(error instanceof WorkerStartError, error.stack)
+    assert.match(error.message, /did not connect .* within 250 ms/)
+  })
+
   test('bad transport values are refused, naming the option and the allowed values', () => {
     assert.throws(() => pool({ after() {} }, { transport: 'ipc' }), {
       name: 'TypeError', message: 'options.transport must be \'pipe\' or \'tcp\', got "ipc"',
@@ -128,6 +135,11 @@ describe('transport: tcp', () => {
     assert.throws(() => withConnectTimeout('soon', () => pool({ after() {} }, { transport: 'tcp' })), {
       name: 'RangeError', message: /PYFERRY_CONNECT_TIMEOUT_MS must be a whole number/,
     })
+    for (const bad of [0, -5, 1.5, '500', 2 ** 31]) {
+      assert.throws(() => pool({ after() {} }, { connectTimeout: bad }), {
+        name: 'RangeError', message: /options\.connectTimeout must be a whole number of milliseconds from 1 to/,
+      })
+    }
   })
 })
 

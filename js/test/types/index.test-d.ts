@@ -105,6 +105,7 @@ new Python({ workers: [1, 2] })
 // @ts-expect-error maxQueue is a number
 new Python({ maxQueue: null })
 new Python({ pipeline: 'auto' }) // the default, spelled out
+new Python({ backend: 'dask', scheduler: 'tcp://127.0.0.1:8786', connectTimeout: 2000 })
 // @ts-expect-error pipeline is a count of calls, not a switch
 new Python({ pipeline: true })
 // @ts-expect-error timeout is a number of milliseconds, not a string
