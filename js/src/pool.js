@@ -41,16 +41,12 @@
 
 import { DEBUG, log } from './debug.js'
 import { HandleInvalidatedError, PoolClosedError, QueueFullError } from './errors.js'
+import { AHEAD_MAX_BYTES, AUTO_DEPTH, Pace } from './ahead.js'
 import { messageBytes } from './protocol.js'
 
 const BACKOFF_FIRST_MS = 100
 const BACKOFF_MAX_MS = 10_000
 
-// pipeline: 'auto': how many calls a worker whose calls are short may be sent ahead, what
-// short means, and the largest call sent ahead (bench/README.md, "W2", has the measurements).
-export const AUTO_DEPTH = 32
-export const SHORT_MS = 1
-export const AHEAD_MAX_BYTES = 64 * 1024
 
 export class Pool {
   #size
@@ -545,34 +541,5 @@ export class Pool {
         call.cancel(error, this.#killGrace)
       }
     }
-  }
-}
-
-// How long a worker's calls keep its main thread: the average of their service times (an
-// answer's time since the previous answer, or since its call began on an idle worker), and
-// when the call it runs now began.
-class Pace {
-  #ms = Infinity // none measured yet
-  #since
-
-  constructor(now) {
-    this.#since = now
-  }
-
-  // A call began on the worker, which was idle.
-  began(now) {
-    this.#since = now
-  }
-
-  // An answer came; the worker's next call (if any) begins now.
-  answered(now) {
-    const ms = Math.min(now - this.#since, 8 * SHORT_MS) // one slow call (an import) weighs little
-    this.#ms = this.#ms === Infinity ? ms : this.#ms + (ms - this.#ms) / 4
-    this.#since = now
-  }
-
-  // Its calls are short, and so far the current one too.
-  short(now) {
-    return this.#ms <= SHORT_MS && now - this.#since <= SHORT_MS
   }
 }

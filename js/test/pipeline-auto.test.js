@@ -6,7 +6,7 @@ import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { WorkerCrashedError } from '../src/errors.js'
 import { DEFAULT_PIPELINE, checkOptions } from '../src/options.js'
-import { AHEAD_MAX_BYTES, AUTO_DEPTH, SHORT_MS } from '../src/pool.js'
+import { AHEAD_MAX_BYTES, AUTO_DEPTH, SHORT_MS } from '../src/ahead.js'
 import { call, names, readyPool, submit } from './fake-pool.js'
 
 // A pool of `size` ready fake workers under pipeline: 'auto', with its own clock (ms).
