@@ -27,3 +27,24 @@ export function forEachLine(stream, onLine) {
     rest = ''
   })
 }
+
+// The last `count` lines pushed, each cut at `chars` characters (a stderr tail for errors).
+export class Tail {
+  #lines = []
+  #count
+  #chars
+
+  constructor(count, chars) {
+    this.#count = count
+    this.#chars = chars
+  }
+
+  push(line) {
+    this.#lines.push(line.length > this.#chars ? `${line.slice(0, this.#chars)}…` : line)
+    if (this.#lines.length > this.#count) this.#lines.shift()
+  }
+
+  lines() {
+    return [...this.#lines]
+  }
+}

@@ -41,8 +41,7 @@
 
 import { DEBUG, log } from './debug.js'
 import { HandleInvalidatedError, PoolClosedError, QueueFullError } from './errors.js'
-import { AHEAD_MAX_BYTES, AUTO_DEPTH, Pace } from './ahead.js'
-import { messageBytes } from './protocol.js'
+import { Ahead } from './ahead.js'
 
 const BACKOFF_FIRST_MS = 100
 const BACKOFF_MAX_MS = 10_000
@@ -55,9 +54,7 @@ export class Pool {
   #maxQueue
   #maxCallsPerWorker
   #killGrace
-  #pipeline // 'auto' or the most calls sent ahead to each busy worker
-  #now
-  #pace = new Map() // worker -> { ms, since }: its calls' service time (average), when its current one began
+  #ahead // which busy workers are sent calls ahead, and which calls (ahead.js)
   #workers = [] // every process not yet exited, oldest first
   #queue = [] // calls any worker may run
   #pinned = new Map() // worker -> calls only it may run (they name its handles), oldest first
@@ -82,8 +79,7 @@ export class Pool {
     this.#maxQueue = maxQueue
     this.#maxCallsPerWorker = maxCallsPerWorker
     this.#killGrace = killGrace
-    this.#pipeline = pipeline
-    this.#now = now
+    this.#ahead = new Ahead(pipeline, now)
   }
 
   // Run a Call (call.js); resolves or rejects with its outcome (`call.promise`).
@@ -257,12 +253,6 @@ export class Pool {
     }
   }
 
-  #paceOf(worker) {
-    let pace = this.#pace.get(worker)
-    if (pace === undefined) this.#pace.set(worker, (pace = new Pace(this.#now())))
-    return pace
-  }
-
   #pinnedOf(worker) {
     let queue = this.#pinned.get(worker)
     if (queue === undefined) this.#pinned.set(worker, (queue = []))
@@ -332,10 +322,10 @@ export class Pool {
         const call = this.#pinned.get(worker)?.shift() ?? this.#queue.shift()
         if (call === undefined) break
         call.send(worker)
-        if (this.#pipeline === 'auto') this.#paceOf(worker).began(this.#now())
+        this.#ahead.began(worker)
       }
     }
-    if (this.#pipeline !== 0) this.#sendAhead()
+    if (this.#ahead.on) this.#sendAhead()
     if (this.#full && this.#waiting() === 0) {
       this.#full = false
       this.#emit('drain')
@@ -343,46 +333,12 @@ export class Pool {
     this.#holdOpen()
   }
 
-  // No worker is free: queued calls go ahead to busy ones, a worker's own calls to it and
-  // the rest to the worker with the fewest sent ahead, up to its depth each, in queue order
-  // (a call too large to go ahead stops the rest behind it).
+  // No worker is free: queued calls go ahead to busy ones with room (ahead.js decides how
+  // much); then a worker free with nothing to do takes some back.
   #sendAhead() {
-    const now = this.#now()
-    for (const [worker, queue] of this.#pinned) {
-      const depth = this.#depth(worker, now)
-      while (queue.length && this.#roomAhead(worker, depth) && this.#mayGoAhead(queue[0])) queue.shift().send(worker, true)
-    }
-    const depths = this.#workers.map((worker) => this.#depth(worker, now))
-    while (this.#queue.length && this.#mayGoAhead(this.#queue[0])) {
-      let best
-      let bestDepth
-      for (let i = 0; i < this.#workers.length; i++) {
-        const worker = this.#workers[i]
-        if (this.#roomAhead(worker, depths[i]) && (best === undefined || worker.ahead < best.ahead)) {
-          best = worker
-          bestDepth = depths[i]
-        }
-      }
-      if (best === undefined || bestDepth === 0) break
-      this.#queue.shift().send(best, true)
-    }
+    this.#ahead.send(this.#workers, this.#queue, this.#pinned, (worker) =>
+      worker.usable && worker.busy && !this.#retiring.has(worker))
     this.#rebalance()
-  }
-
-  // How many calls `worker` may hold sent ahead now: `pipeline`, or for 'auto' AUTO_DEPTH
-  // while its calls are short and 0 otherwise (none measured yet, or the current one is long).
-  #depth(worker, now) {
-    if (this.#pipeline !== 'auto') return this.#pipeline
-    const pace = this.#pace.get(worker)
-    return pace !== undefined && pace.short(now) ? AUTO_DEPTH : 0
-  }
-
-  #mayGoAhead(call) {
-    return this.#pipeline !== 'auto' || messageBytes(call.chunks) <= AHEAD_MAX_BYTES
-  }
-
-  #roomAhead(worker, depth) {
-    return worker.usable && worker.busy && !this.#retiring.has(worker) && worker.ahead < depth
   }
 
   // A ready worker is free with nothing queued while others hold calls sent ahead: ask
@@ -428,7 +384,7 @@ export class Pool {
   #onReply(worker, call, error, value) {
     // A call that held the main thread to its end: how long it kept the worker (not a stream
     // or a coroutine that detached, nor one made inside a callback, which ran nested).
-    if (this.#pipeline === 'auto' && !call.detached && !call.direct) this.#paceOf(worker).answered(this.#now())
+    if (!call.detached && !call.direct) this.#ahead.answered(worker)
     if (call.state === 'cancelling') call.settleCancelled()
     else if (call.state === 'running') call.settle(error, value)
     if (this.#closed) {
@@ -455,7 +411,7 @@ export class Pool {
 
   #onExit(worker, { pid, code, signal, started, closed, failure, jobs }) {
     this.#workers.splice(this.#workers.indexOf(worker), 1)
-    this.#pace.delete(worker)
+    this.#ahead.forget(worker)
     const pinned = this.#pinned.get(worker) ?? []
     this.#pinned.delete(worker)
     this.#emit('exit', { pid, code, signal })

@@ -12,10 +12,13 @@ import { existsSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { describeTried } from './find-python.js'
+import { likelyCause } from './platform.js'
 
 export const VERSION = '0.1.0' // package.json's and the Python half's; a test keeps them equal
 const LAUNCHER = fileURLToPath(new URL('../python/pyferry/launch.py', import.meta.url))
 export const MISSING_DEPENDENCIES = 5 // launch.py's exit status (docs/protocol.md section 1)
+const PRELOAD_FAILED = 3 // the worker's, when a --preload import failed
+const MEMORY_LIMIT_FAILED = 6 // ... when --max-memory-bytes cannot be applied on its system (pyferry.memory)
 
 // What the runtime needs in the interpreter, and the extras `npx pyferry init --with` adds:
 // pyproject.toml's dependencies (a test keeps them equal).
@@ -115,6 +118,14 @@ export function startFailure({ kind, interpreter, error, pid, code, signal, stde
     'To fix it:',
     ...fixes.map((fix, i) => `  ${i + 1}. ${fix}`),
   ].join('\n')
+}
+
+// The start error of a worker that exited before its handshake: killed by a signal, a preload
+// that failed (exit 3), a memory limit it cannot set (exit 6), or another exit. pyferry did
+// start in each, so installing it would not help.
+export function exitedAtStart({ interpreter, pid, code, signal, stderr }) {
+  const kind = signal ? 'exit' : code === PRELOAD_FAILED ? 'preload' : code === MEMORY_LIMIT_FAILED ? 'memory' : 'exit'
+  return startFailure({ kind, interpreter, pid, code, signal, stderr, cause: likelyCause(signal, code) })
 }
 
 // The message of a VersionMismatchError: which half is older and how to bring it level.

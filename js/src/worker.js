@@ -24,37 +24,32 @@ import { decodeMessage, encodeMessage, markAhead, messageReady, peekEnvelope } f
 import { workerExited, workerReady, workerSpawned } from './debug.js'
 import {
   ProtocolError, SerializationError, VersionMismatchError, WorkerCrashedError, WorkerStartError,
-  fromErrorInfo, likelyCause,
+  fromErrorInfo,
 } from './errors.js'
 import { HandleTable } from './handle.js'
-import { forEachLine } from './lines.js'
+import { InFlight } from './in-flight.js'
+import { Tail, forEachLine } from './lines.js'
 import {
   CALLBACK, CANCEL, DETACHED, ERROR, HELLO, PROGRESS, PROTOCOL_VERSION, RELEASE, RESULT, STREAM_CLOSE,
   STREAM_CREDIT, STREAM_END, STREAM_ITEMS, WITHDRAW, WITHDRAWN,
 } from './protocol.js'
-import { VERSION, mismatch, pyferryArgv, startFailure } from './runtime.js'
+import { VERSION, exitedAtStart, mismatch, pyferryArgv, startFailure } from './runtime.js'
 import { TOKEN_VARIABLE, TokenListener } from './tcp-listener.js'
 import { Transport } from './transport.js'
 
-const STDERR_TAIL_LINES = 40
-const STDERR_TAIL_LINE_CHARS = 2000
 export { VERSION } from './runtime.js'
 const CLIENT = `pyferry-js/${VERSION}`
 const DRAIN_AFTER_EXIT_MS = 200
-const PRELOAD_FAILED = 3 // the worker's exit status when a --preload import failed (docs/protocol.md section 1)
-const MEMORY_LIMIT_FAILED = 6 // ... when --max-memory-bytes cannot be applied on its system (pyferry.memory)
 const KILL_AFTER_EOF_MS = 5000
 
 export class Worker extends EventEmitter {
   #child = null // null until spawned (transport 'tcp': once the listener has its port)
   #listener = null // transport 'tcp': until the worker has connected
   #transport
-  #pending = new Map() // call id -> Call
+  #pending = new InFlight() // the calls sent and not yet answered
   #held = null // frames waiting behind a message whose Arrow tables are still loading
-  #attached = 0 // pending calls not DETACHED: they hold the main thread
-  #ahead = 0 // pending calls sent ahead (protocol section 3.7), neither answered nor DETACHED
   #callbacks // the CallbackServer running the JS functions of the calls in flight
-  #stderrTail = []
+  #stderrTail = new Tail(40, 2000) // what a crash or start error quotes: lines, chars each
   #hello = null
   #state = 'starting' // starting -> ready -> closing -> exited
   #failure = null // makes the error for the calls this worker still holds, once it failed
@@ -117,8 +112,7 @@ export class Worker extends EventEmitter {
     workerSpawned({ pid: child.pid, interpreter: this.#interpreter, args: argv, cwd, env: shown })
     forEachLine(child.stdout, (line) => this.emit('stdout', line))
     forEachLine(child.stderr, (line) => {
-      this.#stderrTail.push(line.length > STDERR_TAIL_LINE_CHARS ? `${line.slice(0, STDERR_TAIL_LINE_CHARS)}…` : line)
-      if (this.#stderrTail.length > STDERR_TAIL_LINES) this.#stderrTail.shift()
+      this.#stderrTail.push(line)
       this.emit('stderr', line)
     })
     child.on('error', (error) => this.#onSpawnError(error))
@@ -181,20 +175,11 @@ export class Worker extends EventEmitter {
     return this.#pending.size
   }
 
-  // Whether a call holds its main thread: sent, neither answered nor DETACHED.
-  get busy() {
-    return this.#attached > 0
-  }
-
-  // Calls sent ahead while it was busy, neither answered nor DETACHED.
-  get ahead() {
-    return this.#ahead
-  }
-
-  // The Calls sent and not yet answered, oldest first.
-  jobs() {
-    return [...this.#pending.values()]
-  }
+  // Whether a call holds its main thread; calls sent ahead while it was busy; the Calls sent
+  // and not yet answered, oldest first (in-flight.js).
+  get busy() { return this.#pending.busy }
+  get ahead() { return this.#pending.ahead }
+  jobs() { return this.#pending.list() }
 
   // Resolves with { pid, code, signal, started, closed, failure, jobs } once the process is gone:
   // `started` if the handshake was done, `closed` if close() was called, `failure()` makes the
@@ -206,9 +191,7 @@ export class Worker extends EventEmitter {
   // Send a Call (call.send() does, having marked it sent); the reply comes as a 'reply'
   // event. `ahead`: sent while the worker is busy; it may come back as a 'withdrawn' event.
   send(call, ahead = false) {
-    this.#pending.set(call.id, call)
-    this.#attached++
-    if (ahead) this.#ahead++
+    this.#pending.add(call, ahead)
     if (call.callbacks) this.#callbacks.add(call.callbacks)
     if (this.#pending.size === 1) this.#setRef(true)
     this.#write(ahead ? markAhead(call.chunks) : call.chunks)
@@ -427,16 +410,9 @@ export class Worker extends EventEmitter {
 
   // Forget a call that is answered or withdrawn.
   #forget(call) {
-    this.#pending.delete(call.id)
-    if (!call.detached) this.#letGo(call)
+    this.#pending.remove(call)
     if (call.callbacks) this.#callbacks.remove(call.callbacks)
     if (this.#pending.size === 0 && this.#state !== 'closing') this.#setRef(false)
-  }
-
-  // The call no longer holds the main thread: answered, withdrawn or DETACHED.
-  #letGo(call) {
-    this.#attached--
-    if (call.ahead) this.#ahead--
   }
 
   #onItems(call, items) {
@@ -453,7 +429,7 @@ export class Worker extends EventEmitter {
 
   #onDetached(call) {
     if (!call.detach()) return
-    this.#letGo(call)
+    this.#pending.letGo(call)
     this.emit('free')
   }
 
@@ -511,24 +487,17 @@ export class Worker extends EventEmitter {
     const closed = this.#state === 'closing'
     this.#state = 'exited'
     clearTimeout(this.#killTimer)
-    const stderr = [...this.#stderrTail]
+    const stderr = this.#stderrTail.lines()
     const pid = this.pid
     this.#listener?.close()
     this.#listener = null
     let failure = this.#failure
     if (failure === null && !started) {
-      // Killed by a signal, a preload that failed (exit 3), a memory limit it cannot set
-      // (exit 6): pyferry did start, so installing it would not help; startFailure()
-      // tells the cases apart.
-      const kind = signal ? 'exit' : code === PRELOAD_FAILED ? 'preload' : code === MEMORY_LIMIT_FAILED ? 'memory' : 'exit'
-      const message = startFailure({ kind, interpreter: this.#interpreter, pid, code, signal, stderr, cause: likelyCause(signal, code) })
+      const message = exitedAtStart({ interpreter: this.#interpreter, pid, code, signal, stderr })
       failure = () => new WorkerStartError(message)
     }
     failure ??= () => new WorkerCrashedError({ pid, exitCode: code, signal, stderr })
-    const jobs = [...this.#pending.values()]
-    this.#pending.clear()
-    this.#attached = 0
-    this.#ahead = 0
+    const jobs = this.#pending.clear()
     this.#callbacks.clear()
     this.handles.invalidate()
     this.#setRef(false)
