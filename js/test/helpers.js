@@ -199,3 +199,22 @@ export async function started(lines, word, count = 1) {
   assert.equal(pids.length, count)
   return pids
 }
+
+// A Node process whose client (options: `path` is the fixtures, plus `options`) runs a call
+// that blocks in Python: once it blocks, kill that Node with SIGKILL and wait for the worker
+// to be gone (it must not outlive its parent).
+export async function killNodeDuringCall(t, options = {}) {
+  const child = spawn(process.execPath, ['--input-type=module', '-e', `
+    const { Python } = await import(${JSON.stringify(indexUrl)})
+    const py = new Python({ path: [${JSON.stringify(fixturesDir)}], ...${JSON.stringify(options)} })
+    py.on('stdout', (line) => console.log(line))
+    await py.call('failing.block', 60)
+  `], { stdio: ['ignore', 'pipe', 'inherit'] })
+  t.after(() => child.kill('SIGKILL'))
+  let output = ''
+  child.stdout.setEncoding('utf8').on('data', (text) => { output += text })
+  const pid = Number(await waitFor(() => /blocking (\d+)/.exec(output)?.[1], { what: 'the worker to start blocking' }))
+  if (processGone(pid)) throw new Error(`worker ${pid} was gone before Node was killed`)
+  child.kill('SIGKILL')
+  await waitGone(pid)
+}

@@ -12,7 +12,8 @@ import {
 import { findPython } from '../src/find-python.js'
 import { VERSION } from '../src/worker.js'
 import {
-  childProcesses, fixturesDir, indexUrl, lineOf, needsProc, needsProcessList, needsSignals, processGone, rejection, runNode, waitFor, waitGone,
+  childProcesses, fixturesDir, indexUrl, killNodeDuringCall, lineOf, needsProc, needsProcessList, needsSignals, processGone, rejection,
+  runNode, waitFor, waitGone,
 } from './helpers.js'
 
 const pythonPath = findPython().command // the interpreter the clients use
@@ -185,19 +186,7 @@ describe('Node going away', () => {
   })
 
   test('a worker busy in a call exits when Node is killed', async (t) => {
-    const child = spawn(process.execPath, ['--input-type=module', '-e', `
-      const { Python } = await import(${JSON.stringify(indexUrl)})
-      const py = new Python({ path: [${JSON.stringify(fixturesDir)}] })
-      py.on('stdout', (line) => console.log(line))
-      await py.call('failing.block', 60)
-    `], { stdio: ['ignore', 'pipe', 'inherit'] })
-    t.after(() => child.kill('SIGKILL'))
-    let output = ''
-    child.stdout.setEncoding('utf8').on('data', (text) => { output += text })
-    const pid = Number(await waitFor(() => /blocking (\d+)/.exec(output)?.[1], { what: 'the worker to start blocking' }))
-    assert.equal(processGone(pid), false)
-    child.kill('SIGKILL')
-    await waitGone(pid)
+    await killNodeDuringCall(t)
   })
 })
 

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { after, describe, test } from 'node:test'
 import { TimeoutError, WorkerCrashedError, WorkerStartError, opts } from '../src/index.js'
-import { fixturesDir, indexUrl, pool, processGone, rejection, waitFor, waitGone } from './helpers.js'
+import { fixturesDir, killNodeDuringCall, pool, rejection, waitFor, waitGone } from './helpers.js'
 
 const shimDir = path.join(fixturesDir, 'shim')
 const scratch = mkdtempSync(path.join(tmpdir(), 'pyferry-portable-'))
@@ -166,18 +166,6 @@ describe('a worker without SIGUSR1, select.poll, os.readv/writev, prctl and reso
   })
 
   test('it exits when Node is killed (EOF only: no parent-death signal)', async (t) => {
-    const child = spawn(process.execPath, ['--input-type=module', '-e', `
-      const { Python } = await import(${JSON.stringify(indexUrl)})
-      const py = new Python({ path: [${JSON.stringify(fixturesDir)}], transport: 'tcp', env: ${JSON.stringify(env)} })
-      py.on('stdout', (line) => console.log(line))
-      await py.call('failing.block', 60)
-    `], { stdio: ['ignore', 'pipe', 'inherit'] })
-    t.after(() => child.kill('SIGKILL'))
-    let output = ''
-    child.stdout.setEncoding('utf8').on('data', (text) => { output += text })
-    const pid = Number(await waitFor(() => /blocking (\d+)/.exec(output)?.[1], { what: 'the worker to start blocking' }))
-    assert.equal(processGone(pid), false)
-    child.kill('SIGKILL')
-    await waitGone(pid)
+    await killNodeDuringCall(t, { transport: 'tcp', env })
   })
 })
