@@ -45,6 +45,7 @@ export class Ahead {
   // to it, the rest to the worker with the fewest sent ahead, each while `open(worker)` and
   // under its depth. A call too large to go ahead stops the rest behind it.
   send(workers, queue, pinned, open) {
+    if (queue.length === 0 && pinned.size === 0) return // every reply dispatches: most find none
     const now = this.#now()
     const room = (worker, depth) => open(worker) && worker.ahead < depth
     for (const [worker, own] of pinned) {

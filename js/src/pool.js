@@ -70,6 +70,7 @@ export class Pool {
   #closed = false
   #keepAlive = null // a timer that never fires, ref'd while calls are queued; see #holdOpen
   #abortCall = (call, error) => this.#abort(call, error) // what a call's timeout and signal do
+  #takesAhead = (worker) => worker.usable && worker.busy && !this.#retiring.has(worker)
 
   // `now`: the clock service times are measured with (milliseconds; tests give their own).
   constructor({ size, spawn, emit, maxQueue, maxCallsPerWorker, killGrace, pipeline, now = performance.now.bind(performance) }) {
@@ -336,8 +337,7 @@ export class Pool {
   // No worker is free: queued calls go ahead to busy ones with room (ahead.js decides how
   // much); then a worker free with nothing to do takes some back.
   #sendAhead() {
-    this.#ahead.send(this.#workers, this.#queue, this.#pinned, (worker) =>
-      worker.usable && worker.busy && !this.#retiring.has(worker))
+    this.#ahead.send(this.#workers, this.#queue, this.#pinned, this.#takesAhead)
     this.#rebalance()
   }
 
