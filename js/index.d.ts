@@ -267,6 +267,12 @@ export interface WorkerStats {
    * option), and not answered yet; they are part of `inFlight`.
    */
   ahead: number
+  /**
+   * With `pipeline: 'auto'`, the average time (ms) its recent calls held its
+   * main thread; calls go ahead to it only while this is at most 1. `null`
+   * before its first answer, and under any other `pipeline`.
+   */
+  paceMs: number | null
   /** Live handles this client holds of objects in this worker (see {@link PyHandle}). */
   handles: number
   /** Frames received from it (handshake, answers, stream batches, callbacks, progress). */

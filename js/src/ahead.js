@@ -41,6 +41,13 @@ export class Ahead {
     this.#pace.delete(worker)
   }
 
+  // The average time (ms) `worker`'s calls held its main thread, or null: none measured yet,
+  // or `pipeline` is not 'auto' (only 'auto' measures).
+  paceMs(worker) {
+    const ms = this.#pace.get(worker)?.ms
+    return ms === undefined || ms === Infinity ? null : ms
+  }
+
   // Send queued calls ahead, in queue order: a worker's own (`pinned`: worker -> its queue)
   // to it, the rest to the worker with the fewest sent ahead, each while `open(worker)` and
   // under its depth. A call too large to go ahead stops the rest behind it.
@@ -91,6 +98,10 @@ class Pace {
 
   constructor(now) {
     this.#since = now
+  }
+
+  get ms() {
+    return this.#ms
   }
 
   // A call began on the worker, which was idle.

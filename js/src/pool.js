@@ -159,6 +159,7 @@ export class Pool {
       state: w.state,
       busy: w.busy,
       ahead: w.ahead,
+      paceMs: this.#ahead.paceMs(w),
       calls: w.calls,
       inFlight: w.pending,
       queued: this.#pinned.get(w)?.length ?? 0,

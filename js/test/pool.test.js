@@ -256,10 +256,10 @@ describe('lifecycle', () => {
     const { gate, open } = gates(t)
     const lines = stdoutOf(py)
     py.on('stderr', () => {})
-    // Frames received so far (HELLO and answers) are checked apart: stats() minus them.
+    // Frames received so far (HELLO and answers) and the measured pace are checked apart.
     const snapshot = () => {
       const stats = py.stats()
-      return { ...stats, workers: stats.workers.map(({ frames, ...w }) => (assert.ok(frames >= 1), w)) }
+      return { ...stats, workers: stats.workers.map(({ frames, paceMs, ...w }) => (assert.ok(frames >= 1), assert.equal(paceMs, null, 'no answer yet'), w)) }
     }
     const idle = { size: 1, live: 0, busy: 0, queued: 0, inFlight: 0, handles: 0, restarts: 0, recycled: 0, workers: [] }
     assert.deepEqual(py.stats(), idle)
@@ -272,7 +272,9 @@ describe('lifecycle', () => {
     })
     open('g')
     assert.deepEqual(await Promise.all([running, queued]), ['done', 36])
-    assert.deepEqual(py.stats(), {
+    const { paceMs, ...answered } = py.stats().workers[0]
+    assert.ok(paceMs > 0 && paceMs <= 8, `the gated call held it at least a moment, counted at most 8 ms: ${paceMs}`)
+    assert.deepEqual({ ...py.stats(), workers: [answered] }, {
       size: 1, live: 1, busy: 0, queued: 0, inFlight: 0, handles: 0, restarts: 0, recycled: 0,
       workers: [{ pid, state: 'ready', busy: false, ahead: 0, calls: 2, inFlight: 0, queued: 0, handles: 0, frames: 3 }],
     })
@@ -283,7 +285,7 @@ describe('lifecycle', () => {
     }, { what: 'the crashed worker to be replaced' })
     assert.deepEqual({ ...afterCrash, workers: afterCrash.workers.map((w) => ({ ...w, pid: 0 })) }, {
       size: 1, live: 1, busy: 0, queued: 0, inFlight: 0, handles: 0, restarts: 1, recycled: 0,
-      workers: [{ pid: 0, state: 'ready', busy: false, ahead: 0, calls: 0, inFlight: 0, queued: 0, handles: 0, frames: 1 }],
+      workers: [{ pid: 0, state: 'ready', busy: false, ahead: 0, paceMs: null, calls: 0, inFlight: 0, queued: 0, handles: 0, frames: 1 }],
     })
   })
 })
