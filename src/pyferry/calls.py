@@ -204,6 +204,7 @@ def worker_stats() -> dict[str, int]:
 
 _OPS = {"call": False, "get": True}
 _RESULTS = ("auto", "value", "handle")
+_AHEAD_ONLY = {"ahead": True}
 
 
 def set_options(call: Call, options: Any) -> None:
@@ -214,6 +215,9 @@ def set_options(call: Call, options: Any) -> None:
     Raises:
         SerializationError: options not a map, or a known option with a bad value.
     """
+    if options == _AHEAD_ONLY and options["ahead"] is True:  # most calls sent ahead (not 1)
+        call.ahead = True
+        return
     if not isinstance(options, dict):
         raise SerializationError(f"CALL options must be a map or nil, got {options!r:.100}")
     op = options.get("op")

@@ -46,6 +46,7 @@ __all__ = [
     "HELLO",
     "KIND_NAMES",
     "MAGIC",
+    "PREFIX",
     "MAX_BUFFERS",
     "MAX_DEPTH",
     "PREFIX_SIZE",
@@ -72,7 +73,8 @@ __all__ = [
 PROTOCOL_VERSION: Final = 1
 MAGIC: Final = b"PF"
 PREFIX_SIZE: Final = 8
-_PREFIX = struct.Struct("<2sHI")
+# The prefix: magic, buffer count (u16), header length (u32), little-endian.
+PREFIX: Final = struct.Struct("<2sHI")
 
 # Message kinds (docs/protocol.md, section 3). Both sides open with HELLO: [0, 0, info].
 HELLO: Final = 0
@@ -174,7 +176,7 @@ def pack_prefix(header_len: int, buffer_lengths: Sequence[int]) -> bytes:
     count = len(buffer_lengths)
     if count > MAX_BUFFERS:
         raise ProtocolError(f"a frame holds at most {MAX_BUFFERS} buffers, not {count}")
-    prefix = _PREFIX.pack(MAGIC, count, header_len)
+    prefix = PREFIX.pack(MAGIC, count, header_len)
     if count == 0:
         return prefix
     return prefix + struct.pack(f"<{count}Q", *buffer_lengths)
@@ -186,7 +188,7 @@ def parse_prefix(data: bytes | bytearray | memoryview, limits: Limits) -> tuple[
     Raises:
         ProtocolError: bad magic, or a header longer than the limit.
     """
-    magic, count, header_len = _PREFIX.unpack_from(data)
+    magic, count, header_len = PREFIX.unpack_from(data)
     if magic != MAGIC:
         raise ProtocolError(f"bad frame magic {bytes(magic)!r}, expected {MAGIC!r}")
     if header_len == 0:

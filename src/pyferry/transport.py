@@ -28,7 +28,15 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from pyferry.errors import ProtocolError
-from pyferry.protocol import PREFIX_SIZE, Limits, pack_prefix, parse_lengths, parse_prefix
+from pyferry.protocol import (
+    MAGIC,
+    PREFIX,
+    PREFIX_SIZE,
+    Limits,
+    pack_prefix,
+    parse_lengths,
+    parse_prefix,
+)
 
 __all__ = ["Channel", "Endpoint", "endpoint"]
 
@@ -229,7 +237,27 @@ class Channel:
         Raises:
             ProtocolError: malformed prefix, sizes over the limit, or EOF inside a frame.
         """
-        if self._pos == len(self._buf) and not self._fill(PREFIX_SIZE):
+        buf, pos = self._buf, self._pos
+        have = len(buf) - pos
+        if have >= PREFIX_SIZE:
+            # Fast path: a frame without buffers that was read whole already (most calls).
+            magic, count, header_len = PREFIX.unpack_from(buf, pos)
+            start = pos + PREFIX_SIZE
+            end = start + header_len
+            if (
+                not count
+                and end <= len(buf)
+                and magic == MAGIC
+                and 0 < header_len <= self._limits.max_message_bytes
+            ):
+                header = bytes(memoryview(buf)[start:end])
+                if end == len(buf):
+                    buf.clear()
+                    self._pos = 0
+                else:
+                    self._pos = end
+                return header, []
+        elif not have and not self._fill(PREFIX_SIZE):
             return None
         count, header_len = parse_prefix(self._take(PREFIX_SIZE), self._limits)
         lengths = parse_lengths(self._take(8 * count), count, header_len, self._limits)
@@ -253,6 +281,11 @@ class Channel:
             ProtocolError: more buffers than a frame can hold.
             OSError: the peer is gone (``BrokenPipeError``).
         """
+        if not buffers:  # most answers: one part, one send
+            head = PREFIX.pack(MAGIC, 0, len(header)) + header
+            with self._write_lock:
+                self._out.sendall(head)
+            return
         head = pack_prefix(len(header), [b.nbytes for b in buffers]) + header
         parts: list[Any] = [head, *(b for b in buffers if b.nbytes)]
         with self._write_lock:
