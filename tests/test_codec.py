@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from pyferry.codec import decode, encode
+from pyferry.codec import decode, encode, encode_scalar
 from pyferry.errors import DecodeError, EncodeError, ProtocolError
 from pyferry.ndarray import DTYPES
 
@@ -244,3 +244,45 @@ def test_the_first_malformed_known_extension_is_the_one_reported() -> None:
 def test_property_decoder_fails_only_with_named_errors(header: bytes, buffers: list[bytes]) -> None:
     with contextlib.suppress(DecodeError, ProtocolError):
         decode(header, buffers)
+
+
+# -- encode_scalar: the quick path of scalar answers ------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        *(0, -1, 45, 2**63 - 1, -(2**63), 2**64 - 1, 1.5, math.nan, -math.inf),
+        *(True, False, None, np.int8(-3), np.uint64(2**64 - 1), np.int64(45)),
+        *(np.float32(1.25), np.float64(math.pi), np.bool_(True)),
+    ],
+)
+def test_encode_scalar_makes_the_bytes_encode_makes(value: Any) -> None:
+    encode([2, 1, np.int64(0)])  # numpy met once: its scalar types are known
+    expected, buffers = encode([2, 7, value])
+    assert buffers == []
+    assert encode_scalar(2, 7, value) == expected
+    assert len(expected) <= 20
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        *(2**64, -(2**63) - 1, "text", b"x", [1], {"a": 1}, 1j, np.complex128(1j)),
+        *(np.float16(0.5), np.datetime64("2026-01-01"), np.array(3.0), dt.date(2026, 1, 1), math),
+    ],
+)
+def test_encode_scalar_leaves_everything_else_to_encode(value: Any) -> None:
+    encode([2, 1, np.int64(0)])
+    assert encode_scalar(2, 7, value) is None
+
+
+@given(st.integers() | st.floats() | st.booleans() | st.none())
+def test_encode_scalar_agrees_with_encode_on_any_python_scalar(value: Any) -> None:
+    quick = encode_scalar(2, 9, value)
+    try:
+        expected = encode([2, 9, value])[0]
+    except EncodeError:
+        assert quick is None  # an int too large for MessagePack
+        return
+    assert quick == expected

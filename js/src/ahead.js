@@ -53,17 +53,19 @@ export class Ahead {
   // under its depth. A call too large to go ahead stops the rest behind it.
   send(workers, queue, pinned, open) {
     if (queue.length === 0 && pinned.size === 0) return // every reply dispatches: most find none
+    // No closure made here: esbuild's keepNames would name each one, costing more than the rest.
     const now = this.#now()
-    const room = (worker, depth) => open(worker) && worker.ahead < depth
     for (const [worker, own] of pinned) {
       const depth = this.#depth(worker, now)
-      while (own.length && room(worker, depth) && this.#mayGo(own[0])) own.shift().send(worker, true)
+      while (own.length && open(worker) && worker.ahead < depth && this.#mayGo(own[0])) own.shift().send(worker, true)
     }
-    const depths = workers.map((worker) => this.#depth(worker, now))
+    const depths = []
+    for (const worker of workers) depths.push(this.#depth(worker, now))
     while (queue.length && this.#mayGo(queue[0])) {
       let best = -1
       for (let i = 0; i < workers.length; i++) {
-        if (room(workers[i], depths[i]) && (best < 0 || workers[i].ahead < workers[best].ahead)) best = i
+        const worker = workers[i]
+        if (open(worker) && worker.ahead < depths[i] && (best < 0 || worker.ahead < workers[best].ahead)) best = i
       }
       if (best < 0) break
       queue.shift().send(workers[best], true)

@@ -53,7 +53,7 @@ from pyferry import arrow
 from pyferry.encoder import EXT_MARKER, TWO_F64, Encoder, count_exts, local
 from pyferry.errors import DecodeError, EncodeError, HandleError, ProtocolError
 from pyferry.explain import explain
-from pyferry.ndarray import decode_array
+from pyferry.ndarray import SCALARS, decode_array
 from pyferry.protocol import (
     EXT_ARROW,
     EXT_CALLBACK,
@@ -76,9 +76,36 @@ from pyferry.refs import (
     reference_id,
 )
 
-__all__ = ["decode", "encode", "peek_envelope"]
+__all__ = ["decode", "encode", "encode_scalar", "peek_envelope"]
 
 _KEEP_PACKER_BELOW = 1 << 20
+
+
+# The exact types encode_scalar packs as they are; numpy's bool, int and float go as these.
+_PLAIN_SCALARS: Final = frozenset({bool, int, float, type(None)})
+
+
+def encode_scalar(kind: int, ident: int, value: Any) -> bytes | None:
+    """The header of ``[kind, ident, value]`` when ``value`` is a scalar that needs no encoder.
+
+    That is a bool, int, float or None, or a numpy bool, int or float once ``encode``
+    has met numpy (the answer of most calls): the same bytes ``encode`` makes, in a
+    fraction of its time, with no buffers and at most 20 bytes. None for anything
+    else, and for an int MessagePack cannot hold: ``encode`` then says what is wrong.
+    """
+    vtype = type(value)
+    if vtype not in _PLAIN_SCALARS:
+        convert = SCALARS.get(vtype)
+        if convert is None:
+            return None
+        value = convert(value)
+    packer = local.__dict__.get("scalars")  # per thread: any thread may answer a call
+    if packer is None:
+        packer = local.scalars = msgpack.Packer(use_bin_type=True)
+    try:
+        return packer.pack([kind, ident, value])
+    except OverflowError:
+        return None
 
 
 def encode(

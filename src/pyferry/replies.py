@@ -15,7 +15,7 @@ import threading
 from typing import Any
 
 from pyferry.calls import Call
-from pyferry.codec import encode
+from pyferry.codec import encode, encode_scalar
 from pyferry.errorinfo import describe_briefly, describe_exception
 from pyferry.errors import EncodeError
 from pyferry.handles import HandleTable
@@ -86,6 +86,12 @@ class Replies:
     def value(self, call: Call, value: Any) -> None:
         """Answer ``call`` with RESULT ``value``, or with the ERROR of why it cannot cross."""
         mode = call.result
+        if mode != "handle":
+            scalar = encode_scalar(RESULT, call.id, value)
+            if scalar is not None and len(scalar) <= self._limit:
+                self.finish(call)
+                self._channel.write_frame(scalar)
+                return
         try:
             header, buffers = encode(
                 [RESULT, call.id, AsHandle(value) if mode == "handle" else value],

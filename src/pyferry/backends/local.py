@@ -185,7 +185,9 @@ def _cancel_task(call: Call) -> None:
         call.task.cancel()
 
 
-_PLAIN_TYPES = frozenset({int, float, str, bytes, list, dict, tuple, bool, type(None)})
+# Types seen without ``__await__`` (numpy's scalars, say), starting with the plain ones.
+_NOT_AWAITABLE: set[type] = {int, float, str, bytes, list, dict, tuple, bool, type(None)}
+_MAX_KNOWN_TYPES = 256
 # inspect.CO_ITERABLE_COROUTINE: the code flag of a generator made with @types.coroutine.
 _CO_ITERABLE_COROUTINE = 0x100
 
@@ -197,11 +199,15 @@ def _is_awaitable(value: Any) -> bool:
     call returns an awaitable (see pyferry.aio).
     """
     kind = type(value)
-    if kind in _PLAIN_TYPES:
+    if kind in _NOT_AWAITABLE:
         return False
     if hasattr(kind, "__await__"):
         return True
-    return kind is types.GeneratorType and bool(value.gi_code.co_flags & _CO_ITERABLE_COROUTINE)
+    if kind is types.GeneratorType:
+        return bool(value.gi_code.co_flags & _CO_ITERABLE_COROUTINE)
+    if len(_NOT_AWAITABLE) < _MAX_KNOWN_TYPES:
+        _NOT_AWAITABLE.add(kind)  # as the ABCs' negative cache: a class rarely gains __await__
+    return False
 
 
 def _is_iterable(value: Any) -> bool:
