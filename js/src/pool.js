@@ -42,6 +42,7 @@
 import { DEBUG, log } from './debug.js'
 import { HandleInvalidatedError, PoolClosedError, QueueFullError } from './errors.js'
 import { Ahead } from './ahead.js'
+import { nowMs } from './clock.js'
 
 const BACKOFF_FIRST_MS = 100
 const BACKOFF_MAX_MS = 10_000
@@ -73,7 +74,7 @@ export class Pool {
   #takesAhead = (worker) => worker.usable && worker.busy && !this.#retiring.has(worker)
 
   // `now`: the clock service times are measured with (milliseconds; tests give their own).
-  constructor({ size, spawn, emit, maxQueue, maxCallsPerWorker, killGrace, pipeline, now = performance.now.bind(performance) }) {
+  constructor({ size, spawn, emit, maxQueue, maxCallsPerWorker, killGrace, pipeline, now = nowMs }) {
     this.#size = size
     this.#spawn = spawn
     this.#emit = emit

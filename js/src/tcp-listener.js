@@ -6,15 +6,17 @@
 // token, no connection in time) fails the worker's start. Either way the listener is
 // closed, so no second connection can reach the worker's channel.
 
-import { randomBytes, timingSafeEqual } from 'node:crypto'
 import { createServer } from 'node:net'
+
+// Loaded by the first TCP worker only: node:crypto is ~5 ms of every client's first import.
+const crypto = () => process.getBuiltinModule('node:crypto')
 
 export const TOKEN_VARIABLE = 'PYFERRY_TOKEN'
 const TOKEN_BYTES = 32 // sent as 64 hex characters
 
 export class TokenListener {
   #server = createServer({ noDelay: true })
-  #token = randomBytes(TOKEN_BYTES).toString('hex')
+  #token = crypto().randomBytes(TOKEN_BYTES).toString('hex')
   #timer = null
   #settled = false
   #onAccept
@@ -77,7 +79,7 @@ export class TokenListener {
       if (got.length < expected.length) return
       done()
       if (this.#settled) return socket.destroy()
-      if (!timingSafeEqual(got.subarray(0, expected.length), expected)) {
+      if (!crypto().timingSafeEqual(got.subarray(0, expected.length), expected)) {
         socket.destroy()
         return this.#refuse('a connection to the worker\'s loopback port presented a wrong token: it was closed, and the worker with it (transport: \'tcp\')')
       }

@@ -20,6 +20,7 @@
 import { spawn } from 'node:child_process'
 import { EventEmitter, once } from 'node:events'
 import { CallbackServer } from './callback-server.js'
+import { nowMs } from './clock.js'
 import { decodeMessage, encodeMessage, markAhead, messageReady, peekEnvelope } from './codec.js'
 import { workerExited, workerReady, workerSpawned } from './debug.js'
 import {
@@ -58,7 +59,7 @@ export class Worker extends EventEmitter {
   #exited
   #killTimer = null
   #decodeContext
-  #spawnedAt = performance.now()
+  #spawnedAt = nowMs()
   calls = 0 // answers received (RESULT, ERROR, STREAM_END): what maxCallsPerWorker counts
   frames = 0 // frames received
 
@@ -443,7 +444,7 @@ export class Worker extends EventEmitter {
     }
     this.#hello = info
     if (Number.isSafeInteger(info.pid)) this.handles.pid = info.pid
-    workerReady(info, performance.now() - this.#spawnedAt)
+    workerReady(info, nowMs() - this.#spawnedAt)
     if (this.#state === 'starting') this.#state = 'ready'
     // Started with no call waiting (start()): an idle worker must not hold Node open.
     if (this.#pending.size === 0 && this.#state === 'ready') this.#setRef(false)
