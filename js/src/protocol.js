@@ -117,6 +117,16 @@ export class FrameReader {
   push(chunk) {
     let at = 0
     while (at < chunk.length) {
+      if (this.#state === PREFIX && this.#filled === 0) {
+        const end = this.#wholeSmallFrame(chunk, at)
+        if (end > 0) {
+          // Most frames: no buffers, prefix and header in this chunk. Handed on as they are.
+          const header = chunk.subarray(at + PREFIX_SIZE, end)
+          at = end
+          this.#onFrame(header, [])
+          continue
+        }
+      }
       if (this.#state === BODY) {
         at = this.#body(chunk, at)
         continue
@@ -139,6 +149,17 @@ export class FrameReader {
       }
       this.#advance(part)
     }
+  }
+
+  // Where the frame starting at `at` ends, if it has no buffers, a valid prefix and all its
+  // bytes in `chunk`; else 0 (the general path reads it, and says what is wrong with it).
+  #wholeSmallFrame(chunk, at) {
+    if (chunk.length - at < PREFIX_SIZE || chunk[at] !== MAGIC0 || chunk[at + 1] !== MAGIC1) return 0
+    if (chunk[at + 2] !== 0 || chunk[at + 3] !== 0) return 0 // buffers follow
+    const headerLen = chunk.readUInt32LE(at + 4)
+    if (headerLen === 0 || headerLen > this.#maxBytes) return 0
+    const end = at + PREFIX_SIZE + headerLen
+    return end <= chunk.length ? end : 0
   }
 
   #advance(part) {
