@@ -59,7 +59,9 @@ class Inbox:
 
     Args:
         channel: the protocol channel.
-        dispatch: handles one frame (header, buffers); called under the role.
+        dispatch: handles one frame (header, buffers); called under the role. What it
+            returns, if not None, is a job for the main thread: the main thread runs it
+            next if it read the frame itself (its queue was empty), else it is posted.
         at_end: called once, by the holder of the role, with None at EOF or the
             exception that made the stream unreadable; no frame is read after it.
         spin: seconds the main thread polls before it sleeps while calls come quickly; 0 never.
@@ -68,7 +70,7 @@ class Inbox:
     def __init__(
         self,
         channel: Channel,
-        dispatch: Callable[[bytes, list[Any]], None],
+        dispatch: Callable[[bytes, list[Any]], Any],
         at_end: Callable[[BaseException | None], None],
         spin: float = SPIN,
     ) -> None:
@@ -134,7 +136,9 @@ class Inbox:
                 nothing_else = jobs.empty() and not self._ended and not (done and done())
                 if nothing_else and self._main_ready():
                     self._busy()
-                    self._read_one()
+                    job = self._read_one()
+                    if job is not None:
+                        return job  # the queue was empty: it is the next job anyway
             finally:
                 if self._waiting:
                     self._busy()
@@ -142,6 +146,9 @@ class Inbox:
 
     def _main_ready(self) -> bool:
         """``_ready(block=True)`` for the main thread: spinning first while calls come quickly."""
+        if self._channel.buffered:
+            self._last_wait = 0.0
+            return True
         start = time.perf_counter()
         ready = self._ready(block=True, spin=self._spin if self._last_wait < self._spin else 0.0)
         self._last_wait = time.perf_counter() - start
@@ -184,17 +191,18 @@ class Inbox:
             _yield()  # whatever else is runnable on this CPU goes first
         return events or select(None)
 
-    def _read_one(self) -> None:
+    def _read_one(self) -> Any:
+        """Read and dispatch one frame; the job dispatch gave for the main thread, if any."""
         try:
             frame = self._channel.read_frame()
             if frame is not None:
-                self._dispatch(*frame)
-                return
+                return self._dispatch(*frame)
             error: BaseException | None = None
         except BaseException as exc:
             error = exc
         self._ended = True
         self._at_end(error)
+        return None
 
     # -- the reader thread ----------------------------------------------------------------
 
@@ -224,4 +232,6 @@ class Inbox:
         with self._role:
             while not self._ended and not self._waiting and self._spell == spell:
                 if self._ready(block=True):
-                    self._read_one()
+                    job = self._read_one()
+                    if job is not None:
+                        self.post(job)

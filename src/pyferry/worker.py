@@ -281,22 +281,23 @@ class Worker:
             os._exit(status)
         self._inbox.post(_STOP)
 
-    def _dispatch(self, header: bytes, buffers: list[Any]) -> None:
+    def _dispatch(self, header: bytes, buffers: list[Any]) -> Call | None:
+        """Act on one frame from the client; a CALL taken is returned, the main thread's job."""
         if self._new_callbacks:
             self._new_callbacks.clear()  # those of a CALL that was refused
         try:
             message = decode(header, buffers, self)
         except (DecodeError, HandleError) as exc:
             self._undecodable(header, exc)
-            return
+            return None
         if not isinstance(message, list) or len(message) < 2:
             raise ProtocolError(f"a message must be an array [kind, id, ...], got {message!r:.80}")
         kind = message[0]
         if type(kind) is not int:
             raise ProtocolError(f"message kind must be an integer, got {kind!r:.80}")
         if kind == CALL:
-            self._take_call(message)
-        elif kind == CANCEL:
+            return self._take_call(message)
+        if kind == CANCEL:
             self._cancel(_positive_id(message, "CANCEL"))
         elif kind == RELEASE:
             self._release(message)
@@ -312,6 +313,7 @@ class Worker:
             name = KIND_NAMES.get(kind)
             shown = f"{kind} ({name})" if name else repr(kind)
             raise ProtocolError(f"unexpected message kind {shown} from the client")
+        return None
 
     def _undecodable(self, header: bytes, exc: DecodeError | HandleError) -> None:
         """A header that does not decode: fail its call or callback if the envelope says which."""
@@ -326,7 +328,8 @@ class Worker:
         else:
             raise ProtocolError(f"undecodable frame: {exc}") from exc
 
-    def _take_call(self, message: list[Any]) -> None:
+    def _take_call(self, message: list[Any]) -> Call | None:
+        """The Call of a CALL, taken and not started (None if it was answered with an ERROR)."""
         call_id = message[1]
         if len(message) not in (5, 6) or type(call_id) is not int or call_id <= 0:
             raise ProtocolError(f"malformed CALL message {message!r:.80}")
@@ -334,24 +337,24 @@ class Worker:
         send_error = self._replies.send_error
         if not isinstance(args, list) or not isinstance(kwargs, (dict, type(None))):
             send_error(call_id, DecodeError("CALL args must be an array, kwargs a map"))
-            return
+            return None
         if kwargs and not all(isinstance(k, str) for k in kwargs):
             send_error(call_id, DecodeError("keyword argument names must be strings"))
-            return
+            return None
         call = Call(self, call_id, target, args, kwargs or _NO_KWARGS)
         if len(message) == 6 and message[5] is not None:
             try:
                 calls.set_options(call, message[5])
             except SerializationError as exc:
                 self._replies.send_error(call_id, exc)
-                return
+                return None
         if self._new_callbacks:
             for function in self._new_callbacks:
                 function._call = call
             self._new_callbacks.clear()
         self._live[call_id] = call
         self._unstarted[call] = True
-        self._inbox.post(call)
+        return call  # the main thread's job (pyferry.inbox runs it next or posts it)
 
     def _cancel(self, call_id: int) -> None:
         """Cancel a call: not started, it is answered without running; running, stopped.
