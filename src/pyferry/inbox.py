@@ -18,7 +18,8 @@ The reader thread wakes once a tick only while the worker is in use; after
 thread next starts a job.
 
 While calls come quickly (its last wait was shorter than the *spin* window,
-``SPIN`` by default), the main thread polls for up to that window before it
+``SPIN`` by default, or than twice the window if it slept, the wake-up being
+part of such a wait), the main thread polls for up to that window before it
 sleeps, yielding the CPU between polls to anything else runnable: falling
 asleep and being woken again can cost more than a small call itself, tens of
 microseconds on a virtual machine, whose idle CPUs halt. Once a wait outlasts
@@ -78,6 +79,8 @@ class Inbox:
         self._spin = spin
         # Seconds the main thread's last wait for a frame took (none yet: no spin before a call).
         self._last_wait = float("inf")
+        # The next wait spins if the last one was shorter than this: the window if it spun.
+        self._quick = spin
         self._dispatch = dispatch
         self._at_end = at_end
         self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -150,8 +153,12 @@ class Inbox:
             self._last_wait = 0.0
             return True
         start = time.perf_counter()
-        ready = self._ready(block=True, spin=self._spin if self._last_wait < self._spin else 0.0)
+        spin = self._last_wait < self._quick
+        ready = self._ready(block=True, spin=self._spin if spin else 0.0)
         self._last_wait = time.perf_counter() - start
+        # A wait that slept includes the wake-up, tens of microseconds on a virtual machine:
+        # one of up to twice the window still says that calls come quickly.
+        self._quick = self._spin if spin else 2 * self._spin
         return ready
 
     def _busy(self) -> None:
