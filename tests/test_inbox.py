@@ -131,3 +131,26 @@ def test_a_spinning_main_thread_sleeps_once_calls_stop() -> None:
     # One spin of at most 10 ms after the last call, then a sleep: a main thread that
     # kept polling would spend the whole second on the CPU.
     assert after - before <= 0.1, f"the idle main thread used {after - before:.2f} s of CPU in 1 s"
+
+
+@needs_proc
+# (pause after each answer, least and most CPU seconds of the main thread in 16 calls) with
+# a 10 ms window: a wait that slept includes its wake-up, so one of up to twice the window
+# still counts as quick and the next wait spins (missing here, then sleeping: about every
+# other wait spins, ~80 ms in all); past twice the window the main thread only sleeps.
+@pytest.mark.parametrize(
+    ("pause", "least_cpu", "most_cpu"), [(0.014, 0.025, 1.0), (0.04, 0.0, 0.02)]
+)
+def test_a_wait_that_slept_counts_as_quick_up_to_twice_the_window(
+    pause: float, least_cpu: float, most_cpu: float
+) -> None:
+    worker = WorkerProcess("--spin-us", "10000")
+    try:
+        quick_calls(worker, 2, pause=pause)
+        _, before = main_thread(worker.proc.pid)
+        quick_calls(worker, 16, pause=pause)
+        _, after = main_thread(worker.proc.pid)
+    finally:
+        worker.close()
+    used = after - before
+    assert least_cpu <= used <= most_cpu, f"{used:.2f} s of CPU in 16 calls {pause} s apart"
