@@ -2,7 +2,7 @@
 // protocol, codec or dispatch. Each function is one round's measurement and returns its
 // metrics; run.mjs interleaves them with the matching pyferry workloads.
 
-import { freshNode, latency, loopDelay, medianMs, rate, withCpu } from './stats.mjs'
+import { freshNode, latency, loopDelay, medianMs, rateWithCpu } from './stats.mjs'
 
 const SEED = [1, 2, 3, 4, 5, 6, 7, 8, 9]
 const EIGHT = new Uint8Array(8)
@@ -15,7 +15,7 @@ export function seed(raw) {
 // The 8-byte echo: round-trip latency, and the rate with `width` messages in flight (W2's floor).
 export async function echo(raw, { calls, total, width }) {
   const { p50, p99 } = await latency(calls, () => raw.echo(EIGHT))
-  const { result: perSecond, node, python } = await withCpu(total, [raw.pid], () => rate(total, width, () => raw.echo(EIGHT)))
+  const { result: perSecond, node, python } = await rateWithCpu(total, width, [raw.pid], () => raw.echo(EIGHT))
   // perMessage: the time one message costs at that rate, W9's floor; nodeCpu and pythonCpu: the
   // CPU each side spent per message at that rate.
   return { p50, p99, rate: perSecond, perMessage: 1e6 / perSecond, nodeCpu: node, pythonCpu: python }

@@ -11,7 +11,7 @@
 import { createRequire } from 'node:module'
 import { fileURLToPath } from 'node:url'
 import { python } from './raw.mjs'
-import { freshNode, rate, withCpu } from './stats.mjs'
+import { freshNode, rateWithCpu } from './stats.mjs'
 
 const require = createRequire(new URL('peers/package.json', import.meta.url))
 export const PEERS = ['pythonShell', 'pythonia']
@@ -69,7 +69,7 @@ const SEED = [1, 2, 3, 4, 5, 6, 7, 8, 9]
 // W2 for a peer: seed calls with `width` in flight; calls/s and the CPU per call (µs) in Node
 // and, where the peer tells its child's pid, in Python.
 export async function peerRate(peer, { total, width }) {
-  const { result, node, python } = await withCpu(total, peer.pid ? [peer.pid] : [], () => rate(total, width, () => peer.seed(SEED)))
+  const { result, node, python } = await rateWithCpu(total, width, peer.pid ? [peer.pid] : [], () => peer.seed(SEED))
   return { rate: result, nodeCpu: node, ...(peer.pid ? { pythonCpu: python } : {}) }
 }
 

@@ -35,11 +35,20 @@ export async function latency(calls, fn) {
   return { p50: percentile(times, 50), p99: percentile(times, 99) }
 }
 
+// Untimed calls each side makes before W1 and W2 are timed. The harness forces a full GC
+// before every measurement (collectGarbage); after one, V8 runs a client's JS slower for
+// about this many calls while it rebuilds its optimized code (measured on seed calls: Node's
+// CPU per call ~3× its steady value for pyferry, ~1.5× for python-shell, half a second's
+// wait after the GC changing nothing). A program that calls steadily is past that.
+export const WARM_CALLS = 2000
+
 // Latency p50/p99 (µs) of `calls` sequential awaited calls of each function of `sides`
 // (name -> fn), taken in alternating blocks of `block` calls: the scheduler's mood changes
-// over seconds, and sides measured in turn within one stretch meet the same moods.
+// over seconds, and sides measured in turn within one stretch meet the same moods. Each
+// side first makes WARM_CALLS untimed calls.
 export async function latencies(calls, block, sides) {
   const names = Object.keys(sides)
+  for (const name of names) for (let i = 0; i < WARM_CALLS; i++) await sides[name]()
   const times = Object.fromEntries(names.map((name) => [name, []]))
   for (let b = 0; b * block < calls; b++) {
     for (const name of b % 2 ? [...names].reverse() : names) {
@@ -78,6 +87,13 @@ export function cpuUs(pids) {
 
 // What `run()` returns, and the CPU it cost per call (µs) out of `calls`: `node` in this process
 // (all its threads), `python` in the processes `pids`.
+// W2's measurement for one side: the calls/s of `total` calls of `fn` with `width` in flight,
+// after WARM_CALLS untimed ones, and the CPU per call in Node and in the processes `pids`.
+export async function rateWithCpu(total, width, pids, fn) {
+  await rate(WARM_CALLS, width, fn)
+  return withCpu(total, pids, () => rate(total, width, fn))
+}
+
 export async function withCpu(calls, pids, run) {
   const node = process.cpuUsage()
   const python = cpuUs(pids)

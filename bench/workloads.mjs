@@ -1,7 +1,7 @@
 // The workloads, through pyferry's public API. Each function is one round's measurement of
 // one workload and returns its metrics; run.mjs interleaves them with the floors.
 
-import { freshNode, loopDelay, medianMs, rate, withCpu } from './stats.mjs'
+import { freshNode, loopDelay, medianMs, rate, rateWithCpu } from './stats.mjs'
 
 const SEED = [1, 2, 3, 4, 5, 6, 7, 8, 9]
 
@@ -16,7 +16,7 @@ export async function seedRate(clients, { total, width }) {
   const metrics = {}
   for (const [name, py] of Object.entries(clients)) {
     const pids = py.stats().workers.map((w) => w.pid)
-    const { result, node, python } = await withCpu(total, pids, () => rate(total, width, () => py.call('numpy.sum', SEED)))
+    const { result, node, python } = await rateWithCpu(total, width, pids, () => py.call('numpy.sum', SEED))
     Object.assign(metrics, { [name]: result, [`${name}NodeCpu`]: node, [`${name}PythonCpu`]: python })
   }
   return metrics
