@@ -91,7 +91,8 @@ export interface PythonOptions {
   pipeline?: 'auto' | number | undefined
   /**
    * Microseconds a worker keeps polling for its next call before it sleeps,
-   * while calls come quickly (its last wait was shorter than this): a whole
+   * while calls come quickly (its last wait was shorter than this, or than
+   * twice this if it slept, the wake-up being part of such a wait): a whole
    * number from 0 to 10000; default 100, 0 to sleep at once.
    *
    * Sleeping and being woken again costs more than a small call itself (tens
