@@ -8,16 +8,11 @@
 // waits for the next.
 //
 // When no worker is free, queued calls are sent ahead to busy ones (protocol section
-// 3.7), so a worker finds its next call waiting as its running one ends and reads
-// many in one system call: `pipeline: n` sends up to n per worker; `'auto'` (the
-// default) up to AUTO_DEPTH, but only to a worker whose calls are short (their
-// service times average at most SHORT_MS, and the one it runs now has not run
-// longer) and only calls of at most AHEAD_MAX_BYTES, so a long call never has others
-// wait behind it and a large one never waits in a socket. A worker that is free
-// with nothing to do takes back the newest call sent ahead elsewhere (WITHDRAW), so
-// a short call does not wait behind a long one. A worker that dies had started
-// only the oldest of its calls (calls run one at a time, in arrival order): the
-// ones sent ahead behind it go to another worker.
+// 3.7; which, how many and which calls: ahead.js). A worker that is free with nothing
+// to do takes back the newest call sent ahead elsewhere (WITHDRAW), so a short call
+// does not wait behind a long one. A worker that dies had started only the oldest of
+// its calls (calls run one at a time, in arrival order): the ones sent ahead behind it
+// go to another worker.
 //
 // A call that names handles (PyHandle) can only run on their worker: it waits in
 // that worker's own FIFO queue, served before the shared queue whenever the

@@ -21,7 +21,7 @@ import { spawn } from 'node:child_process'
 import { EventEmitter, once } from 'node:events'
 import { CallbackServer } from './callback-server.js'
 import { nowMs } from './clock.js'
-import { decodeMessage, encodeMessage, markAhead, messageReady, peekEnvelope } from './codec.js'
+import { encodeMessage, markAhead, peekEnvelope } from './codec.js'
 import { workerExited, workerReady, workerSpawned } from './debug.js'
 import {
   ProtocolError, SerializationError, VersionMismatchError, WorkerCrashedError, WorkerStartError,
@@ -29,6 +29,7 @@ import {
 } from './errors.js'
 import { HandleTable } from './handle.js'
 import { InFlight } from './in-flight.js'
+import { Intake } from './intake.js'
 import { Tail, forEachLine } from './lines.js'
 import {
   CALLBACK, CANCEL, DETACHED, ERROR, HELLO, PROGRESS, PROTOCOL_VERSION, RELEASE, RESULT, STREAM_CLOSE,
@@ -48,7 +49,7 @@ export class Worker extends EventEmitter {
   #listener = null // transport 'tcp': until the worker has connected
   #transport
   #pending = new InFlight() // the calls sent and not yet answered
-  #held = null // frames waiting behind a message whose Arrow tables are still loading
+  #intake
   #callbacks // the CallbackServer running the JS functions of the calls in flight
   #stderrTail = new Tail(40, 2000) // what a crash or start error quotes: lines, chars each
   #hello = null
@@ -58,7 +59,6 @@ export class Worker extends EventEmitter {
   #interpreter
   #exited
   #killTimer = null
-  #decodeContext
   #spawnedAt = nowMs()
   calls = 0 // answers received (RESULT, ERROR, STREAM_END): what maxCallsPerWorker counts
   frames = 0 // frames received
@@ -78,7 +78,13 @@ export class Worker extends EventEmitter {
       send: (ids) => this.#release(ids),
       onEmpty: () => this.emit('unpinned'),
     })
-    this.#decodeContext = { handle: (id, type, repr) => this.handles.adopt(id, type, repr) }
+    this.#intake = new Intake({
+      context: { handle: (id, type, repr) => this.handles.adopt(id, type, repr) },
+      ignoring: () => this.#failure !== null || this.#killed,
+      onMessage: (message) => this.#onMessage(message),
+      onUndecodable: (header, error, failure) => this.#undecodable(header, error, failure),
+      onBroken: (error) => this.#broken(error),
+    })
     this.#callbacks = new CallbackServer({
       worker: this,
       handles: this.handles,
@@ -300,40 +306,7 @@ export class Worker extends EventEmitter {
 
   #onFrame(header, buffers) {
     this.frames++
-    if (this.#held !== null) this.#held.push([header, buffers])
-    else this.#takeFrame(header, buffers)
-  }
-
-  // The first Arrow table this process meets waits for apache-arrow to load. Its message,
-  // and every frame after it, wait too, so that stream items and replies keep their order.
-  #hold(ready, header) {
-    this.#held = []
-    const go = (take) => {
-      try {
-        take()
-        const held = this.#held
-        this.#held = null
-        while (held.length && this.#held === null) this.#takeFrame(...held.shift())
-        if (this.#held !== null) this.#held.unshift(...held)
-      } catch (error) {
-        this.#broken(error)
-      }
-    }
-    // A table that cannot be read (apache-arrow missing) fails like any undecodable reply.
-    ready.then((message) => go(() => this.#onMessage(message)), (error) => go(() => this.#undecodable(header, error, error)))
-  }
-
-  #takeFrame(header, buffers) {
-    if (this.#failure || this.#killed) return
-    let message
-    try {
-      message = decodeMessage(header, buffers, this.#decodeContext)
-    } catch (error) {
-      return this.#undecodable(header, error)
-    }
-    const ready = messageReady(message)
-    if (ready !== message) return this.#hold(ready, header)
-    this.#onMessage(message)
+    this.#intake.take(header, buffers)
   }
 
   // A message that could not be decoded; `failure`: the error for its call, if it names one.
