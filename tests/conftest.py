@@ -62,10 +62,15 @@ def fuzz_settings(examples: int) -> settings:
     return settings(settings.get_profile(profile), max_examples=examples * FUZZ_SCALE)
 
 
-def run_worker(*args: str, **popen: Any) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m pyferry worker ARGS`` to its end (a worker that refuses to start, say)."""
+def run_worker(
+    *args: str, launch: Sequence[str] = ("-m", "pyferry"), **popen: Any
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m pyferry worker ARGS`` to its end (a worker that refuses to start, say).
+
+    ``launch``: what runs ``pyferry`` instead of ``-m pyferry`` (a ``-c`` script, say).
+    """
     return subprocess.run(
-        [sys.executable, "-m", "pyferry", "worker", *args],
+        [sys.executable, *launch, "worker", *args],
         capture_output=True,
         text=True,
         timeout=60,

@@ -6,7 +6,6 @@ from __future__ import annotations
 import ctypes
 import socket
 import subprocess
-import sys
 
 import pytest
 
@@ -20,6 +19,8 @@ from pyferry.memory import (
     memory_limit_method,
     memory_limit_summary,
 )
+
+from conftest import run_worker
 
 
 @pytest.mark.parametrize(
@@ -88,14 +89,11 @@ def test_a_worker_that_cannot_set_the_limit_exits_6_naming_the_option() -> None:
     mine, theirs = socket.socketpair()
     with mine, theirs:
         fd = str(theirs.fileno())
-        proc = subprocess.run(
-            [sys.executable, "-c", hide, "worker", "--fd", fd, "--max-memory-bytes", str(1 << 30)],
+        proc = run_worker(
+            *("--fd", fd, "--max-memory-bytes", str(1 << 30)),
+            launch=("-c", hide),
             stdin=subprocess.DEVNULL,
             pass_fds=[theirs.fileno()],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
         )
         theirs.close()
         mine.settimeout(5)

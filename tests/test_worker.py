@@ -15,7 +15,7 @@ import pytest
 from os_support import needs_proc, needs_rlimit_as, needs_signals
 from pyferry.protocol import CALL, ERROR, PROTOCOL_VERSION, RESULT
 
-from conftest import FIXTURES, WorkerProcess
+from conftest import FIXTURES, WorkerProcess, run_worker
 
 
 def test_hello_describes_the_worker(worker: WorkerProcess) -> None:
@@ -290,14 +290,13 @@ def test_a_failing_preload_exits_3_with_the_traceback() -> None:
     mine, theirs = socket.socketpair()
     with mine, theirs:
         fd = str(theirs.fileno())
-        proc = subprocess.run(
-            [sys.executable, "-m", "pyferry", "worker", "--fd", fd, "--preload", "no_such_mod_xyz"],
+        proc = run_worker(
+            "--fd",
+            fd,
+            "--preload",
+            "no_such_mod_xyz",
             stdin=subprocess.DEVNULL,
             pass_fds=[theirs.fileno()],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
         )
     assert proc.returncode == 3
     assert "no_such_mod_xyz" in proc.stderr

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import asyncio
 
-__all__ = ["EVENT_BYTES", "RELEASE_AFTER", "Results", "send_result"]
+__all__ = ["EVENT_BYTES", "RELEASE_AFTER", "Results", "event_fields", "send_result"]
 
 # The most bytes (header and buffers) of a RESULT sent as an event as well.
 EVENT_BYTES = 2048
@@ -125,16 +125,24 @@ class Results:
 
     def on_event(self, event: Any) -> None:
         """A Dask event ``(time, [key, outcome, sent])``; anything else is ignored."""
-        msg: Any = event[1] if type(event) is tuple and len(event) == 2 else None
-        if not (type(msg) in (list, tuple) and len(msg) == 3):
+        fields = event_fields(event)
+        if fields is None:
             return
-        key, outcome, sent = msg
+        key, outcome, sent = fields
         inbox = self._waiting.get(key) if type(key) is str else None
         if inbox is None or inbox.done() or type(sent) is not int:
             return  # answered already, or a repeat (Dask ran the task again)
         if not (type(outcome) in (list, tuple) and len(outcome) == 3):
             return
         inbox.set_result(((outcome[0], outcome[1], list(outcome[2])), sent))
+
+
+def event_fields(event: Any) -> tuple[Any, Any, Any] | None:
+    """The three fields of a Dask topic event ``(time, [a, b, c])``; None for anything else."""
+    msg: Any = event[1] if type(event) is tuple and len(event) == 2 else None
+    if not (type(msg) in (list, tuple) and len(msg) == 3):
+        return None
+    return msg[0], msg[1], msg[2]
 
 
 async def _value(future: Any) -> Any:

@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING, Any
 
+from pyferry.backends.dask_results import event_fields
 from pyferry.calls import Call
 from pyferry.replies import Replies
 
@@ -107,10 +108,10 @@ class Progress:
 
     def on_event(self, event: Any) -> None:
         """A Dask event ``(time, msg)`` on the topic; anything not a task's report is ignored."""
-        msg: Any = event[1] if type(event) is tuple and len(event) == 2 else None
-        if not (type(msg) in (list, tuple) and len(msg) == 3):
+        fields = event_fields(event)
+        if fields is None:
             return
-        key, seq, report = msg
+        key, seq, report = fields
         track = self._tracks.get(key) if type(key) is str else None
         if track is None or type(seq) is not int or type(report) not in (list, tuple):
             return
