@@ -139,7 +139,7 @@ def test_a_spinning_main_thread_sleeps_once_calls_stop() -> None:
 # still counts as quick and the next wait spins (missing here, then sleeping: about every
 # other wait spins, ~80 ms in all); past twice the window the main thread only sleeps.
 @pytest.mark.parametrize(
-    ("pause", "least_cpu", "most_cpu"), [(0.014, 0.025, 1.0), (0.04, 0.0, 0.02)]
+    ("pause", "least_cpu", "most_cpu"), [(0.012, 0.025, 1.0), (0.04, 0.0, 0.02)]
 )
 def test_a_wait_that_slept_counts_as_quick_up_to_twice_the_window(
     pause: float, least_cpu: float, most_cpu: float
