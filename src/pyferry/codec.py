@@ -99,8 +99,9 @@ def encode_scalar(kind: int, ident: int, value: Any) -> bytes | None:
         if convert is None:
             return None
         value = convert(value)
-    packer = local.__dict__.get("scalars")  # per thread: any thread may answer a call
-    if packer is None:
+    try:
+        packer: msgpack.Packer = local.scalars  # per thread: any thread may answer a call
+    except AttributeError:
         packer = local.scalars = msgpack.Packer(use_bin_type=True)
     try:
         return packer.pack([kind, ident, value])

@@ -290,13 +290,13 @@ class Worker:
         except (DecodeError, HandleError) as exc:
             self._undecodable(header, exc)
             return None
-        if not isinstance(message, list) or len(message) < 2:
+        if type(message) is not list or len(message) < 2:
             raise ProtocolError(f"a message must be an array [kind, id, ...], got {message!r:.80}")
         kind = message[0]
+        if kind == CALL and type(kind) is int:  # most frames (and True == 1: the type too)
+            return self._take_call(message)
         if type(kind) is not int:
             raise ProtocolError(f"message kind must be an integer, got {kind!r:.80}")
-        if kind == CALL:
-            return self._take_call(message)
         if kind == CANCEL:
             self._cancel(_positive_id(message, "CANCEL"))
         elif kind == RELEASE:
@@ -330,23 +330,26 @@ class Worker:
 
     def _take_call(self, message: list[Any]) -> Call | None:
         """The Call of a CALL, taken and not started (None if it was answered with an ERROR)."""
+        size = len(message)
         call_id = message[1]
-        if len(message) not in (5, 6) or type(call_id) is not int or call_id <= 0:
+        if size not in (5, 6) or type(call_id) is not int or call_id <= 0:
             raise ProtocolError(f"malformed CALL message {message!r:.80}")
         target, args, kwargs = message[2], message[3], message[4]
         send_error = self._replies.send_error
-        if not isinstance(args, list) or not isinstance(kwargs, (dict, type(None))):
+        # Decoded MessagePack: an array is exactly a list, a map a dict, a string a str.
+        if type(args) is not list or (kwargs is not None and type(kwargs) is not dict):
             send_error(call_id, DecodeError("CALL args must be an array, kwargs a map"))
             return None
-        if kwargs and not all(isinstance(k, str) for k in kwargs):
+        if kwargs and not all(type(k) is str for k in kwargs):
             send_error(call_id, DecodeError("keyword argument names must be strings"))
             return None
         call = Call(self, call_id, target, args, kwargs or _NO_KWARGS)
-        if len(message) == 6 and message[5] is not None:
+        options = message[5] if size == 6 else None
+        if options is not None:
             try:
-                calls.set_options(call, message[5])
+                calls.set_options(call, options)
             except SerializationError as exc:
-                self._replies.send_error(call_id, exc)
+                send_error(call_id, exc)
                 return None
         if self._new_callbacks:
             for function in self._new_callbacks:

@@ -62,17 +62,16 @@ class LocalBackend:
     def start(self, call: Call) -> None:
         call.where = MAIN
         token = calls.enter(call)
-        failure: BaseException | None = None
         try:
             value = _call_user(self._resolver, call)
         except BaseException as exc:
-            failure = exc
-        finally:
             calls.leave(token)
-        forks.leave_if_child(failure)
-        if failure is not None:
-            self._replies.error(call, failure, skip_frames=2)
-        elif call.window:
+            forks.leave_if_child(exc)
+            self._replies.error(call, exc, skip_frames=2)
+            return
+        calls.leave(token)
+        forks.leave_if_child()
+        if call.window:
             if not call.op_get and _is_awaitable(value) and not _is_iterable(value):
                 self._start_task(call, value)  # streams what the awaitable gives
             else:
@@ -248,7 +247,9 @@ def _call_user(resolver: Resolver, call: Call) -> Any:
         )
     else:
         func = resolver.resolve(target)  # refuses it, naming what it got
-    cancel.raise_if_cancelled(call)
+    if call.cancel_requested:  # a cancel that came while the target was resolved (an import)
+        cancel.raise_if_cancelled(call)
     if call.op_get:
         return func
-    return func(*call.args, **call.kwargs)
+    kwargs = call.kwargs
+    return func(*call.args, **kwargs) if kwargs else func(*call.args)
