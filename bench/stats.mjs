@@ -133,13 +133,18 @@ export function collectGarbage() {
   globalThis.gc?.()
 }
 
+// The environment of a fresh `node`: ours less NODE_EXTRA_CA_CERTS. Node reads the file it
+// names before running any script (about 100 ms where it names the system's whole bundle, as
+// on the machines this suite runs on), and no bridge here speaks TLS.
+const { NODE_EXTRA_CA_CERTS: _caCerts, ...FRESH_ENV } = process.env
+
 // Start `node bench/child.mjs ...args` (behind `prefix`, a command such as taskset and its
 // arguments); resolves with the milliseconds from spawn to its first line of output, and that
 // line, once the process has exited.
 export function freshNode(args, prefix = []) {
   const start = process.hrtime.bigint()
   const command = [...prefix, process.execPath, fileURLToPath(new URL('child.mjs', import.meta.url)), ...args]
-  const child = spawn(command[0], command.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] })
+  const child = spawn(command[0], command.slice(1), { stdio: ['ignore', 'pipe', 'inherit'], env: FRESH_ENV })
   let ms
   let out = ''
   child.stdout.on('data', (chunk) => {
