@@ -85,8 +85,6 @@ export function cpuUs(pids) {
   return ns / 1e3
 }
 
-// What `run()` returns, and the CPU it cost per call (µs) out of `calls`: `node` in this process
-// (all its threads), `python` in the processes `pids`.
 // W2's measurement for one side: the calls/s of `total` calls of `fn` with `width` in flight,
 // after WARM_CALLS untimed ones, and the CPU per call in Node and in the processes `pids`.
 export async function rateWithCpu(total, width, pids, fn) {
@@ -94,6 +92,8 @@ export async function rateWithCpu(total, width, pids, fn) {
   return withCpu(total, pids, () => rate(total, width, fn))
 }
 
+// What `run()` returns, and the CPU it cost per call (µs) out of `calls`: `node` in this process
+// (all its threads), `python` in the processes `pids`.
 export async function withCpu(calls, pids, run) {
   const node = process.cpuUsage()
   const python = cpuUs(pids)

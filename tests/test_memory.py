@@ -90,7 +90,10 @@ def test_a_worker_that_cannot_set_the_limit_exits_6_naming_the_option() -> None:
     with mine, theirs:
         fd = str(theirs.fileno())
         proc = run_worker(
-            *("--fd", fd, "--max-memory-bytes", str(1 << 30)),
+            "--fd",
+            fd,
+            "--max-memory-bytes",
+            str(1 << 30),
             launch=("-c", hide),
             stdin=subprocess.DEVNULL,
             pass_fds=[theirs.fileno()],

@@ -10,10 +10,11 @@ of an out-of-band buffer are copied from there only as far as they were already
 read, and the rest is read by ``recv_into`` straight into the destination array,
 so a large array costs one kernel-to-user copy. A frame without buffers (most
 answers) goes out in one ``sendall`` of its prefix and header; the others are
-gather writes (``sendmsg``) of the prefix, the header and each buffer's own memory; where
-``sendmsg`` does not exist (Windows), or with ``PYFERRY_PORTABLE=1`` (so that
-Linux tests run that path), each part goes out with ``sendall``, under the
-same lock, so a frame is still never interleaved with another.
+gather writes (``sendmsg``) of the prefix, the header and each buffer's own
+memory; where ``sendmsg`` does not exist (Windows), or with
+``PYFERRY_PORTABLE=1`` (so that Linux tests run that path), each part goes out
+with ``sendall``, under the same lock, so a frame is still never interleaved
+with another.
 
 One thread at a time reads (see :mod:`pyferry.inbox`); any thread may write, under a lock.
 """
