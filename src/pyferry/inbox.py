@@ -6,12 +6,12 @@ reader at a time, whoever holds the *reading role*:
 
 - the **main thread**, whenever it waits (between calls, or inside a call
   that waits for a JS callback's answer): it polls the channel and a wake-up
-  socket, reads a frame and dispatches it itself, so a call that arrives while
+  pipe, reads a frame and dispatches it itself, so a call that arrives while
   the main thread is free reaches it with no hand-off;
 - the **reader thread**, once the main thread has been busy for a tick
   (``TICK``, 2 ms) without waiting: it reads and dispatches frames (CANCEL,
   callback answers, credit, CALLs for later) until the main thread waits
-  again, which wakes it through the wake-up socket and takes the role back.
+  again, which wakes it through the wake-up end and takes the role back.
 
 The reader thread wakes once a tick only while the worker is in use; after
 ``PARK_TICKS`` ticks with the main thread waiting it sleeps until the main
@@ -35,15 +35,18 @@ from __future__ import annotations
 
 import contextlib
 import os
-import queue
-import selectors
-import socket
+import select
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 from pyferry.transport import Channel
+
+try:  # the C queue itself: the queue module would also import heapq (~2 ms at start-up)
+    from _queue import Empty, SimpleQueue
+except ImportError:  # pragma: no cover - an interpreter without the accelerator
+    from queue import Empty, SimpleQueue
 
 __all__ = ["SPIN", "SPIN_US", "TICK", "Inbox"]
 
@@ -83,20 +86,16 @@ class Inbox:
         self._quick = spin
         self._dispatch = dispatch
         self._at_end = at_end
-        self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._jobs: SimpleQueue[Any] = SimpleQueue()
         self._role = threading.Lock()
-        self._wake_r, self._wake_w = socket.socketpair()
-        self._wake_r.setblocking(False)
-        self._wake_w.setblocking(False)
-        self._selector = selectors.DefaultSelector()
-        self._selector.register(channel.source, selectors.EVENT_READ)
-        self._selector.register(self._wake_r, selectors.EVENT_READ)
+        self._wake_fd, self._wake, self._drain = _wake_pair()
+        self._poll = _poller((channel.source.fileno(), self._wake_fd))
         self._ended = False
         # The main thread's state, read by other threads without a lock:
         self._waiting = False  # in next_job, not running a job
         self._spell = 0  # counts the main thread's busy spells
         self._parked = False  # the reader thread sleeps until the next spell
-        self._nudges: queue.SimpleQueue[None] = queue.SimpleQueue()
+        self._nudges: SimpleQueue[None] = SimpleQueue()
 
     def start(self) -> None:
         """Start the reader thread."""
@@ -112,10 +111,6 @@ class Inbox:
 
     def jobs_waiting(self) -> bool:
         return not self._jobs.empty()
-
-    def _wake(self) -> None:
-        with contextlib.suppress(BlockingIOError):  # full: a wake-up is pending anyway
-            self._wake_w.send(b"\0")
 
     # -- the main thread -----------------------------------------------------------------
 
@@ -148,13 +143,13 @@ class Inbox:
                 self._role.release()
 
     def _main_ready(self) -> bool:
-        """``_ready(block=True)`` for the main thread: spinning first while calls come quickly."""
+        """:meth:`_ready` for the main thread: spinning first while calls come quickly."""
         if self._channel.buffered:
             self._last_wait = 0.0
             return True
         start = time.perf_counter()
         spin = self._last_wait < self._quick
-        ready = self._ready(block=True, spin=self._spin if spin else 0.0)
+        ready = self._ready(self._spin if spin else 0.0)
         self._last_wait = time.perf_counter() - start
         # A wait that slept includes the wake-up, tens of microseconds on a virtual machine:
         # one of up to twice the window still says that calls come quickly.
@@ -170,33 +165,29 @@ class Inbox:
 
     # -- the holder of the role ------------------------------------------------------------
 
-    def _ready(self, block: bool, spin: float = 0.0) -> bool:
-        """Whether a frame can be read now; False when woken through the wake-up socket instead.
+    def _ready(self, spin: float = 0.0) -> bool:
+        """Wait until a frame can be read (True) or the wake-up end is woken (False).
 
         ``spin``: seconds to keep polling, without sleeping, before a blocking wait.
         """
         if self._channel.buffered:
             return True
-        if spin and block:
-            events = self._spin_poll(spin)
-        else:
-            events = self._selector.select(None if block else 0)
+        events = self._spin_poll(spin) if spin else self._poll(None)
         readable = False
-        for key, _ in events:
-            if key.fileobj is self._wake_r:
-                with contextlib.suppress(BlockingIOError):
-                    self._wake_r.recv(4096)
+        for fd, _ in events:
+            if fd == self._wake_fd:
+                self._drain()
             else:
                 readable = True  # data, EOF or an error: read_frame says which
         return readable
 
-    def _spin_poll(self, window: float) -> list[tuple[selectors.SelectorKey, int]]:
-        """``select()``: without sleeping for up to ``window`` seconds, then as usual."""
-        select = self._selector.select
+    def _spin_poll(self, window: float) -> list[tuple[int, int]]:
+        """``_poll(None)``: without sleeping for up to ``window`` seconds, then as usual."""
+        poll = self._poll
         deadline = time.perf_counter() + window
-        while not (events := select(0)) and time.perf_counter() < deadline:
+        while not (events := poll(0)) and time.perf_counter() < deadline:
             _yield()  # whatever else is runnable on this CPU goes first
-        return events or select(None)
+        return events or poll(None)
 
     def _read_one(self) -> Any:
         """Read and dispatch one frame; the job dispatch gave for the main thread, if any."""
@@ -216,7 +207,7 @@ class Inbox:
     def _reader(self) -> None:
         seen, idle = -1, 0
         while not self._ended:
-            with contextlib.suppress(queue.Empty):
+            with contextlib.suppress(Empty):
                 self._nudges.get(timeout=TICK)
             spell = self._spell
             if self._waiting:
@@ -238,7 +229,68 @@ class Inbox:
     def _read_while_busy(self, spell: int) -> None:
         with self._role:
             while not self._ended and not self._waiting and self._spell == spell:
-                if self._ready(block=True):
+                if self._ready():
                     job = self._read_one()
                     if job is not None:
                         self.post(job)
+
+
+def _wake_pair() -> tuple[int, Callable[[], None], Callable[[], None]]:
+    """A wake-up channel: (the descriptor to poll, ``wake()`` to make it readable, ``drain()``).
+
+    A pipe where :func:`_poller` uses poll(2). Where it falls back to select(2), which on
+    Windows takes sockets alone, a socket pair; the socket module is loaded only then
+    (it costs a worker's start ~5 ms, mostly its enums).
+    """
+    if hasattr(select, "poll"):
+        r, w = os.pipe()
+        os.set_blocking(r, False)
+        os.set_blocking(w, False)
+
+        def wake() -> None:
+            with contextlib.suppress(BlockingIOError):  # full: a wake-up is pending anyway
+                os.write(w, b"\0")
+
+        def drain() -> None:
+            with contextlib.suppress(BlockingIOError):
+                os.read(r, 4096)
+
+        return r, wake, drain
+    import socket
+
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    b.setblocking(False)
+
+    def wake_socket() -> None:
+        with contextlib.suppress(BlockingIOError):
+            b.send(b"\0")
+
+    def drain_socket() -> None:
+        with contextlib.suppress(BlockingIOError):
+            a.recv(4096)
+
+    return a.fileno(), wake_socket, drain_socket
+
+
+def _poller(fds: tuple[int, ...]) -> Callable[[float | None], list[tuple[int, int]]]:
+    """A wait until one of ``fds`` can be read: ``wait(ms)`` gives ``[(fd, events), ...]``.
+
+    ``ms`` is the longest wait in milliseconds, None for no bound, 0 for a look. It is
+    poll(2) where the OS has it: one system call, ~1 µs a look against ~2 µs through
+    :mod:`selectors`, which the worker then need not import. Windows has only select(2),
+    which takes sockets alone; there the channel and the wake-up end are sockets (the
+    portable tests run this path on Linux, in a Python without ``select.poll``).
+    """
+    poll = getattr(select, "poll", None)
+    if poll is not None:
+        poller = poll()
+        for fd in fds:
+            poller.register(fd, select.POLLIN)
+        return poller.poll  # type: ignore[no-any-return]
+
+    def wait(ms: float | None) -> list[tuple[int, int]]:
+        ready, _, _ = select.select(fds, (), (), None if ms is None else ms / 1000)
+        return [(fd, 1) for fd in ready]
+
+    return wait

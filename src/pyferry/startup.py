@@ -15,6 +15,7 @@ channel is what tells it (docs/protocol.md section 1).
 
 from __future__ import annotations
 
+import _socket  # as pyferry.transport: the socket module is loaded only for --connect
 import contextlib
 import faulthandler
 import importlib
@@ -42,14 +43,12 @@ _CONNECT_TIMEOUT = 30.0  # seconds a --connect may take (the client's own deadli
 
 def _widen_socket_buffers(ends: Sequence[Endpoint], size: int = 1 << 20) -> None:
     """Ask for larger kernel buffers on protocol sockets (fewer wake-ups per large array)."""
-    import socket
-
     for end in ends:
-        if not isinstance(end, socket.socket):
+        if not isinstance(end, _socket.socket):
             continue  # a pipe, not a socket
-        for option in (socket.SO_SNDBUF, socket.SO_RCVBUF):
+        for option in (_socket.SO_SNDBUF, _socket.SO_RCVBUF):
             with contextlib.suppress(OSError):
-                end.setsockopt(socket.SOL_SOCKET, option, size)
+                end.setsockopt(_socket.SOL_SOCKET, option, size)
 
 
 def _take_fd(fd: int) -> int:
@@ -207,9 +206,7 @@ def _open_channel(
 
 def _blocking(end: Endpoint) -> Endpoint:
     """``end``, with a socket put in blocking mode (the channel's reads wait for their bytes)."""
-    import socket
-
-    if isinstance(end, socket.socket):
+    if isinstance(end, _socket.socket):
         end.settimeout(None)
     return end
 

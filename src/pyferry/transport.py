@@ -21,9 +21,9 @@ One thread at a time reads (see :mod:`pyferry.inbox`); any thread may write, und
 
 from __future__ import annotations
 
+import _socket  # the socket type itself; the socket module's enums cost a worker's start ~5 ms
 import contextlib
 import os
-import socket
 import threading
 import weakref
 from collections.abc import Sequence
@@ -95,7 +95,7 @@ def endpoint(fd: int) -> Endpoint:
     Closing the socket closes ``fd``; a pipe or file descriptor is never closed here.
     """
     try:
-        sock = socket.socket(fileno=fd)
+        sock = _socket.socket(fileno=fd)
     except (OSError, ValueError):
         return _Descriptor(fd)  # a pipe or a file (or not open), not a socket
     return sock  # blocking or not as the descriptor is
@@ -152,7 +152,7 @@ class Channel:
         if not isinstance(end, int):
             return end
         made = endpoint(end)
-        if isinstance(made, socket.socket):
+        if isinstance(made, _socket.socket):
             weakref.finalize(self, made.detach)
         return made
 
@@ -165,7 +165,7 @@ class Channel:
 
     @property
     def source(self) -> Endpoint:
-        """The end frames are read from (what :mod:`selectors` waits on)."""
+        """The end frames are read from (what :mod:`pyferry.inbox` polls)."""
         return self._in
 
     @property
@@ -181,7 +181,7 @@ class Channel:
     def close(self) -> None:
         """Close the channel's sockets (a descriptor it was given stays open)."""
         for end in {id(self._in): self._in, id(self._out): self._out}.values():
-            if isinstance(end, socket.socket):
+            if isinstance(end, _socket.socket):
                 with contextlib.suppress(OSError):
                     end.close()
 
