@@ -154,3 +154,33 @@ def test_a_wait_that_slept_counts_as_quick_up_to_twice_the_window(
         worker.close()
     used = after - before
     assert least_cpu <= used <= most_cpu, f"{used:.2f} s of CPU in 16 calls {pause} s apart"
+
+
+# An inbox never closes its wake-up pair (the worker's exit does): here the socket pair's
+# ends are collected with the test's closures.
+@pytest.mark.filterwarnings("ignore:unclosed <socket.socket:ResourceWarning")
+@pytest.mark.parametrize("has_poll", [True, False], ids=["poll", "select"])
+def test_the_wait_sees_a_wake_up_and_the_channel_and_drain_empties_the_wake_up_end(
+    monkeypatch: pytest.MonkeyPatch, has_poll: bool
+) -> None:
+    import socket
+
+    from pyferry.inbox import _poller, _wake_pair
+
+    if not has_poll:  # as on Windows: select(2) on a socket pair
+        monkeypatch.delattr(select, "poll")
+    wake_fd, wake, drain = _wake_pair()
+    channel, peer = socket.socketpair()
+    with channel, peer:
+        wait = _poller((channel.fileno(), wake_fd))
+        assert wait(0) == []
+        wake()
+        wake()  # a second wake-up before the first is drained: still one readable end
+        assert [fd for fd, _ in wait(0)] == [wake_fd]
+        drain()
+        assert wait(0) == []
+        peer.send(b"x")
+        assert [fd for fd, _ in wait(None)] == [channel.fileno()]
+        peer.close()  # EOF too makes the channel readable (read_frame says which)
+        channel.recv(1)
+        assert [fd for fd, _ in wait(1000)] == [channel.fileno()]
