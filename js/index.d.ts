@@ -99,7 +99,9 @@ export interface PythonOptions {
    * of microseconds on a virtual machine), so back-to-back calls answer sooner
    * with it. The worker yields the CPU to anything else runnable
    * between polls, and once a wait outlasts the window it sleeps at once: an
-   * idle worker spins at most once, for at most this long.
+   * idle worker spins at most once, for at most this long. Node does the same
+   * for the answer of a call alone in flight, under the same rule (its event
+   * loop keeps turning; timers and I/O run as usual); 0 turns both off.
    */
   spin?: number | undefined
   /**

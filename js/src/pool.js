@@ -38,10 +38,10 @@ import { DEBUG, log } from './debug.js'
 import { HandleInvalidatedError, PoolClosedError, QueueFullError } from './errors.js'
 import { Ahead } from './ahead.js'
 import { nowMs } from './clock.js'
+import { Spinner } from './spin.js'
 
 const BACKOFF_FIRST_MS = 100
 const BACKOFF_MAX_MS = 10_000
-
 
 export class Pool {
   #size
@@ -51,6 +51,7 @@ export class Pool {
   #maxCallsPerWorker
   #killGrace
   #ahead // which busy workers are sent calls ahead, and which calls (ahead.js)
+  #spinner // polls for a lone call's answer while answers come quickly (spin.js)
   #workers = [] // every process not yet exited, oldest first
   #queue = [] // calls any worker may run
   #pinned = new Map() // worker -> calls only it may run (they name its handles), oldest first
@@ -69,7 +70,8 @@ export class Pool {
   #takesAhead = (worker) => worker.usable && worker.busy && !this.#retiring.has(worker)
 
   // `now`: the clock service times are measured with (milliseconds; tests give their own).
-  constructor({ size, spawn, emit, maxQueue, maxCallsPerWorker, killGrace, pipeline, now = nowMs }) {
+  // `spin`: microseconds Node polls for a lone call's answer (spin.js); 0 never.
+  constructor({ size, spawn, emit, maxQueue, maxCallsPerWorker, killGrace, pipeline, spin = 0, now = nowMs }) {
     this.#size = size
     this.#spawn = spawn
     this.#emit = emit
@@ -77,6 +79,7 @@ export class Pool {
     this.#maxCallsPerWorker = maxCallsPerWorker
     this.#killGrace = killGrace
     this.#ahead = new Ahead(pipeline, now)
+    this.#spinner = new Spinner(spin, { now })
   }
 
   // Run a Call (call.js); resolves or rejects with its outcome (`call.promise`).
@@ -315,15 +318,18 @@ export class Pool {
 
   // Send queued calls to free workers, oldest worker first; a worker's pinned calls first.
   #dispatch() {
+    let sent = null
     for (const worker of this.#workers) {
       while (this.#free(worker)) {
         const call = this.#pinned.get(worker)?.shift() ?? this.#queue.shift()
         if (call === undefined) break
         call.send(worker)
         this.#ahead.began(worker)
+        sent = call
       }
     }
     if (this.#ahead.on) this.#sendAhead()
+    this.#spinner.dispatched(sent, this.#workers)
     if (this.#full && this.#waiting() === 0) {
       this.#full = false
       this.#emit('drain')
@@ -379,6 +385,7 @@ export class Pool {
   }
 
   #onReply(worker, call, error, value) {
+    this.#spinner.answered(call)
     // A call that held the main thread to its end: how long it kept the worker (not a stream
     // or a coroutine that detached, nor one made inside a callback, which ran nested).
     if (!call.detached && !call.direct) this.#ahead.answered(worker)

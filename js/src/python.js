@@ -73,6 +73,7 @@ export class Python extends EventEmitter {
       maxCallsPerWorker: o.maxCallsPerWorker === Infinity ? 0 : o.maxCallsPerWorker,
       killGrace: o.killGrace,
       pipeline: o.pipeline,
+      spin: o.backend === 'dask' ? 0 : o.spin, // a gateway's answers take milliseconds
     })
   }
 
