@@ -8,10 +8,10 @@ import { Spinner } from '../src/spin.js'
 import { pool } from './helpers.js'
 
 // A Spinner with a window of `windowUs`, a clock in ms and a queue of poll turns.
-function spinner(windowUs = 100) {
+function spinner(windowUs = 100, cpus = 2) {
   const clock = { ms: 0 }
   const turns = []
-  const spin = new Spinner(windowUs, { now: () => clock.ms, schedule: (fn) => turns.push(fn) })
+  const spin = new Spinner(windowUs, { cpus, now: () => clock.ms, schedule: (fn) => turns.push(fn) })
   // Run the pending turn (each schedules the next while the window lasts).
   const turn = () => turns.shift()()
   return { spin, clock, turns, turn }
@@ -53,7 +53,7 @@ describe('the client spin', () => {
     assert.equal(turns.length, 1, 'quick again: spin')
   })
 
-  test('more than one call in flight, a call no longer alone, or spin 0: no poll', () => {
+  test('more than one call in flight, spin 0, or one CPU: no poll', () => {
     const { spin, turns } = spinner(100)
     spin.dispatched('a', [{ pending: 1 }, { pending: 1 }])
     spin.dispatched('b', [{ pending: 2 }])
@@ -63,6 +63,9 @@ describe('the client spin', () => {
     const off = spinner(0)
     off.spin.dispatched('a', alone)
     assert.equal(off.turns.length, 0)
+    const oneCpu = spinner(100, 1) // its polling would keep the worker from answering
+    oneCpu.spin.dispatched('a', alone)
+    assert.equal(oneCpu.turns.length, 0)
   })
 
   test('a call joined by another stops the wait: its answer does not count', () => {
