@@ -37,11 +37,9 @@
 import { DEBUG, log } from './debug.js'
 import { HandleInvalidatedError, PoolClosedError, QueueFullError } from './errors.js'
 import { Ahead } from './ahead.js'
+import { Backoff } from './backoff.js'
 import { nowMs } from './clock.js'
 import { Spinner } from './spin.js'
-
-const BACKOFF_FIRST_MS = 100
-const BACKOFF_MAX_MS = 10_000
 
 export class Pool {
   #size
@@ -59,10 +57,7 @@ export class Pool {
   #wanted = 0 // how many workers the pool keeps alive: grows with demand, up to #size
   #restarts = 0
   #recycled = 0
-  #startFailures = 0
-  #backoffUntil = 0
-  #backoffTimer = null
-  #lastStartFailure = null
+  #backoff = new Backoff() // after start failures (backoff.js)
   #full = false
   #closed = false
   #keepAlive = null // a timer that never fires, ref'd while calls are queued; see #holdOpen
@@ -182,7 +177,7 @@ export class Pool {
   // timeout would), end every worker and resolve once all have exited.
   async close({ timeout } = {}) {
     this.#closed = true
-    clearTimeout(this.#backoffTimer)
+    this.#backoff.cancel()
     for (const call of this.#takeQueued()) {
       call.settle(new PoolClosedError('the Python client was closed before the call started'))
     }
@@ -211,7 +206,7 @@ export class Pool {
   // Kill every worker now; every call not yet settled rejects with PoolClosedError.
   async destroy() {
     this.#closed = true
-    clearTimeout(this.#backoffTimer)
+    this.#backoff.cancel()
     const error = () => new PoolClosedError('the Python client was destroyed')
     for (const call of this.#takeQueued()) call.settle(error())
     this.#holdOpen()
@@ -276,12 +271,12 @@ export class Pool {
 
   // The error factory of the last start failure, while its backoff runs and no worker is alive.
   #startFailureNow() {
-    if (Date.now() >= this.#backoffUntil || this.#workers.some((w) => w.usable)) return null
-    return this.#lastStartFailure
+    if (!this.#backoff.waiting || this.#workers.some((w) => w.usable)) return null
+    return this.#backoff.failure
   }
 
   #grow() {
-    if (this.#closed || Date.now() < this.#backoffUntil) return
+    if (this.#closed || this.#backoff.waiting) return
     // A worker on its way out still counts against `size` (it is a process) but not as live.
     let live = this.#workers.filter((w) => w.usable && !this.#retiring.has(w)).length
     let free = this.#workers.filter((w) => this.#free(w)).length
@@ -296,10 +291,7 @@ export class Pool {
   #startWorker() {
     const worker = this.#spawn()
     this.#workers.push(worker)
-    worker.on('ready', () => {
-      this.#startFailures = 0
-      this.#backoffUntil = 0
-    })
+    worker.on('ready', () => this.#backoff.reset())
     worker.on('reply', (call, error, value) => this.#onReply(worker, call, error, value))
     worker.on('free', () => this.#dispatch())
     worker.on('withdrawn', (call) => this.#onWithdrawn(worker, call))
@@ -457,10 +449,7 @@ export class Pool {
 
   // Nothing ran on a worker that never finished its handshake: its calls go back to the queue.
   #onStartFailure(failure, jobs) {
-    this.#startFailures++
-    this.#lastStartFailure = failure
-    const delay = Math.min(BACKOFF_FIRST_MS * 2 ** (this.#startFailures - 1), BACKOFF_MAX_MS)
-    this.#backoffUntil = Date.now() + delay
+    const delay = this.#backoff.failed(failure)
     for (const call of jobs.reverse()) {
       if (call.state === 'cancelling') call.settleCancelled()
       else if (this.#closed) call.settle(failure())
@@ -468,19 +457,17 @@ export class Pool {
     }
     if (!this.#workers.some((w) => w.usable)) {
       // Nobody can run the queued calls soon: fail them now rather than keep them waiting.
-      if (DEBUG) log('pool: start failure %d, no worker alive: %d queued calls fail; next start allowed in %d ms', this.#startFailures, this.#queue.length, delay)
+      if (DEBUG) log('pool: start failure %d, no worker alive: %d queued calls fail; next start allowed in %d ms', this.#backoff.failures, this.#queue.length, delay)
       this.#wanted = 0
       for (const call of this.#queue.splice(0)) call.settle(failure())
       this.#holdOpen()
       return
     }
-    if (DEBUG) log('pool: start failure %d; next start in %d ms', this.#startFailures, delay)
-    clearTimeout(this.#backoffTimer)
-    // Unref'd: queued calls hold Node open themselves (#holdOpen); an idle pool must not.
-    this.#backoffTimer = setTimeout(() => {
+    if (DEBUG) log('pool: start failure %d; next start in %d ms', this.#backoff.failures, delay)
+    this.#backoff.retryAfter(delay, () => {
       this.#grow()
       this.#dispatch()
-    }, delay).unref()
+    })
     this.#holdOpen()
   }
 
