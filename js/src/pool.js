@@ -291,7 +291,10 @@ export class Pool {
   #startWorker() {
     const worker = this.#spawn()
     this.#workers.push(worker)
-    worker.on('ready', () => this.#backoff.reset())
+    worker.on('ready', () => {
+      this.#backoff.reset()
+      this.#grow() // a start that failed beside this one may have left a slot to fill
+    })
     worker.on('reply', (call, error, value) => this.#onReply(worker, call, error, value))
     worker.on('free', () => this.#dispatch())
     worker.on('withdrawn', (call) => this.#onWithdrawn(worker, call))
@@ -460,6 +463,13 @@ export class Pool {
       if (DEBUG) log('pool: start failure %d, no worker alive: %d queued calls fail; next start allowed in %d ms', this.#backoff.failures, this.#queue.length, delay)
       this.#wanted = 0
       for (const call of this.#queue.splice(0)) call.settle(failure())
+      this.#holdOpen()
+      return
+    }
+    if (!this.#workers.some((w) => w.usable && w.state === 'ready')) {
+      // The others are still starting: they show whether the failure is the setup's or this
+      // process's. A retry now would start a new process per backoff step while they do.
+      if (DEBUG) log('pool: start failure %d; %d calls wait for the workers still starting', this.#backoff.failures, this.#queue.length)
       this.#holdOpen()
       return
     }

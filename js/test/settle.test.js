@@ -262,6 +262,34 @@ describe('start failures', () => {
       }
     })
   }
+
+  test('a start failure while the other worker is still starting starts no third process: the calls wait for it', async (t) => {
+    // The second worker fails 0.4 s after the first, well past the first backoff step (100 ms).
+    const dir = mkdtempSync(path.join(tmp, 'stagger-'))
+    const env = { PYFERRY_TEST_STAGGER_DIR: dir, PYFERRY_TEST_STAGGER_FAIL: '0,1' }
+    const py = pool(t, { workers: 2, preload: ['mypkg.fails_staggered'], env })
+    const seen = record(py)
+    const results = await Promise.allSettled(Array.from({ length: 6 }, () => py.call('numpy.sum', [1, 2])))
+    for (const { reason } of results) {
+      isError(WorkerStartError, 'PYFERRY_WORKER_START')(reason)
+      assert.match(reason.message, /staggered start failure 1/, 'the calls failed with the last failure, after both')
+    }
+    assert.equal(seen.exits.length, 2, `${seen.exits.length} start attempts`)
+    assert.equal(py.stats().live, 0)
+  })
+
+  test('a start failure while the other worker is still starting: once that one is ready, the slot is filled again', async (t) => {
+    const dir = mkdtempSync(path.join(tmp, 'stagger-'))
+    const env = { PYFERRY_TEST_STAGGER_DIR: dir, PYFERRY_TEST_STAGGER_FAIL: '0' }
+    const py = pool(t, { workers: 2, preload: ['mypkg.fails_staggered'], env })
+    const seen = record(py)
+    const sums = await Promise.all(Array.from({ length: 6 }, (_, i) => py.call('numpy.sum', [i, 1])))
+    assert.deepEqual(sums, [1, 2, 3, 4, 5, 6])
+    // No call is made after the first worker's failure: the pool itself starts the third.
+    await waitFor(() => py.stats().workers.filter((w) => w.state === 'ready').length === 2, { what: 'two ready workers' })
+    assert.equal(seen.exits.length, 1, 'only the first worker exited')
+    assert.equal(seen.spawns.length, 3)
+  })
 })
 
 describe('timeouts', () => {
