@@ -22,6 +22,7 @@ const LONG = (process.env.PYFERRY_FUZZ ?? '').trim().toLowerCase() === 'long'
 const SCALE = LONG ? 50 : 1
 const SEED = process.env.PYFERRY_FUZZ_SEED ? Number(process.env.PYFERRY_FUZZ_SEED) >>> 0 : (Date.now() ^ (process.pid << 16)) >>> 0
 const HANG_MS = 5000
+const START_MS = 20_000 // for a worker thread to load its modules and begin
 const BOMB_RSS_MIB = 10
 // Iterations per loop in a bounded run.
 const ITERATIONS = {
@@ -115,6 +116,7 @@ test('FrameReader refuses declared sizes over the limit from the prefix, before 
 // and the input if an iteration throws something else than a PyferryError or runs over HANG_MS.
 async function runLoop(t, loop, iterations, hangMs = HANG_MS) {
   const progress = new Int32Array(new SharedArrayBuffer(8)) // [iteration, input length]
+  progress[0] = -1 // until the thread has loaded its modules and begins iteration 0
   const input = new Uint8Array(new SharedArrayBuffer(1 << 16))
   const worker = new Worker(new URL('./fuzz-loop.js', import.meta.url), {
     workerData: { loop, seed: SEED, iterations, progress, input },
@@ -128,14 +130,16 @@ async function runLoop(t, loop, iterations, hangMs = HANG_MS) {
   let settled = false
   const result = once(worker, 'message').finally(() => { settled = true })
   const exited = once(worker, 'exit')
-  // The watchdog: the worker stores its iteration number and notifies as it goes.
+  // The watchdog: the worker stores its iteration number and notifies as it goes. Starting
+  // the thread (its module loads) is not an iteration: on a loaded machine it can take longer.
   let seen = -1
   while (!settled) {
-    const wait = Atomics.waitAsync(progress, 0, seen, hangMs)
+    const wait = Atomics.waitAsync(progress, 0, seen, seen === -1 ? START_MS : hangMs)
     const outcome = wait.async ? await Promise.race([wait.value, result.then(() => 'done', () => 'done')]) : 'not-equal'
     const now = Atomics.load(progress, 0)
     if (outcome === 'timed-out' && now === seen && !settled) {
       await worker.terminate()
+      if (seen === -1) assert.fail(`${context()}: the worker thread did not begin within ${START_MS} ms`)
       assert.fail(`${context()}: an iteration ran over ${hangMs} ms at ${describeInput()}`)
     }
     seen = now
