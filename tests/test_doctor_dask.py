@@ -40,12 +40,16 @@ def test_the_scheduler_its_workers_and_what_they_import() -> None:
 
 
 def test_an_unreachable_scheduler_is_a_problem_with_its_fix() -> None:
-    done = _doctor("--backend", "dask", "--scheduler", "tcp://127.0.0.1:9")
+    # Dask retries a refused connection until its timeout: a short one keeps the test short.
+    done = _doctor(
+        "--backend", "dask", "--scheduler", "tcp://127.0.0.1:9", "--scheduler-timeout-ms", "500"
+    )
     assert done.returncode == 1
     found = json.loads(done.stdout)
     assert found["ok"] is False
     (problem,) = found["dask"]["problems"]
     assert "tcp://127.0.0.1:9 cannot be reached" in problem["problem"]
+    assert problem["problem"].endswith("after 0.5 s")
     assert "dask_cluster" in problem["fix"]
 
 
@@ -62,3 +66,10 @@ def test_a_remote_address_is_refused_unless_insecure() -> None:
     )
     assert half.returncode == 2
     assert "--backend dask and --scheduler go together" in half.stderr
+    bad = _doctor(
+        "--backend", "dask", "--scheduler", "tcp://127.0.0.1:9", "--scheduler-timeout-ms", "0"
+    )
+    assert bad.returncode == 2
+    assert (
+        "--scheduler-timeout-ms: expected a positive number of milliseconds, got '0'" in bad.stderr
+    )

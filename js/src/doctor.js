@@ -25,7 +25,8 @@ const SEED = [1, 2, 3, 4, 5, 6, 7, 8, 9]
 // With `backend: 'dask'`, it also reports the scheduler and its workers.
 function pythonReport(interpreter, env, cwd, options) {
   const dask = options.backend === 'dask' && options.scheduler
-    ? ['--backend', 'dask', '--scheduler', options.scheduler, '--insecure-tcp-scheduler', options.insecureScheduler ? 'yes' : 'no']
+    ? ['--backend', 'dask', '--scheduler', options.scheduler, '--insecure-tcp-scheduler', options.insecureScheduler ? 'yes' : 'no',
+        ...(options.connectTimeout === undefined ? [] : ['--scheduler-timeout-ms', String(options.connectTimeout)])]
     : []
   return new Promise((resolve) => {
     const argv = pyferryArgv(interpreter, ['doctor', '--json', ...dask])

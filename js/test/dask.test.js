@@ -10,6 +10,7 @@ import {
   AbortError, BackendUnavailableError, NDArray, NotAllowedError, PyHandle, Python, PythonError, SerializationError,
   TargetForbiddenError, TimeoutError, WorkerCrashedError, opts,
 } from '../src/index.js'
+import { diagnose } from '../src/doctor.js'
 import { fromErrorInfo } from '../src/errors.js'
 import { freePort, startCluster, startSchedulerAndWorker } from './dask-cluster.js'
 import { fixturesDir, rejection, waitFor } from './helpers.js'
@@ -26,6 +27,30 @@ describe('backend: dask, on a LocalCluster', () => {
     await py?.close()
     await local.close()
     await cluster?.stop()
+  })
+
+  test('the doctor reports the scheduler and what each of its workers imports', async () => {
+    const found = await diagnose({ backend: 'dask', scheduler: cluster.address })
+    assert.deepEqual(found.problems, [])
+    assert.equal(found.ok, true)
+    const { dask } = found.python
+    assert.equal(dask.scheduler, cluster.address)
+    assert.equal(Object.keys(dask.workers).length, 2)
+    for (const seen of Object.values(dask.workers)) {
+      assert.equal(seen.pyferry, found.node.pyferry)
+      assert.equal(seen.numpy, found.python.modules.numpy)
+    }
+  })
+
+  test('the doctor, for a scheduler nobody listens at, names it within connectTimeout', async () => {
+    const port = await freePort()
+    const scheduler = `tcp://127.0.0.1:${port}`
+    const found = await diagnose({ backend: 'dask', scheduler, connectTimeout: 500 })
+    assert.equal(found.ok, false)
+    const [problem] = found.python.dask.problems
+    assert.match(problem.problem, new RegExp(`the scheduler ${scheduler} cannot be reached: .* after 0\\.5 s`))
+    assert.match(problem.fix, /dask_cluster/)
+    assert.equal(found.seed.error.name, 'BackendUnavailableError', found.seed.error.message)
   })
 
   test('the seed call and a 1e6-element rfft give what the local backend gives', async () => {

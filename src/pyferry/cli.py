@@ -277,7 +277,27 @@ def _parser() -> argparse.ArgumentParser:
         default="no",
         help="allow a scheduler that is not on loopback (as for the worker)",
     )
+    doctor.add_argument(
+        "--scheduler-timeout-ms",
+        metavar="MS",
+        type=_argparse_type(_milliseconds),
+        help="how long connecting to the scheduler may take (default: 10000)",
+    )
     return parser
+
+
+def _argparse_type(check: Callable[[str], int]) -> Callable[[str], int]:
+    """``check`` for argparse: its ValueError's message becomes argparse's error."""
+
+    def parse(text: str) -> int:
+        import argparse
+
+        try:
+            return check(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return parse
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -307,6 +327,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 as_json=args["json"],
                 scheduler=args["scheduler"],
                 insecure=args["insecure_tcp_scheduler"] == "yes",
+                timeout_ms=args["scheduler_timeout_ms"],
             )
         options = args
 

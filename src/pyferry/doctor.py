@@ -133,7 +133,12 @@ def _dask_text(found: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def run(as_json: bool = False, scheduler: str | None = None, insecure: bool = False) -> int:
+def run(
+    as_json: bool = False,
+    scheduler: str | None = None,
+    insecure: bool = False,
+    timeout_ms: int | None = None,
+) -> int:
     """Print the report (text, or JSON with ``as_json``); 0 if the seed call worked, else 1.
 
     Args:
@@ -141,13 +146,15 @@ def run(as_json: bool = False, scheduler: str | None = None, insecure: bool = Fa
         scheduler: also report this Dask scheduler and its workers
             (:func:`pyferry.backends.dask_doctor.report`).
         insecure: allow a scheduler address that is not on loopback.
+        timeout_ms: how long connecting to the scheduler may take (default 10 s).
     """
     found = report()
     if scheduler is not None:
         from pyferry.backends.dask_doctor import report as dask_report
 
         try:
-            found["dask"] = dask_report(scheduler, insecure=insecure)
+            timeout = 10.0 if timeout_ms is None else timeout_ms / 1000
+            found["dask"] = dask_report(scheduler, insecure=insecure, timeout=timeout)
         except ValueError as exc:
             found["dask"] = {"scheduler": scheduler, "workers": {}, "problems": []}
             found["dask"]["problems"].append(
