@@ -9,7 +9,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PYFERRY_PYTHON := $(abspath $(PY))
 
-.PHONY: setup demo test packages bench bench-dask bench-shm lint typecheck pytest jstest jstest-portable tstest fuzz clean
+.PHONY: setup demo test checks packages bench bench-dask bench-shm lint typecheck pytest jstest jstest-portable tstest fuzz clean
 
 setup: $(VENV)/.stamp js/node_modules/.stamp js/dist/pyferry.js node_modules/pyferry node_modules/apache-arrow
 
@@ -44,7 +44,12 @@ demo: setup
 	node examples/optimize.mjs
 	node examples/cluster.mjs
 
-test: setup lint typecheck pytest jstest jstest-portable tstest
+# The checks run two at a time (the machines have two cores or more), longest first; -k runs
+# every one even after a failure. Each check's output is printed whole when it ends.
+test: setup
+	$(MAKE) --no-print-directory --keep-going -j2 --output-sync=target checks
+
+checks: pytest jstest jstest-portable lint typecheck tstest
 
 # Both packages of one version, into packages/: the npm tarball (with its Python runtime, by
 # prepare) and the Python wheel and sdist (offline: build and hatchling are dev dependencies).
