@@ -9,7 +9,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PYFERRY_PYTHON := $(abspath $(PY))
 
-.PHONY: setup demo test checks packages bench bench-dask bench-shm lint typecheck pytest jstest jstest-portable tstest fuzz clean
+.PHONY: setup demo test checks packages bench bench-dask bench-shm lint typecheck pytest pytest-main pytest-dask jstest jstest-portable tstest fuzz clean
 
 setup: $(VENV)/.stamp js/node_modules/.stamp js/dist/pyferry.js node_modules/pyferry node_modules/apache-arrow
 
@@ -45,11 +45,12 @@ demo: setup
 	node examples/cluster.mjs
 
 # The checks run two at a time (the machines have two cores or more), longest first; -k runs
-# every one even after a failure. Each check's output is printed whole when it ends.
+# every one even after a failure. Each check's output is printed whole when it ends. pytest
+# runs in two parts, the Dask tests apart, so that the two lanes take about as long.
 test: setup
 	$(MAKE) --no-print-directory --keep-going -j2 --output-sync=target checks
 
-checks: pytest jstest jstest-portable lint typecheck tstest
+checks: pytest-main jstest pytest-dask jstest-portable lint typecheck tstest
 
 # Both packages of one version, into packages/: the npm tarball (with its Python runtime, by
 # prepare) and the Python wheel and sdist (offline: build and hatchling are dev dependencies).
@@ -90,6 +91,13 @@ typecheck:
 
 pytest:
 	$(PY) -m pytest
+
+PYTEST_DASK := $(sort $(wildcard tests/test_dask*.py tests/test_doctor_dask.py))
+pytest-main:
+	$(PY) -m pytest $(PYTEST_DASK:%=--ignore=%)
+
+pytest-dask:
+	$(PY) -m pytest $(PYTEST_DASK)
 
 # A run that executes no test fails, like pytest's exit status 5.
 jstest:
