@@ -280,24 +280,10 @@ def _parser() -> argparse.ArgumentParser:
     doctor.add_argument(
         "--scheduler-timeout-ms",
         metavar="MS",
-        type=_argparse_type(_milliseconds),
+        type=_checked(_milliseconds),
         help="how long connecting to the scheduler may take (default: 10000)",
     )
     return parser
-
-
-def _argparse_type(check: Callable[[str], int]) -> Callable[[str], int]:
-    """``check`` for argparse: its ValueError's message becomes argparse's error."""
-
-    def parse(text: str) -> int:
-        import argparse
-
-        try:
-            return check(text)
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
-
-    return parse
 
 
 def main(argv: Sequence[str] | None = None) -> int:
