@@ -288,6 +288,12 @@ export class Pool {
     }
   }
 
+  // Start the workers that are wanted, then send them what waits.
+  #refill() {
+    this.#grow()
+    this.#dispatch()
+  }
+
   #startWorker() {
     const worker = this.#spawn()
     this.#workers.push(worker)
@@ -444,10 +450,7 @@ export class Pool {
         if (DEBUG) log('pool: worker %d lost, %d call%s sent elsewhere; restart %d', pid, again.length, again.length === 1 ? '' : 's', this.#restarts)
       }
     }
-    if (!this.#closed) {
-      this.#grow()
-      this.#dispatch()
-    }
+    if (!this.#closed) this.#refill()
   }
 
   // Nothing ran on a worker that never finished its handshake: its calls go back to the queue.
@@ -466,18 +469,12 @@ export class Pool {
       this.#holdOpen()
       return
     }
-    if (!this.#workers.some((w) => w.usable && w.state === 'ready')) {
-      // The others are still starting: they show whether the failure is the setup's or this
-      // process's. A retry now would start a new process per backoff step while they do.
-      if (DEBUG) log('pool: start failure %d; %d calls wait for the workers still starting', this.#backoff.failures, this.#queue.length)
-      this.#holdOpen()
-      return
-    }
-    if (DEBUG) log('pool: start failure %d; next start in %d ms', this.#backoff.failures, delay)
-    this.#backoff.retryAfter(delay, () => {
-      this.#grow()
-      this.#dispatch()
-    })
+    // Beside a ready worker, start again after the backoff. While the others only start, wait
+    // for them: they show whether the failure is the setup's or this process's (a retry now
+    // would start a new process per backoff step while they do).
+    const ready = this.#workers.some((w) => w.usable && w.state === 'ready')
+    if (DEBUG) log(`pool: start failure %d; ${ready ? 'next start' : 'calls wait for the starting workers, backoff'} %d ms`, this.#backoff.failures, delay)
+    if (ready) this.#backoff.retryAfter(delay, () => this.#refill())
     this.#holdOpen()
   }
 
