@@ -15,6 +15,11 @@ export const STREAM_ITEMS = 100_000 // W9, per round
 // [id, workload, unit, baseline sample, pyferry sample, target]
 // A target is { max: r } (ratio ≤ r), { min: r } (ratio ≥ r) or { plus: ms } (≤ floor + ms).
 const ROWS = [
+  // The host's state: the share of the CPUs' time the hypervisor gave to someone else (steal in
+  // /proc/stat), over each round and while W1 and W2 (with their peers) were measured in it.
+  ['H', 'CPU time stolen by the host, per round', '%', 'host.round.stolen', null],
+  ['H', 'CPU time stolen by the host, during W1 and P1', '%', 'host.seed.stolen', null],
+  ['H', 'CPU time stolen by the host, during W2 and P2', '%', 'host.echo.stolen', null],
   ['F1', '8-byte echo, latency p50', 'µs', 'floor.echo.p50', null],
   ['F1', '8-byte echo, latency p99', 'µs', 'floor.echo.p99', null],
   ['F2', `8-byte echo, ${IN_FLIGHT} in flight`, 'msg/s', 'floor.echo.rate', null],
@@ -50,6 +55,9 @@ const ROWS = [
   ['P1', 'seed call p50, against python-shell', 'µs', 'pythonShell.seed.p50', 'pyferry.seed.p50', { max: 0.9 }],
   ['P1', 'seed call p50, against pythonia', 'µs', 'pythonia.seed.p50', 'pyferry.seed.p50', { max: 0.9 }],
   ['P1', 'seed call p99 against its own p50', 'µs', 'pyferry.seed.p50', 'pyferry.seed.p99', { max: 3 }],
+  // The peers' tails in the same blocks: what the host does to any bridge's p99.
+  ['P1', 'seed call p99, against python-shell', 'µs', 'pythonShell.seed.p99', 'pyferry.seed.p99'],
+  ['P1', 'seed call p99, against pythonia', 'µs', 'pythonia.seed.p99', 'pyferry.seed.p99'],
   ['P2', `${IN_FLIGHT} in flight, default pool, against python-shell`, 'calls/s', 'pythonShell.echo.rate', 'pyferry.echo.pool', { min: 1.5 }],
   ['P2', `${IN_FLIGHT} in flight, default pool, against pythonia`, 'calls/s', 'pythonia.echo.rate', 'pyferry.echo.pool', { min: 1.5 }],
   ['P2', 'CPU per call, Node: python-shell against pyferry (pool)', 'µs', 'pythonShell.echo.nodeCpu', 'pyferry.echo.poolNodeCpu'],

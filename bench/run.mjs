@@ -13,7 +13,7 @@ import * as floors from './floors.mjs'
 import { PEERS, openPeer, peerCold, peerRate } from './peers.mjs'
 import { RawWorker, benchDir, python } from './raw.mjs'
 import { CALLBACKS, IN_FLIGHT, PIPELINE, STREAM_ITEMS, buildRows, table } from './report.mjs'
-import { collectGarbage, freshNode, latencies } from './stats.mjs'
+import { collectGarbage, cpuTicks, freshNode, latencies, stolenShare } from './stats.mjs'
 import * as work from './workloads.mjs'
 
 const ROUNDS = Math.max(5, Number(process.env.BENCH_ROUNDS) || 15)
@@ -176,26 +176,34 @@ const plan = [
   ['stream', { pyferry: () => work.stream(py1, STREAM_ITEMS) }],
 ]
 const samples = {}
+const ticks = cpuTicks()
+
+const keep = (task, side, metrics) => {
+  for (const [metric, value] of Object.entries(metrics)) {
+    ;(((samples[side] ??= {})[task] ??= {})[metric] ??= []).push(value)
+  }
+}
 
 for (let round = 0; round < ROUNDS; round++) {
+  const roundTicks = cpuTicks()
   for (const [task, sides] of plan) {
-    const keep = (side, metrics) => {
-      for (const [metric, value] of Object.entries(metrics)) {
-        ;(((samples[side] ??= {})[task] ??= {})[metric] ??= []).push(value)
-      }
-    }
+    const taskTicks = cpuTicks()
     if (sides.both) {
       collectGarbage()
-      for (const [side, metrics] of Object.entries(await sides.both())) keep(side, metrics)
-      continue
+      for (const [side, metrics] of Object.entries(await sides.both())) keep(task, side, metrics)
+    } else {
+      const order = Object.entries(sides)
+      if (round % 2) order.reverse()
+      for (const [side, run] of order) {
+        collectGarbage()
+        keep(task, side, await run())
+      }
     }
-    const order = Object.entries(sides)
-    if (round % 2) order.reverse()
-    for (const [side, run] of order) {
-      collectGarbage()
-      keep(side, await run())
-    }
+    const stolenInTask = stolenShare(taskTicks, cpuTicks())
+    if (stolenInTask !== null) keep(task, 'host', { stolen: stolenInTask * 100 })
   }
+  const stolenInRound = stolenShare(roundTicks, cpuTicks())
+  if (stolenInRound !== null) keep('round', 'host', { stolen: stolenInRound * 100 })
   log(`round ${round + 1}/${ROUNDS} done`)
 }
 
@@ -203,10 +211,13 @@ for (let round = 0; round < ROUNDS; round++) {
 
 await Promise.all(clients.map((py) => py.close()).concat(raw.close(), ...Object.values(peers).map((peer) => peer.close())))
 const rows = buildRows(samples)
+const stolen = stolenShare(ticks, cpuTicks())
+info.stolen = stolen === null ? null : `${(stolen * 100).toFixed(1)}% of the CPUs' time during the rounds (/proc/stat steal)`
 const seconds = Math.round((Date.now() - began) / 1e3)
 const date = new Date().toISOString()
 console.log(`pyferry benchmark, ${date.slice(0, 10)}: ${info.cpu}, ${info.nproc} cores, Node ${info.node}, ` +
-  `Python ${info.python}, numpy ${info.numpy}; ${ROUNDS} rounds, ${seconds} s\n`)
+  `Python ${info.python}, numpy ${info.numpy}; ${ROUNDS} rounds, ${seconds} s` +
+  (info.stolen ? `; the host stole ${info.stolen}` : '') + '\n')
 console.log(table(rows))
 const met = rows.filter((r) => r.met !== null)
 console.log(`\ntargets met: ${met.filter((r) => r.met).length} of ${met.length}` +

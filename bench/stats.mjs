@@ -85,6 +85,25 @@ export function cpuUs(pids) {
   return ns / 1e3
 }
 
+// The machine's CPU time so far, in clock ticks, from /proc/stat's first line: `stolen` is the
+// time the hypervisor gave this VM's CPUs to someone else while they had work, `total` all of
+// it (idle included). Null where there is no /proc/stat. Two readings give a stretch's share
+// of stolen time, the host's state during it (see bench/README, "Latest figures").
+export function cpuTicks() {
+  try {
+    const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number)
+    return { stolen: fields[7] ?? 0, total: fields.reduce((a, b) => a + b, 0) }
+  } catch {
+    return null
+  }
+}
+
+// The share (0–1) of CPU time stolen between two cpuTicks() readings; null if either is.
+export function stolenShare(before, after) {
+  if (!before || !after || after.total === before.total) return null
+  return (after.stolen - before.stolen) / (after.total - before.total)
+}
+
 // W2's measurement for one side: the calls/s of `total` calls of `fn` with `width` in flight,
 // after WARM_CALLS untimed ones, and the CPU per call in Node and in the processes `pids`.
 export async function rateWithCpu(total, width, pids, fn) {
