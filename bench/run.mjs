@@ -97,6 +97,17 @@ async function machine(raw, py) {
 
 // --- set-up: processes, data, warm-up, checks -------------------------------------------
 
+// Bytecode for pyferry's Python half and bench/, as an installed package has after its first
+// start. Python writes none where PYTHONDONTWRITEBYTECODE is set, and a module whose .pyc is
+// stale is then compiled from source at every start (cli.py alone was ~5 ms of each cold
+// start), which W5 and P3 would count against pyferry.
+const compiled = spawnSync(python, ['-c',
+  'import compileall, os, sys, pyferry\n' +
+  'ok = compileall.compile_dir(sys.argv[1], maxlevels=0, quiet=1)\n' +
+  'sys.exit(not (compileall.compile_dir(os.path.dirname(pyferry.__file__), quiet=1) and ok))',
+  benchDir])
+if (compiled.status !== 0) throw new Error(`compiling the bytecode failed: ${compiled.stderr}`)
+
 const raw = new RawWorker()
 const py1 = new Python({ python, path: benchDir, workers: 1 })
 const pool = new Python({ python, path: benchDir })
