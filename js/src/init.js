@@ -11,7 +11,7 @@ import path from 'node:path'
 import { appRoot, findPython } from './find-python.js'
 import { checkPython } from './options.js'
 import { envValue } from './platform.js'
-import { REQUIREMENTS, shellCommand } from './runtime.js'
+import { REQUIREMENTS, bundledRuntime, shellCommand } from './runtime.js'
 
 // The packages for `extras` (names of REQUIREMENTS), or throw a TypeError naming a wrong one.
 export function requirements(extras = []) {
@@ -49,6 +49,26 @@ export function init({ extras = [], python, cwd = process.cwd(), env = process.e
     run(base, ['-m', 'venv', venv], log)
   }
   run({ command: venvPython }, ['-m', 'pip', 'install', '--disable-pip-version-check', ...packages], log)
+  const launcher = bundledRuntime()
+  if (launcher) compileRuntime(venvPython, path.dirname(path.dirname(launcher)), log)
   log(`Done: ${venvPython} has what pyferry needs. Check with: npx pyferry doctor`)
   return venvPython
 }
+
+// Compile the Python runtime this package carries (`dir`: its python/ folder) to bytecode for
+// `interpreter`. Without it the first worker compiles pyferry from source (~75 ms more than
+// from bytecode on the project's VM, bench/README.md, W5), and so does every worker where
+// python/ is not writable to the application's user (a package installed as root in an
+// image) or PYTHONDONTWRITEBYTECODE is set. Returns whether it worked: a failure (a folder
+// that cannot be written, say) is said and does not fail init, since workers still run.
+export function compileRuntime(interpreter, dir, log = console.log) {
+  const args = ['-m', 'compileall', '-q', dir]
+  log(`$ ${shellCommand({ command: interpreter, args })}`)
+  const result = spawnSync(interpreter, args, { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' })
+  if (result.status === 0) return true
+  const why = result.error?.message ?? (result.stdout + result.stderr).trim().split('\n').slice(-3).join('\n')
+  log(`Note: ${dir} could not be compiled to bytecode (${why || `exit ${result.status}`}); ` +
+    'workers still start, each compiling pyferry from source (slower). Run this again as the folder\'s owner to fix it.')
+  return false
+}
+
