@@ -87,11 +87,12 @@ export function cpuUs(pids) {
 
 // The machine's CPU time so far, in clock ticks, from /proc/stat's first line: `stolen` is the
 // time the hypervisor gave this VM's CPUs to someone else while they had work, `total` all of
-// it (idle included). Null where there is no /proc/stat. Two readings give a stretch's share
-// of stolen time, the host's state during it (see bench/README, "Latest figures").
+// it (idle included; the guest fields after steal are counted in user already). Null where
+// there is no /proc/stat. Two readings give a stretch's share of stolen time, the host's
+// state during it (see bench/README, "How it measures").
 export function cpuTicks() {
   try {
-    const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number)
+    const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1, 9).map(Number)
     return { stolen: fields[7] ?? 0, total: fields.reduce((a, b) => a + b, 0) }
   } catch {
     return null
