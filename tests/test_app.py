@@ -185,6 +185,11 @@ def test_doctor_reports_a_working_set_up(app: App) -> None:
     assert "$VIRTUAL_ENV (the active virtual environment) — skipped: not set" in out
     assert "the copy in the npm package" in out
     assert "numpy.sum([1, ..., 9]) = 45 in" in out
+    # init compiled the npm package's runtime for the .venv: no worker compiles it from source.
+    runtime = app.root / "node_modules" / "pyferry" / "python" / "pyferry"
+    modules = len(list(runtime.rglob("*.py")))
+    assert f"  bytecode for this Python: {modules} of {modules} modules" in out
+    assert "Note:" not in out
     assert out.rstrip().endswith("OK: pyferry works here.")
     found = json.loads(
         _checked(app.run("npx", "--no-install", "pyferry", "doctor", "--json", cwd=app.root))

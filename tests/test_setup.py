@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -92,6 +94,49 @@ def test_the_launcher_runs_the_bundled_copy_and_refuses_missing_numpy(tmp_path: 
         "kind": "installed",
     }
     assert found["ok"] is True
+
+
+def test_doctor_counts_the_runtimes_bytecode_and_gives_the_command_that_compiles_it(
+    tmp_path: Path,
+) -> None:
+    bundle = tmp_path / "python"
+    shutil.copytree(
+        ROOT / "src" / "pyferry", bundle / "pyferry", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    folder = bundle / "pyferry"
+    modules = sorted(str(p.relative_to(folder)) for p in folder.rglob("*.py"))
+    # No .pyc written by the doctor's own imports: what it counts is what was there before.
+    env = {**os.environ, "PYTHONPATH": str(bundle), "PYTHONDONTWRITEBYTECODE": "1"}
+
+    def doctor() -> dict[str, Any]:
+        done = subprocess.run(
+            [sys.executable, "-m", "pyferry", "doctor", "--json"],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=tmp_path,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        found: dict[str, Any] = json.loads(done.stdout)
+        assert found["runtime"]["folder"] == str(folder)
+        return found
+
+    found = doctor()
+    assert found["bytecode"] == {"modules": len(modules), "compiled": 0, "missing": modules}
+    assert found["ok"] is True, "missing bytecode is a note: pyferry works without it"
+    [note] = found["notes"]
+    assert note["note"].startswith(f"{len(modules)} of the runtime's {len(modules)} modules")
+    assert note["fix"] == f"{sys.executable} -m compileall -q {folder}"
+    subprocess.run(shlex.split(note["fix"]), check=True, capture_output=True, timeout=120)
+    found = doctor()
+    assert found["bytecode"]["compiled"] == len(modules)
+    assert found["notes"] == []
+    # A module edited since its .pyc was written is compiled again at every start: counted.
+    hello = folder / "hello.py"
+    hello.write_text(hello.read_text() + "\n")
+    assert doctor()["bytecode"]["missing"] == ["hello.py"]
 
 
 def test_doctor_reports_this_interpreter() -> None:

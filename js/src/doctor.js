@@ -111,6 +111,7 @@ export function format(found) {
   if (py) {
     out.push(`Python ${py.interpreter.version} (${py.interpreter.implementation}) at ${py.interpreter.executable}${py.interpreter.venv ? ', a virtual environment' : ''}`)
     out.push(`Runtime it runs: pyferry ${py.runtime.pyferry}, ${py.runtime.kind === 'bundled' ? 'the copy in the npm package' : "the interpreter's own"} (${py.runtime.folder})`)
+    if (py.bytecode) out.push(`  bytecode for this Python: ${py.bytecode.compiled} of ${py.bytecode.modules} modules`)
     if (py.system) out.push(`System: ${py.system.platform}; maxMemoryBytes: ${py.system.memory_limit}`)
     out.push('Python modules:')
     for (const [name, version] of Object.entries(py.modules)) out.push(`  ${name.padEnd(12)} ${version ?? 'missing'}`)
@@ -131,6 +132,7 @@ export function format(found) {
     if (item.fix) out.push(`  fix: ${item.fix}`)
     if (item.detail) out.push(`  ${item.detail.split('\n').join('\n  ')}`)
   })
+  for (const item of found.python?.notes ?? []) out.push(`Note: ${item.note}\n  fix: ${item.fix}`)
   out.push(found.ok ? 'OK: pyferry works here.' : 'NOT OK: see the problems above.')
   return out.join('\n')
 }

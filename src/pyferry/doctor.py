@@ -48,11 +48,67 @@ def _find(name: str) -> str | None:
     return installed_version(name) or "unknown version"
 
 
+def _bytecode(folder: str) -> dict[str, Any]:
+    """How many of the runtime's modules have up-to-date bytecode for this interpreter.
+
+    A module without it is compiled from source by every worker that cannot write its
+    ``.pyc`` (a folder the user cannot write, ``PYTHONDONTWRITEBYTECODE``): ~75 ms more per
+    worker start for the whole runtime (bench/README.md, W5).
+    """
+    missing: list[str] = []
+    modules = 0
+    for where, folders, files in os.walk(folder):
+        folders[:] = sorted(f for f in folders if f != "__pycache__")
+        for name in sorted(files):
+            if name.endswith(".py"):
+                modules += 1
+                source = os.path.join(where, name)
+                if not _compiled(source):
+                    missing.append(os.path.relpath(source, folder))
+    return {"modules": modules, "compiled": modules - len(missing), "missing": sorted(missing)}
+
+
+def _compiled(source: str) -> bool:
+    """Whether ``source`` has a ``.pyc`` this interpreter would load instead of compiling it."""
+    import importlib.util
+
+    try:
+        with open(importlib.util.cache_from_source(source), "rb") as f:
+            head = f.read(16)
+        size, mtime = os.stat(source).st_size, int(os.stat(source).st_mtime)
+    except (OSError, NotImplementedError):  # no .pyc, or an interpreter without a cache tag
+        return False
+    if len(head) < 16 or head[:4] != importlib.util.MAGIC_NUMBER:
+        return False
+    if int.from_bytes(head[4:8], "little") & 1:
+        return True  # hash-based: whether it is checked is the import system's business
+    mask = 0xFFFFFFFF
+    return int.from_bytes(head[8:12], "little") == mtime & mask and (
+        int.from_bytes(head[12:16], "little") == size & mask
+    )
+
+
 def report() -> dict[str, Any]:
-    """The doctor's findings as data: interpreter, runtime, modules, seed call, problems."""
+    """The doctor's findings as data: interpreter, runtime, modules, seed call, problems.
+
+    ``notes`` are findings that leave pyferry working (``ok`` does not count them).
+    """
     import pyferry
 
     problems: list[dict[str, str]] = []
+    notes: list[dict[str, str]] = []
+    folder = os.path.dirname(os.path.abspath(pyferry.__file__))
+    bytecode = _bytecode(folder)
+    if bytecode["missing"]:
+        notes.append(
+            {
+                "note": f"{len(bytecode['missing'])} of the runtime's {bytecode['modules']} "
+                f"modules have no up-to-date bytecode for this Python; where a worker cannot "
+                f"write it (a read-only folder, PYTHONDONTWRITEBYTECODE) every start compiles "
+                f"them from source",
+                "fix": f"{_command()} -m compileall -q {folder}",
+            }
+        )
     modules = {name: _find(name) for name in MODULES}
     missing = [name for name, need in MODULES.items() if need == "runtime" and not modules[name]]
     if missing:
@@ -89,13 +145,15 @@ def report() -> dict[str, Any]:
         },
         "runtime": {
             "pyferry": __version__,
-            "folder": os.path.dirname(os.path.abspath(pyferry.__file__)),
+            "folder": folder,
             "kind": os.environ.get("PYFERRY_RUNTIME", "installed"),
         },
+        "bytecode": bytecode,
         "system": {"platform": sys.platform, "memory_limit": memory_limit_summary()},
         "modules": modules,
         "seed": seed,
         "problems": problems,
+        "notes": notes,
         "ok": seed["ok"] and not problems,
     }
 
@@ -107,6 +165,8 @@ def _text(found: dict[str, Any]) -> str:
         f"Interpreter: {interp['executable']}{env}",
         f"  Python {interp['version']} ({interp['implementation']})",
         f"Runtime: pyferry {runtime['pyferry']}, {runtime['kind']}, {runtime['folder']}",
+        f"  bytecode for this Python: {found['bytecode']['compiled']} of "
+        f"{found['bytecode']['modules']} modules",
         f"System: {found['system']['platform']}; "
         f"--max-memory-bytes: {found['system']['memory_limit']}",
         "Modules:",
@@ -121,6 +181,8 @@ def _text(found: dict[str, Any]) -> str:
         lines.append(f"Seed call: {seed['call']} not made or failed")
     for i, item in enumerate(found["problems"], 1):
         lines.append(f"Problem {i}: {item['problem']}\n  fix: {item['fix']}")
+    for item in found["notes"]:
+        lines.append(f"Note: {item['note']}\n  fix: {item['fix']}")
     lines.append("OK" if found["ok"] else "NOT OK")
     return "\n".join(lines)
 
