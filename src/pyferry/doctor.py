@@ -35,8 +35,12 @@ MODULES = {
 
 
 def _command() -> str:
-    exe = sys.executable
-    return f'"{exe}"' if " " in exe else exe
+    return _quoted(sys.executable)
+
+
+def _quoted(path: str) -> str:
+    """``path`` as a word of a command to paste (in double quotes if it has a space)."""
+    return f'"{path}"' if " " in path else path
 
 
 def _find(name: str) -> str | None:
@@ -58,8 +62,8 @@ def _bytecode(folder: str) -> dict[str, Any]:
     missing: list[str] = []
     modules = 0
     for where, folders, files in os.walk(folder):
-        folders[:] = sorted(f for f in folders if f != "__pycache__")
-        for name in sorted(files):
+        folders[:] = [f for f in folders if f != "__pycache__"]
+        for name in files:
             if name.endswith(".py"):
                 modules += 1
                 source = os.path.join(where, name)
@@ -75,7 +79,7 @@ def _compiled(source: str) -> bool:
     try:
         with open(importlib.util.cache_from_source(source), "rb") as f:
             head = f.read(16)
-        size, mtime = os.stat(source).st_size, int(os.stat(source).st_mtime)
+        stat = os.stat(source)
     except (OSError, NotImplementedError):  # no .pyc, or an interpreter without a cache tag
         return False
     if len(head) < 16 or head[:4] != importlib.util.MAGIC_NUMBER:
@@ -83,8 +87,8 @@ def _compiled(source: str) -> bool:
     if int.from_bytes(head[4:8], "little") & 1:
         return True  # hash-based: whether it is checked is the import system's business
     mask = 0xFFFFFFFF
-    return int.from_bytes(head[8:12], "little") == mtime & mask and (
-        int.from_bytes(head[12:16], "little") == size & mask
+    return int.from_bytes(head[8:12], "little") == int(stat.st_mtime) & mask and (
+        int.from_bytes(head[12:16], "little") == stat.st_size & mask
     )
 
 
@@ -106,7 +110,7 @@ def report() -> dict[str, Any]:
                 f"modules have no up-to-date bytecode for this Python; where a worker cannot "
                 f"write it (a read-only folder, PYTHONDONTWRITEBYTECODE) every start compiles "
                 f"them from source",
-                "fix": f"{_command()} -m compileall -q {folder}",
+                "fix": f"{_command()} -m compileall -q {_quoted(folder)}",
             }
         )
     modules = {name: _find(name) for name in MODULES}
