@@ -57,35 +57,34 @@ def test_missing_dependencies_are_named(tmp_path: Path) -> None:
     assert missing_dependencies(sys.path) == []
 
 
-def test_the_launcher_runs_the_bundled_copy_and_refuses_missing_numpy(tmp_path: Path) -> None:
-    bundle = tmp_path / "python"
+def _runtime_copy(bundle: Path) -> Path:
+    """src/pyferry copied into ``bundle``, as the npm package's python/ folder holds it: no
+    bytecode. Returns the copy's package folder."""
     shutil.copytree(
         ROOT / "src" / "pyferry", bundle / "pyferry", ignore=shutil.ignore_patterns("__pycache__")
     )
-    launcher = str(bundle / "pyferry" / "launch.py")
+    return bundle / "pyferry"
+
+
+def _run(argv: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        argv, capture_output=True, text=True, env=env, cwd=cwd, timeout=60, check=False
+    )
+
+
+def test_the_launcher_runs_the_bundled_copy_and_refuses_missing_numpy(tmp_path: Path) -> None:
+    launcher = str(_runtime_copy(tmp_path / "python") / "launch.py")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     # -S: no site-packages, so neither the project's editable pyferry nor numpy is there.
-    done = subprocess.run(
-        [sys.executable, "-S", launcher, "doctor", "--json"],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        timeout=60,
-        check=False,
-    )
+    done = _run([sys.executable, "-S", launcher, "doctor", "--json"], env, tmp_path)
     assert done.returncode == MISSING_DEPENDENCIES, done.stderr
     assert "pyferry worker: missing modules: msgpack, numpy" in done.stderr
     assert f"{sys.executable} -m pip install msgpack numpy" in done.stderr
     # With site-packages (numpy there), the version matches the editable install: it runs that.
-    done = subprocess.run(
+    done = _run(
         [sys.executable, launcher, "doctor", "--json"],
-        capture_output=True,
-        text=True,
-        env={**env, "PYTHONPATH": str(ROOT / "src")},
-        cwd=tmp_path,
-        timeout=60,
-        check=False,
+        {**env, "PYTHONPATH": str(ROOT / "src")},
+        tmp_path,
     )
     found = json.loads(done.stdout)
     assert found["runtime"] == {
@@ -99,25 +98,13 @@ def test_the_launcher_runs_the_bundled_copy_and_refuses_missing_numpy(tmp_path: 
 def test_doctor_counts_the_runtimes_bytecode_and_gives_the_command_that_compiles_it(
     tmp_path: Path,
 ) -> None:
-    bundle = tmp_path / "python"
-    shutil.copytree(
-        ROOT / "src" / "pyferry", bundle / "pyferry", ignore=shutil.ignore_patterns("__pycache__")
-    )
-    folder = bundle / "pyferry"
+    folder = _runtime_copy(tmp_path / "python")
     modules = sorted(str(p.relative_to(folder)) for p in folder.rglob("*.py"))
     # No .pyc written by the doctor's own imports: what it counts is what was there before.
-    env = {**os.environ, "PYTHONPATH": str(bundle), "PYTHONDONTWRITEBYTECODE": "1"}
+    env = {**os.environ, "PYTHONPATH": str(folder.parent), "PYTHONDONTWRITEBYTECODE": "1"}
 
     def doctor() -> dict[str, Any]:
-        done = subprocess.run(
-            [sys.executable, "-m", "pyferry", "doctor", "--json"],
-            capture_output=True,
-            text=True,
-            env=env,
-            cwd=tmp_path,
-            timeout=60,
-            check=False,
-        )
+        done = _run([sys.executable, "-m", "pyferry", "doctor", "--json"], env, tmp_path)
         assert done.returncode == 0, done.stdout + done.stderr
         found: dict[str, Any] = json.loads(done.stdout)
         assert found["runtime"]["folder"] == str(folder)

@@ -71,4 +71,3 @@ export function compileRuntime(interpreter, dir, log = console.log) {
     'workers still start, each compiling pyferry from source (slower). Run this again as the folder\'s owner to fix it.')
   return false
 }
-
